@@ -1,0 +1,1 @@
+"""Plugins that exist only to test entry-point discovery."""

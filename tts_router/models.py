@@ -1,0 +1,120 @@
+"""The request and result models: the one vocabulary the router, providers and services speak.
+
+Text, transcripts and audio are excluded from every ``repr`` and pydantic never echoes input in
+its errors (``hide_input_in_errors``), so a model can be logged without leaking user content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+__all__ = [
+    "CloneMode",
+    "CloneRequest",
+    "DesignRequest",
+    "Operation",
+    "QualityTier",
+    "SpeechResult",
+    "VoiceReference",
+]
+
+Operation = Literal["clone", "design"]
+# icl: reference audio + its transcript; x_vector: speaker embedding only; audio: the engine
+# clones from audio alone by design; approximate: pitch/rate/language matched, not timbre.
+CloneMode = Literal["icl", "x_vector", "audio", "approximate", "design"]
+QualityTier = Literal["reference", "approximate"]
+
+_PRIVATE = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
+
+
+def _new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+class VoiceReference(BaseModel):
+    """A reference recording to clone: encoded audio bytes, optionally its transcript."""
+
+    model_config = ConfigDict(**_PRIVATE, ignored_types=(cached_property,))
+
+    audio: bytes = Field(repr=False, description="Encoded audio file (WAV, FLAC, OGG, MP3).")
+    transcript: str | None = Field(
+        default=None, repr=False, description="What is said in the audio, if known."
+    )
+    language: str | None = Field(default=None, description="Language spoken in the reference.")
+
+    @computed_field(repr=True)  # type: ignore[prop-decorator]
+    @cached_property
+    def content_id(self) -> str:
+        """sha256 of the audio bytes: how services cache an uploaded reference."""
+        return hashlib.sha256(self.audio).hexdigest()
+
+    @property
+    def has_transcript(self) -> bool:
+        """Whether a non-blank transcript was given."""
+        return bool(self.transcript and self.transcript.strip())
+
+    @classmethod
+    def from_file(
+        cls, path: str | Path, *, transcript: str | None = None, language: str | None = None
+    ) -> VoiceReference:
+        """Read a reference from an audio file on disk."""
+        return cls(audio=Path(path).read_bytes(), transcript=transcript, language=language)
+
+
+class _SpeechRequest(BaseModel):
+    model_config = _PRIVATE
+
+    text: str = Field(repr=False, description="What to say. Long text is chunked, never cut.")
+    language: str = Field(default="auto", description="Code, name or tag; 'auto' to detect.")
+    provider: str | None = Field(default=None, description="Force a provider id.")
+    seed: int | None = Field(default=None, description="Sampling seed, where supported.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Provider-specific generation options."
+    )
+    request_id: str = Field(default_factory=_new_request_id)
+
+
+class CloneRequest(_SpeechRequest):
+    """Speak ``text`` in the voice of ``reference``."""
+
+    reference: VoiceReference
+
+
+class DesignRequest(_SpeechRequest):
+    """Speak ``text`` in a new voice described by ``instruct``."""
+
+    instruct: str = Field(
+        repr=False, description="The voice, in words: 'a warm, low female voice'."
+    )
+
+
+class SpeechResult(BaseModel):
+    """Generated speech as a mono WAV file, and how it was made."""
+
+    model_config = ConfigDict(frozen=True)
+
+    audio: bytes = Field(repr=False, description="A complete WAV file.")
+    sample_rate: int
+    duration: float = Field(description="Seconds of audio.")
+    provider: str = Field(description="Id of the provider that made it.")
+    model: str = Field(description="The engine or model inside the provider.")
+    mode: CloneMode
+    quality: QualityTier
+    request_id: str
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage.")
+    warnings: tuple[str, ...] = ()
+    fallback_from: tuple[str, ...] = Field(
+        default=(), description="Providers that failed before this one answered."
+    )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the WAV to ``path`` and return it."""
+        target = Path(path)
+        target.write_bytes(self.audio)
+        return target

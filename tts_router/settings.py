@@ -1,0 +1,152 @@
+"""Configuration: environment variables over an optional TOML file, validated once.
+
+Variables (all optional):
+
+- ``TTS_PROVIDER``: ``auto`` (default), or a provider id such as ``espeak``, ``qwen``, ``echo``.
+- ``TTS_ROUTER_CONFIG``: path of a TOML file (see README, "Configuration").
+- ``TTS_ROUTER_PLUGINS``: comma-separated allow-list of plugin names (read by plugins.py).
+- ``TTS_ROUTER_ALLOW_APPROXIMATE_FALLBACK``: ``1`` lets fallback land on an approximate provider.
+
+Provider sections (``[providers.<id>]``) are passed to that provider as a plain mapping; any key
+that looks like a secret (key, secret, token, password) is masked in every repr and dump.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from .errors import ConfigurationError
+from .languages import normalize_language
+from .models import Operation
+
+__all__ = ["RoutingRule", "Settings", "is_secret_key", "mask_secrets"]
+
+_SECRET_KEY = re.compile(r"(key|secret|token|password|credential)", re.IGNORECASE)
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a setting's name marks its value as a secret."""
+    return bool(_SECRET_KEY.search(name))
+
+
+def mask_secrets(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``values`` with secret-looking keys replaced by ``'***'`` (recursively)."""
+    masked: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            masked[key] = mask_secrets(value)
+        elif is_secret_key(key) and value not in (None, ""):
+            masked[key] = "***"
+        else:
+            masked[key] = value
+    return masked
+
+
+class RoutingRule(BaseModel):
+    """``[[rules]]`` in TOML: send matching requests to ``provider`` when it qualifies."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str
+    operation: Operation | None = None
+    language: str | None = None
+
+    @field_validator("language")
+    @classmethod
+    def _canonical(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_language(value)
+
+    def matches(self, operation: Operation, language: str) -> bool:
+        """Whether this rule applies to the request."""
+        return (self.operation in (None, operation)) and (self.language in (None, language))
+
+
+class Settings(BaseModel):
+    """Validated configuration; build it with :meth:`Settings.load`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    provider: str = Field(default="auto", description="TTS_PROVIDER: a provider id or 'auto'.")
+    rules: tuple[RoutingRule, ...] = ()
+    allow_approximate_fallback: bool = False
+    providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
+    source: str | None = Field(default=None, description="The TOML file read, if any.")
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the TOML file named by ``TTS_ROUTER_CONFIG`` (if any), then the environment."""
+        env = dict(os.environ if environ is None else environ)
+        data: dict[str, Any] = {}
+        path = env.get("TTS_ROUTER_CONFIG")
+        if path:
+            data = _read_toml(Path(path))
+            data["source"] = path
+        if env.get("TTS_PROVIDER"):
+            data["provider"] = env["TTS_PROVIDER"]
+        flag = env.get("TTS_ROUTER_ALLOW_APPROXIMATE_FALLBACK")
+        if flag is not None:
+            data["allow_approximate_fallback"] = _parse_bool(
+                flag, "TTS_ROUTER_ALLOW_APPROXIMATE_FALLBACK"
+            )
+        data["env"] = env
+        try:
+            return cls.model_validate(data)
+        except PydanticValidationError as exc:
+            raise ConfigurationError(f"invalid configuration: {_describe(exc)}") from None
+
+    def for_provider(self, provider_id: str) -> dict[str, Any]:
+        """The ``[providers.<id>]`` section, or an empty mapping."""
+        return dict(self.providers.get(provider_id, {}))
+
+    def setting(self, provider_id: str, key: str, variable: str | None = None) -> Any:
+        """One provider setting: the environment variable wins over the TOML key."""
+        if variable and self.env.get(variable):
+            return self.env[variable]
+        return self.providers.get(provider_id, {}).get(key)
+
+    def describe(self) -> dict[str, Any]:
+        """Everything, secrets masked: what ``tts-router doctor`` prints."""
+        return mask_secrets(self.model_dump(mode="json"))
+
+    def __repr_args__(self) -> list[tuple[str | None, Any]]:
+        return list(self.describe().items())
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"TTS_ROUTER_CONFIG names {str(path)!r}, which does not exist"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
+
+
+def _parse_bool(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0 (true/false)")
+
+
+def _describe(exc: PydanticValidationError) -> str:
+    # Locations and messages only: hide_input_in_errors keeps values (maybe secrets) out.
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+        for err in exc.errors()
+    )

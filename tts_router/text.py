@@ -1,0 +1,56 @@
+"""Split long text into chunks an engine can speak in one call, without losing a character.
+
+Chunks end at sentence boundaries where possible (Latin and CJK punctuation), then at clause
+boundaries, then at spaces, and only as a last resort inside a word. Every non-space character
+of the input appears in exactly one chunk, in order.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["split_text"]
+
+# A sentence ends after terminal punctuation (and any closing quotes/brackets). Latin
+# punctuation needs following whitespace ("3.5" is not a boundary); CJK full-width punctuation
+# does not, because CJK text has no spaces between sentences.
+_SENTENCE_END = re.compile(r"(?:[.!?…]+[\"'”’)\]]*\s+|[。！？；]+[」』”’）]*\s*|\n\s*\n)")
+_CLAUSE_END = re.compile(r"(?:[,;:—–]\s+|[，、；：]\s*)")
+_SPACE = re.compile(r"\s+")
+
+
+def split_text(text: str, max_chars: int) -> list[str]:
+    """Split ``text`` into stripped chunks of at most ``max_chars`` characters each."""
+    if max_chars < 1:
+        raise ValueError("max_chars must be at least 1")
+    chunks: list[str] = []
+    current = ""
+    for sentence in _pieces(text, _SENTENCE_END):
+        for part in _fit(sentence, max_chars):
+            if current and len(current) + len(part) > max_chars:
+                chunks.append(current)
+                current = ""
+            current += part
+    chunks.append(current)
+    return [c.strip() for c in chunks if c.strip()]
+
+
+def _pieces(text: str, boundary: re.Pattern[str]) -> list[str]:
+    """Cut ``text`` after each ``boundary`` match; the pieces concatenate back to ``text``."""
+    pieces, start = [], 0
+    for match in boundary.finditer(text):
+        pieces.append(text[start : match.end()])
+        start = match.end()
+    pieces.append(text[start:])
+    return [p for p in pieces if p]
+
+
+def _fit(piece: str, max_chars: int) -> list[str]:
+    """Break one over-long piece at clauses, then spaces, then anywhere."""
+    if len(piece) <= max_chars:
+        return [piece]
+    for boundary in (_CLAUSE_END, _SPACE):
+        parts = _pieces(piece, boundary)
+        if len(parts) > 1:
+            return [small for part in parts for small in _fit(part, max_chars)]
+    return [piece[i : i + max_chars] for i in range(0, len(piece), max_chars)]
