@@ -1,0 +1,32 @@
+"""`import tts_router` must stay fast and touch no provider, torch or modal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("torch", "modal", "qwen_tts", "echo_tts", "numpy", "pydantic", "tts_router_espeak")
+
+
+def _fresh(code: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def test_import_loads_nothing_heavy() -> None:
+    loaded = json.loads(
+        _fresh("import sys, json, tts_router; print(json.dumps(list(sys.modules)))")
+    )
+    assert not [m for m in loaded if m.split(".")[0] in HEAVY]
+
+
+def test_public_names_resolve_without_loading_providers() -> None:
+    code = (
+        "import sys, json, tts_router\n"
+        "[getattr(tts_router, n) for n in tts_router.__all__]\n"
+        "print(json.dumps(list(sys.modules)))"
+    )
+    loaded = json.loads(_fresh(code))
+    assert not [m for m in loaded if m.split(".")[0] in ("torch", "modal", "tts_router_espeak")]
