@@ -123,10 +123,12 @@ class ProviderError(TTSRouterError):
         provider: str | None = None,
         status: int | None = None,
         request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message, code=code, retryable=retryable, provider=provider)
         self.status = status
         self.request_id = request_id
+        self.retry_after = retry_after  # seconds the service asked us to wait, if it said
 
 
 class ProviderUnavailableError(ProviderError):
@@ -148,18 +150,6 @@ class RateLimitedError(ProviderError):
 
     code = "rate_limited"
     retryable = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        provider: str | None = None,
-        status: int | None = 429,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(message, provider=provider, status=status, request_id=request_id)
-        self.retry_after = retry_after
 
 
 class OutputValidationError(ProviderError):
