@@ -8,6 +8,7 @@ PYTHON ?= python3
 # uv if it is on PATH, else the copy `bootstrap` installs into this Python.
 UV := $(shell command -v uv 2>/dev/null || echo $(PYTHON) -m uv)
 OUT ?= out
+DEMO_TEXT := Hello! This is tts router, speaking offline with eSpeak NG, on any machine.
 
 .PHONY: run test lint bootstrap clean
 
@@ -16,10 +17,17 @@ bootstrap:
 		|| $(PYTHON) -m pip install --quiet --user uv \
 		|| $(PYTHON) -m pip install --quiet uv
 
+# The embedded default needs no GPU, account or network: core + the eSpeak NG provider only.
 run: bootstrap
-	$(UV) sync --quiet --no-dev
+	$(UV) sync --quiet --no-dev --package tts-router-espeak
 	$(UV) run --no-sync tts-router providers
-	$(UV) run --no-sync tts-router explain clone --language en
+	$(UV) run --no-sync tts-router design --language en -o $(OUT)/designed.wav \
+		--instruct "a warm, low female voice, speaking slowly" \
+		--text "$(DEMO_TEXT)"
+	$(UV) run --no-sync tts-router explain clone --language en --transcript "$(DEMO_TEXT)"
+	$(UV) run --no-sync tts-router clone --language en -o $(OUT)/cloned.wav \
+		--reference $(OUT)/designed.wav --transcript "$(DEMO_TEXT)" \
+		--text "And this is the same voice, cloned from the recording it just made."
 
 test: bootstrap
 	$(UV) sync --quiet

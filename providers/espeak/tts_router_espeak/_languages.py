@@ -1,0 +1,77 @@
+"""Which eSpeak NG voice speaks each of our canonical languages.
+
+Keys are canonical codes from :data:`tts_router.languages.LANGUAGES`; values are voice file
+names in the shipped espeak-ng-data (``lang/<family>/<name>``), which is what
+``espeak_SetVoiceByName`` matches. Language tags such as ``zh`` are not voice names: Chinese is
+``cmn`` (Mandarin). A test checks that every value names a voice file that exists.
+"""
+
+from __future__ import annotations
+
+from tts_router.errors import UnsupportedLanguageError
+from tts_router.languages import AUTO, normalize_language
+
+__all__ = ["DEFAULT_LANGUAGE", "SUPPORTED_LANGUAGES", "VOICE_BY_LANGUAGE", "resolve_language"]
+
+DEFAULT_LANGUAGE = "en"
+
+VOICE_BY_LANGUAGE: dict[str, str] = {
+    # Qwen3-TTS's ten, so the embedded default covers every language the GPU providers speak.
+    "zh": "cmn",
+    "en": "en-us",  # American English; "en" is the British voice
+    "ja": "ja",  # reads kana only: kanji come out as English words
+    "ko": "ko",
+    "de": "de",
+    "fr": "fr",  # French (France)
+    "ru": "ru",
+    "pt": "pt",  # Portuguese (Portugal); "pt-br" exists too
+    "es": "es",  # Spanish (Spain)
+    "it": "it",
+    # The rest of our language table: eSpeak NG has a voice for each.
+    "ar": "ar",
+    "cs": "cs",
+    "da": "da",
+    "el": "el",
+    "fi": "fi",
+    "he": "he",
+    "hi": "hi",
+    "hu": "hu",
+    "id": "id",
+    "nl": "nl",
+    "nb": "nb",
+    "pl": "pl",
+    "ro": "ro",
+    "sv": "sv",
+    "tr": "tr",
+    "uk": "uk",
+    "vi": "vi",
+}
+
+# What the provider declares: "auto" (see resolve_language) plus every mapped language.
+SUPPORTED_LANGUAGES: tuple[str, ...] = (AUTO, *VOICE_BY_LANGUAGE)
+
+
+def resolve_language(
+    language: str, reference_language: str | None = None
+) -> tuple[str, str | None]:
+    """Turn a canonical code (possibly ``"auto"``) into a spoken language, and maybe a warning.
+
+    ``"auto"`` means the reference's language when the request is a clone whose reference says
+    which language it is in and eSpeak speaks it, else English. eSpeak does not detect languages.
+    """
+    if language != AUTO:
+        return language, None
+    if reference_language is None or not reference_language.strip():
+        return DEFAULT_LANGUAGE, None
+    try:
+        code = normalize_language(reference_language)
+    except UnsupportedLanguageError:
+        code = None
+    if code == AUTO:
+        return DEFAULT_LANGUAGE, None
+    if code is None or code not in VOICE_BY_LANGUAGE:
+        return DEFAULT_LANGUAGE, (
+            "the reference's language is not one eSpeak speaks here; English was used "
+            "(pass language= to choose)"
+        )
+    return code, None
