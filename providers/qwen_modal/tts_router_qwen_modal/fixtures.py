@@ -35,6 +35,7 @@ __all__ = [
     "build_tiny_model",
     "expected_output_samples",
     "generated_frames",
+    "reference_frames",
 ]
 
 Variant = Literal["base", "voice_design"]
@@ -57,7 +58,13 @@ _TTS_BOS: Final = "<tts_text_bos>"
 _TTS_EOD: Final = "<tts_text_eod>"
 _TTS_BOS_SINGLE: Final = "<tts_text_bos_single>"
 _SPECIAL_TOKENS: Final = (
-    _ENDOFTEXT, _IM_START, _IM_END, _TTS_PAD, _TTS_BOS, _TTS_EOD, _TTS_BOS_SINGLE,
+    _ENDOFTEXT,
+    _IM_START,
+    _IM_END,
+    _TTS_PAD,
+    _TTS_BOS,
+    _TTS_EOD,
+    _TTS_BOS_SINGLE,
 )
 _SINGLE_TOKEN_WORDS: Final = ("assistant", "user", "\n")
 
@@ -68,22 +75,30 @@ _QWEN2_SPLIT_REGEX: Final = (
 )
 
 _LANGUAGES: Final = (
-    "chinese", "english", "japanese", "korean", "german",
-    "french", "russian", "portuguese", "spanish", "italian",
+    "chinese",
+    "english",
+    "japanese",
+    "korean",
+    "german",
+    "french",
+    "russian",
+    "portuguese",
+    "spanish",
+    "italian",
 )
 
 _TRAINING_TEXT: Final = (
     "Hello world. This is a tiny test model for speech synthesis.",
     "The quick brown fox jumps over the lazy dog, 0123456789 times!",
     "Bonjour le monde. Hallo Welt. Hola mundo. Ciao mondo. Olá mundo.",
-    "Привет мир. 你好，世界。こんにちは世界。안녕하세요 세계.",
+    "Привет мир. 你好世界 こんにちは世界 안녕하세요 세계.",
     "A calm, warm female voice speaking slowly; a deep male voice, excited.",
 )
 
 
 @dataclass(frozen=True)
 class TinyModelSpec:
-    """Sizes of the tiny model. Every constraint below was hit while building it.
+    """Sizes of the tiny model; each constraint below was confirmed by breaking it.
 
     ``codebook_size`` must be a power of two for the codec, and the talker's codec
     vocabulary must be at least ``codebook_size + 1024``: ``generate()`` suppresses the
@@ -109,7 +124,7 @@ class TinyModelSpec:
 
     @property
     def mrope_section(self) -> list[int]:
-        """Multimodal RoPE split of head_dim/2 over (time, height, width), as [24, 20, 20] is for 128."""
+        """M-RoPE split of head_dim/2 over (time, height, width), like [24, 20, 20] for 128."""
         half = self.head_dim // 2
         rest = half // 4
         return [half - 2 * rest, rest, rest]
@@ -142,8 +157,13 @@ class _CodecIds:
         base = spec.codebook_size
         eos = spec.codec_vocab_size if eos_disabled else base + 102
         return cls(
-            pad=base + 100, bos=base + 101, eos=eos, think=base + 106, nothink=base + 107,
-            think_bos=base + 108, think_eos=base + 109,
+            pad=base + 100,
+            bos=base + 101,
+            eos=eos,
+            think=base + 106,
+            nothink=base + 107,
+            think_bos=base + 108,
+            think_eos=base + 109,
             languages={lang: base + 2 + i for i, lang in enumerate(_LANGUAGES)},
         )
 
@@ -205,19 +225,21 @@ def build_tiny_model(
 
 
 def _train_bpe(spec: TinyModelSpec) -> Any:
-    """Train a byte-level BPE shaped like Qwen2's (split regex + byte level), in-process.
+    """Train a byte-level BPE shaped like Qwen2's (Split regex, then ByteLevel), in-process.
 
-    The pre-tokenizer must be a Sequence whose first element is the Split: transformers
-    4.57.3 (called with ``fix_mistral_regex=True`` by qwen_tts) replaces element 0 with its
-    own regex when loading a local tokenizer whose config.json says 4.57.3.
+    Kept as a Sequence with the Split first, like Qwen's tokenizer.json: for vocabularies
+    over 100k, transformers 4.57.3 (called with ``fix_mistral_regex=True`` by qwen_tts) may
+    swap element 0 for another regex. At this size it leaves the tokenizer alone.
     """
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(_QWEN2_SPLIT_REGEX), behavior="isolated", invert=False),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_QWEN2_SPLIT_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=spec.text_vocab_size,
@@ -236,14 +258,25 @@ def _write_text_tokenizer(target_dir: Path, spec: TinyModelSpec) -> dict[str, in
     from qwen_tts.core.models import Qwen3TTSProcessor
     from transformers import Qwen2TokenizerFast
 
-    fast = Qwen2TokenizerFast(
+    fast = Qwen2TokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=_train_bpe(spec),
-        unk_token=None, bos_token=None, eos_token=_ENDOFTEXT, pad_token=_ENDOFTEXT,
+        unk_token=None,
+        bos_token=None,
+        eos_token=_ENDOFTEXT,
+        pad_token=_ENDOFTEXT,
     )
     fast.add_special_tokens({"additional_special_tokens": list(_SPECIAL_TOKENS[1:])})
     _check_single_tokens(fast)
     Qwen3TTSProcessor(tokenizer=fast).save_pretrained(str(target_dir))
-    return {tok: int(fast.convert_tokens_to_ids(tok)) for tok in _SPECIAL_TOKENS}
+    return {tok: _token_id(fast, tok) for tok in _SPECIAL_TOKENS}
+
+
+def _token_id(tokenizer: Any, token: str) -> int:
+    """Id of one token (convert_tokens_to_ids is typed to also return lists)."""
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    if not isinstance(token_id, int):
+        raise TypeError(f"no single id for {token!r}")
+    return token_id
 
 
 def _check_single_tokens(tokenizer: Any) -> None:
@@ -265,28 +298,52 @@ def _speech_tokenizer_config(spec: TinyModelSpec) -> dict[str, Any]:
     (the wrapper trims each wav to frames * 1920, so any other product misaligns).
     """
     encoder = {
-        "sampling_rate": SAMPLE_RATE, "frame_rate": 12.5, "audio_channels": 1,
-        "hidden_size": 32, "num_filters": 4, "num_residual_layers": 1,
-        "upsampling_ratios": [8, 6, 5, 4], "codebook_size": spec.codebook_size,
-        "codebook_dim": 32, "vector_quantization_hidden_dimension": 32,
-        "num_quantizers": spec.num_code_groups, "num_semantic_quantizers": 1,
-        "upsample_groups": 32, "num_hidden_layers": 1, "intermediate_size": 64,
-        "num_attention_heads": 2, "num_key_value_heads": 2, "head_dim": 16,
-        "sliding_window": 250, "max_position_embeddings": 8000, "use_cache": False,
+        "sampling_rate": SAMPLE_RATE,
+        "frame_rate": 12.5,
+        "audio_channels": 1,
+        "hidden_size": 32,
+        "num_filters": 4,
+        "num_residual_layers": 1,
+        "upsampling_ratios": [8, 6, 5, 4],
+        "codebook_size": spec.codebook_size,
+        "codebook_dim": 32,
+        "vector_quantization_hidden_dimension": 32,
+        "num_quantizers": spec.num_code_groups,
+        "num_semantic_quantizers": 1,
+        "upsample_groups": 32,
+        "num_hidden_layers": 1,
+        "intermediate_size": 64,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "sliding_window": 250,
+        "max_position_embeddings": 8000,
+        "use_cache": False,
     }
     decoder = {
-        "codebook_size": spec.codebook_size, "codebook_dim": 32, "hidden_size": 32,
-        "latent_dim": 32, "decoder_dim": 32, "num_hidden_layers": 1,
-        "num_attention_heads": 2, "num_key_value_heads": 2, "intermediate_size": 64,
-        "num_quantizers": spec.num_code_groups, "sliding_window": 72,
-        "upsample_rates": [8, 5, 4, 3], "upsampling_ratios": [2, 2],
+        "codebook_size": spec.codebook_size,
+        "codebook_dim": 32,
+        "hidden_size": 32,
+        "latent_dim": 32,
+        "decoder_dim": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "intermediate_size": 64,
+        "num_quantizers": spec.num_code_groups,
+        "sliding_window": 72,
+        "upsample_rates": [8, 5, 4, 3],
+        "upsampling_ratios": [2, 2],
         "max_position_embeddings": 8000,
     }
     return {
-        "encoder_config": encoder, "decoder_config": decoder,
+        "encoder_config": encoder,
+        "decoder_config": decoder,
         "encoder_valid_num_quantizers": spec.num_code_groups,
-        "input_sample_rate": SAMPLE_RATE, "output_sample_rate": SAMPLE_RATE,
-        "decode_upsample_rate": FRAME_SAMPLES, "encode_downsample_rate": FRAME_SAMPLES,
+        "input_sample_rate": SAMPLE_RATE,
+        "output_sample_rate": SAMPLE_RATE,
+        "decode_upsample_rate": FRAME_SAMPLES,
+        "encode_downsample_rate": FRAME_SAMPLES,
     }
 
 
@@ -299,7 +356,10 @@ def _write_speech_tokenizer(out_dir: Path, spec: TinyModelSpec) -> None:
     _randomise_codebooks(model)
     model.save_pretrained(str(out_dir), safe_serialization=True)
     EncodecFeatureExtractor(
-        feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, return_attention_mask=True,
+        feature_size=1,
+        sampling_rate=SAMPLE_RATE,
+        padding_value=0.0,
+        return_attention_mask=True,
     ).save_pretrained(str(out_dir))
 
 
@@ -321,46 +381,75 @@ def _randomise_codebooks(model: torch.nn.Module) -> None:
 
 
 def _tts_config(
-    spec: TinyModelSpec, variant: str, token_ids: dict[str, int], codec: _CodecIds,
+    spec: TinyModelSpec,
+    variant: str,
+    token_ids: dict[str, int],
+    codec: _CodecIds,
 ) -> dict[str, Any]:
     """Top-level config.json content; ``tts_model_type`` selects the variant's API."""
     code_predictor = {
-        "vocab_size": spec.codebook_size, "hidden_size": spec.hidden_size,
-        "intermediate_size": spec.intermediate_size, "num_hidden_layers": spec.num_layers,
-        "num_attention_heads": spec.num_heads, "num_key_value_heads": spec.num_kv_heads,
-        "head_dim": spec.head_dim, "num_code_groups": spec.num_code_groups,
+        "vocab_size": spec.codebook_size,
+        "hidden_size": spec.hidden_size,
+        "intermediate_size": spec.intermediate_size,
+        "num_hidden_layers": spec.num_layers,
+        "num_attention_heads": spec.num_heads,
+        "num_key_value_heads": spec.num_kv_heads,
+        "head_dim": spec.head_dim,
+        "num_code_groups": spec.num_code_groups,
         "max_position_embeddings": 64,
     }
     talker = {
         "code_predictor_config": code_predictor,
-        "vocab_size": spec.codec_vocab_size, "hidden_size": spec.hidden_size,
-        "intermediate_size": spec.intermediate_size, "num_hidden_layers": spec.num_layers,
-        "num_attention_heads": spec.num_heads, "num_key_value_heads": spec.num_kv_heads,
-        "head_dim": spec.head_dim, "num_code_groups": spec.num_code_groups,
-        "text_hidden_size": spec.hidden_size, "text_vocab_size": spec.text_vocab_size,
+        "vocab_size": spec.codec_vocab_size,
+        "hidden_size": spec.hidden_size,
+        "intermediate_size": spec.intermediate_size,
+        "num_hidden_layers": spec.num_layers,
+        "num_attention_heads": spec.num_heads,
+        "num_key_value_heads": spec.num_kv_heads,
+        "head_dim": spec.head_dim,
+        "num_code_groups": spec.num_code_groups,
+        "text_hidden_size": spec.hidden_size,
+        "text_vocab_size": spec.text_vocab_size,
         "max_position_embeddings": 4096,
         "rope_scaling": {
-            "rope_type": "default", "mrope_section": spec.mrope_section, "interleaved": True,
+            "rope_type": "default",
+            "mrope_section": spec.mrope_section,
+            "interleaved": True,
         },
-        "codec_eos_token_id": codec.eos, "codec_pad_id": codec.pad, "codec_bos_id": codec.bos,
-        "codec_think_id": codec.think, "codec_nothink_id": codec.nothink,
-        "codec_think_bos_id": codec.think_bos, "codec_think_eos_id": codec.think_eos,
-        "codec_language_id": codec.languages, "spk_id": {}, "spk_is_dialect": {},
+        "codec_eos_token_id": codec.eos,
+        "codec_pad_id": codec.pad,
+        "codec_bos_id": codec.bos,
+        "codec_think_id": codec.think,
+        "codec_nothink_id": codec.nothink,
+        "codec_think_bos_id": codec.think_bos,
+        "codec_think_eos_id": codec.think_eos,
+        "codec_language_id": codec.languages,
+        "spk_id": {},
+        "spk_is_dialect": {},
     }
     speaker_encoder = {
         # enc_dim must equal the talker's hidden size: the x-vector is spliced into the
         # codec embedding sequence. mel_dim is fixed at 128 by extract_speaker_embedding.
-        "mel_dim": 128, "enc_dim": spec.hidden_size, "enc_channels": [32, 32, 32, 32, 96],
-        "enc_kernel_sizes": [5, 3, 3, 3, 1], "enc_dilations": [1, 2, 3, 4, 1],
-        "enc_attention_channels": 16, "enc_res2net_scale": 4, "enc_se_channels": 16,
+        "mel_dim": 128,
+        "enc_dim": spec.hidden_size,
+        "enc_channels": [32, 32, 32, 32, 96],
+        "enc_kernel_sizes": [5, 3, 3, 3, 1],
+        "enc_dilations": [1, 2, 3, 4, 1],
+        "enc_attention_channels": 16,
+        "enc_res2net_scale": 4,
+        "enc_se_channels": 16,
         "sample_rate": SAMPLE_RATE,
     }
     return {
-        "talker_config": talker, "speaker_encoder_config": speaker_encoder,
-        "tokenizer_type": "qwen3_tts_tokenizer_12hz", "tts_model_size": "tiny",
+        "talker_config": talker,
+        "speaker_encoder_config": speaker_encoder,
+        "tokenizer_type": "qwen3_tts_tokenizer_12hz",
+        "tts_model_size": "tiny",
         "tts_model_type": variant,
-        "im_start_token_id": token_ids[_IM_START], "im_end_token_id": token_ids[_IM_END],
-        "tts_pad_token_id": token_ids[_TTS_PAD], "tts_bos_token_id": token_ids[_TTS_BOS],
+        "im_start_token_id": token_ids[_IM_START],
+        "im_end_token_id": token_ids[_IM_END],
+        "tts_pad_token_id": token_ids[_TTS_PAD],
+        "tts_bos_token_id": token_ids[_TTS_BOS],
         "tts_eos_token_id": token_ids[_TTS_EOD],
     }
 
@@ -401,9 +490,15 @@ def _write_generation_config(path: Path, spec: TinyModelSpec) -> None:
     qwen_tts reads this file as a plain dict of defaults for its generate_* methods.
     """
     defaults = {
-        "do_sample": True, "top_k": 50, "top_p": 1.0, "temperature": 0.9,
-        "repetition_penalty": 1.05, "subtalker_dosample": True, "subtalker_top_k": 50,
-        "subtalker_top_p": 1.0, "subtalker_temperature": 0.9,
+        "do_sample": True,
+        "top_k": 50,
+        "top_p": 1.0,
+        "temperature": 0.9,
+        "repetition_penalty": 1.05,
+        "subtalker_dosample": True,
+        "subtalker_top_k": 50,
+        "subtalker_top_p": 1.0,
+        "subtalker_temperature": 0.9,
         "max_new_tokens": spec.default_max_new_tokens,
     }
     path.write_text(json.dumps(defaults, indent=2), encoding="utf-8")
@@ -411,5 +506,7 @@ def _write_generation_config(path: Path, spec: TinyModelSpec) -> None:
 
 def reference_frames(num_samples: int, sample_rate: int = SAMPLE_RATE) -> int:
     """Codec frames of a reference clip (at 24 kHz after resampling): ``ceil(n / 1920)``."""
-    samples_24k = num_samples if sample_rate == SAMPLE_RATE else round(num_samples * SAMPLE_RATE / sample_rate)
+    samples_24k = num_samples
+    if sample_rate != SAMPLE_RATE:
+        samples_24k = round(num_samples * SAMPLE_RATE / sample_rate)
     return math.ceil(samples_24k / FRAME_SAMPLES)
