@@ -84,3 +84,27 @@ def test_a_hook_that_raises_registers_nothing(monkeypatch: pytest.MonkeyPatch) -
     registry = load_plugins(None)
     assert registry.providers == {}
     assert registry.errors == {"half": "RuntimeError: plugin bug after its first registration"}
+
+
+def test_a_provider_that_fails_to_build_is_reported_and_skipped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tts_router import ConfigurationError
+
+    class Misconfigured(Provider):
+        id = "misconfigured"
+
+        @classmethod
+        def from_settings(cls, settings: Settings) -> Provider:
+            raise ConfigurationError("SOME_SETTING must be 1 or 0")
+
+    class Fine(FakeProvider):
+        id = "fine"  # type: ignore[assignment]
+
+    registry = PluginRegistry()
+    registry.register(Misconfigured)
+    registry.register(Fine)
+    monkeypatch.setattr("tts_router.plugins.get_plugins", lambda: registry)
+    router = Router(settings=Settings.load({}))
+    assert list(router.providers) == ["fine"]
+    assert router.build_errors == {"misconfigured": "SOME_SETTING must be 1 or 0"}

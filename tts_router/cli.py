@@ -113,7 +113,7 @@ def _providers(router: Router, args: argparse.Namespace) -> int:
     if not router.providers:
         print("no providers installed (install tts-router-espeak for offline speech)")
     _print_default_note(router)
-    _print_plugin_errors()
+    _print_plugin_errors(router)
     return 0
 
 
@@ -131,13 +131,16 @@ def _plugins(router: Router, args: argparse.Namespace) -> int:
     registry = get_plugins()
     for provider_id, version in registry.versions.items():
         print(f"{provider_id} {version} ok")
-    _print_plugin_errors()
-    return 1 if registry.errors else 0
+    _ = router.providers  # building them reports misconfigured ones too
+    _print_plugin_errors(router)
+    return 1 if registry.errors or router.build_errors else 0
 
 
-def _print_plugin_errors() -> None:
+def _print_plugin_errors(router: Router) -> None:
     for name, error in get_plugins().errors.items():
         print(f"plugin {name!r} failed to load: {error}", file=sys.stderr)
+    for provider_id, error in router.build_errors.items():
+        print(f"provider {provider_id!r} is misconfigured: {error}", file=sys.stderr)
 
 
 def _languages(router: Router, args: argparse.Namespace) -> int:
@@ -164,7 +167,7 @@ def _doctor(router: Router, args: argparse.Namespace) -> int:
         health = asyncio.run(provider.health())
         failing += not health.ok
         print(f"{provider.id}: {'ok' if health.ok else 'FAILING'} {health.detail}".rstrip())
-    _print_plugin_errors()
+    _print_plugin_errors(router)
     return 1 if failing else 0
 
 

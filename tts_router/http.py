@@ -34,7 +34,7 @@ from typing import Any, Literal
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from .audio import DecodedAudio, validate_output_wav
+from .audio import validate_output_wav
 from .errors import (
     AuthenticationError,
     ProviderError,
@@ -171,10 +171,9 @@ class CircuitBreaker:
 
 @dataclass(frozen=True, slots=True)
 class AudioResponse:
-    """A validated WAV from the service, with the metadata from its headers."""
+    """A WAV from the service (already checked: type, parses, not silent) and its headers."""
 
     wav: bytes
-    audio: DecodedAudio
     model: str
     mode: str
     timings: dict[str, float]
@@ -310,7 +309,6 @@ class ServiceClient:
         warnings = headers.get(HEADER_WARNINGS, "")
         return AudioResponse(
             wav=response.content,
-            audio=validate_output_wav(response.content, provider=self.provider),
             model=headers.get(HEADER_MODEL, "unknown"),
             mode=headers.get(HEADER_MODE, "unknown"),
             timings=timings,

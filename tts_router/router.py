@@ -23,6 +23,7 @@ from .errors import (
     NoProviderError,
     ProviderError,
     ProviderUnavailableError,
+    TTSRouterError,
     UnsupportedLanguageError,
     UnsupportedOperationError,
 )
@@ -238,6 +239,8 @@ class Router(Provider):
         self, providers: Iterable[Provider] | None = None, settings: Settings | None = None
     ) -> None:
         self._settings = settings
+        self.build_errors: dict[str, str] = {}
+        """Providers whose ``from_settings`` raised, with the error (shown by the CLI)."""
         self._providers: dict[str, Provider] | None = (
             None if providers is None else {p.id: p for p in providers}
         )
@@ -260,10 +263,12 @@ class Router(Provider):
         if self._providers is None:
             from .plugins import get_plugins
 
-            registry = get_plugins()
-            self._providers = {
-                pid: cls.from_settings(self.settings) for pid, cls in registry.providers.items()
-            }
+            self._providers = {}
+            for pid, cls in get_plugins().providers.items():
+                try:
+                    self._providers[pid] = cls.from_settings(self.settings)
+                except TTSRouterError as exc:  # one misconfigured provider must not stop the rest
+                    self.build_errors[pid] = str(exc)
         return self._providers
 
     @property

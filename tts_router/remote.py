@@ -1,0 +1,192 @@
+"""A Provider backed by services speaking the protocol: what every GPU provider shares.
+
+A GPU provider (Qwen, Echo, a third party's) is configuration around this class: its id, its
+static capabilities, and where its clone and design services live. Requests go through one
+:class:`~tts_router.http.ServiceClient` per service, so retries, redirects, the circuit breaker
+and output validation behave the same for every provider.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, get_args
+
+import httpx
+from pydantic import ValidationError as PydanticValidationError
+
+from .audio import DecodedAudio
+from .errors import ProviderError, UnsupportedOperationError, ValidationError
+from .http import CircuitOptions, RetryOptions, ServiceAuth, ServiceClient, Timeouts
+from .models import CloneMode, CloneRequest, DesignRequest, Operation
+from .protocol import CloneBody, DesignBody, GenerationOptions
+from .provider import Capabilities, Health, Provider, Speech
+from .settings import Settings
+
+__all__ = ["RemoteProvider", "ServiceConfig", "auth_from_settings"]
+
+logger = logging.getLogger("tts_router.remote")
+
+_MODES = frozenset(get_args(CloneMode))
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """How to reach the services: base URLs per operation, auth, and client policy."""
+
+    clone_url: str | None = None
+    design_url: str | None = None
+    auth: ServiceAuth | None = None
+    retry: RetryOptions = field(default_factory=RetryOptions)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    circuit: CircuitOptions = field(default_factory=CircuitOptions)
+
+
+def auth_from_settings(settings: Settings, provider_id: str) -> ServiceAuth | None:
+    """Modal proxy-auth from ``MODAL_KEY``/``MODAL_SECRET`` or ``[providers.<id>]``."""
+    key = settings.setting(provider_id, "modal_key", "MODAL_KEY")
+    secret = settings.setting(provider_id, "modal_secret", "MODAL_SECRET")
+    return ServiceAuth(key=str(key), secret=str(secret)) if key and secret else None
+
+
+class RemoteProvider(Provider):
+    """Clone and design through protocol services. Subclasses set ``id`` and capabilities.
+
+    ``static_capabilities`` are used until :meth:`health` has asked the service for its
+    languages; operations are limited to the services that are configured.
+    """
+
+    static_capabilities: Capabilities
+    configure_hint: str = "set the service URL"
+
+    def __init__(
+        self, config: ServiceConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self.config = config
+        self._clients: dict[Operation, ServiceClient] = {}
+        urls: dict[Operation, str | None] = {"clone": config.clone_url, "design": config.design_url}
+        for operation, url in urls.items():
+            if url:
+                self._clients[operation] = ServiceClient(
+                    url,
+                    provider=self.id,
+                    auth=config.auth,
+                    retry=config.retry,
+                    timeouts=config.timeouts,
+                    circuit=config.circuit,
+                    transport=transport,
+                )
+        self._languages: tuple[str, ...] | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(operations={sorted(self._clients)})"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Static capabilities, narrowed to configured services and the languages they report."""
+        static = self.static_capabilities
+        operations = frozenset(self._clients) & static.operations
+        return static.model_copy(
+            update={
+                "operations": operations or static.operations,
+                "languages": self._languages or static.languages,
+                "clone_modes": static.clone_modes if "clone" in operations else (),
+            }
+        )
+
+    def missing_configuration(self) -> str | None:
+        """What to set when no service URL is configured."""
+        return None if self._clients else self.configure_hint
+
+    @property
+    def available(self) -> bool:
+        """False while any configured service's circuit is open."""
+        return all(client.available for client in self._clients.values())
+
+    def client(self, operation: Operation) -> ServiceClient:
+        """The client for an operation's service."""
+        try:
+            return self._clients[operation]
+        except KeyError:
+            raise UnsupportedOperationError(
+                f"no {operation} service is configured for {self.id!r}", provider=self.id
+            ) from None
+
+    async def health(self) -> Health:
+        """Ask every service for its health and languages (and remember the languages)."""
+        details = []
+        ok = True
+        for operation, client in self._clients.items():
+            try:
+                info = await client.health()
+                languages = await client.languages()
+            except ProviderError as exc:
+                ok = False
+                details.append(f"{operation}: {exc.code}")
+                continue
+            ok = ok and info.loaded
+            # Keep only what both the service and the router's language table know.
+            known = set(self.static_capabilities.languages)
+            self._languages = tuple(lang for lang in languages.languages if lang in known)
+            details.append(f"{operation}: {info.model} on {info.device} ({info.dtype})")
+        return Health(ok=ok, detail="; ".join(details))
+
+    async def aclose(self) -> None:
+        """Close every client's connections."""
+        for client in self._clients.values():
+            await client.aclose()
+
+    async def _clone(
+        self, text: str, language: str, request: CloneRequest, reference: DecodedAudio
+    ) -> Speech:
+        ref = request.reference
+        body = CloneBody(
+            text=text,
+            language=language,
+            voice_id=ref.content_id,
+            transcript=ref.transcript if ref.has_transcript else None,
+            seed=request.seed,
+            options=self._options(request.options),
+        )
+        response = await self.client("clone").clone(
+            body, reference=ref.audio, request_id=request.request_id
+        )
+        return self._speech(response.wav, response.model, response.mode, response.warnings)
+
+    async def _design(self, text: str, language: str, request: DesignRequest) -> Speech:
+        body = DesignBody(
+            text=text,
+            instruct=request.instruct,
+            language=language,
+            seed=request.seed,
+            options=self._options(request.options),
+        )
+        response = await self.client("design").design(body, request_id=request.request_id)
+        return self._speech(response.wav, response.model, "design", response.warnings)
+
+    def _options(self, options: dict[str, Any]) -> GenerationOptions:
+        try:
+            return GenerationOptions.model_validate(options)
+        except PydanticValidationError as exc:
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+            raise ValidationError(
+                f"invalid generation options ({fields}); allowed: "
+                + ", ".join(GenerationOptions.model_fields),
+                code="invalid_options",
+                provider=self.id,
+            ) from None
+
+    def _speech(self, wav: bytes, model: str, mode: str, warnings: tuple[str, ...]) -> Speech:
+        if mode not in _MODES:
+            raise ProviderError(
+                "the service reported an unknown clone mode",
+                code="invalid_response",
+                provider=self.id,
+            )
+        notes = list(warnings)
+        if mode == "x_vector":
+            notes.append(
+                "no transcript: cloned from the speaker embedding alone (x-vector mode); "
+                "pass the reference transcript for closer similarity"
+            )
+        return Speech(model=model, mode=mode, wav=wav, warnings=notes)  # type: ignore[arg-type]
