@@ -193,3 +193,12 @@ def test_pytest_plugin_fixtures_are_available(
 ) -> None:
     ref = VoiceReference(audio=tts_reference_wav)
     assert fake_router.sync.clone(CloneRequest(text="hi", reference=ref)).provider == "fake"
+
+
+async def test_clone_without_transcript_says_it_used_x_vector_mode() -> None:
+    from tts_router.provider import X_VECTOR_WARNING
+
+    result = await FakeProvider().clone(_clone(transcript=None))
+    assert result.mode == "x_vector" and X_VECTOR_WARNING in result.warnings
+    with_transcript = await FakeProvider().clone(_clone(transcript="hello"))
+    assert with_transcript.mode == "icl" and X_VECTOR_WARNING not in with_transcript.warnings

@@ -41,11 +41,25 @@ from .text import split_text
 if TYPE_CHECKING:
     from .settings import Settings
 
-__all__ = ["MAX_TEXT_CHARS", "Capabilities", "Health", "Provider", "Speech", "SyncProvider"]
+__all__ = [
+    "MAX_TEXT_CHARS",
+    "X_VECTOR_WARNING",
+    "Capabilities",
+    "Health",
+    "Provider",
+    "Speech",
+    "SyncProvider",
+]
 
 # A whole request's text: long enough for a chapter, short enough that a runaway caller cannot
 # queue hours of GPU time in one call. Per-call engine limits are ``Capabilities.max_text_chars``.
 MAX_TEXT_CHARS = 100_000
+
+# What every provider says when it cloned without a transcript from the embedding alone.
+X_VECTOR_WARNING = (
+    "no transcript: cloned from the speaker embedding alone (x-vector mode); pass the "
+    "reference transcript for closer similarity"
+)
 
 T = TypeVar("T")
 
@@ -244,6 +258,8 @@ class Provider:
             )
         samples = stitch([d.samples for d in decoded], sample_rate)
         warnings = list(dict.fromkeys(w for s in speeches for w in s.warnings))
+        if speeches[0].mode == "x_vector":
+            warnings.append(X_VECTOR_WARNING)
         if len(chunks) > 1:
             warnings.append(f"text was spoken in {len(chunks)} chunks joined with crossfades")
         return SpeechResult(

@@ -183,10 +183,4 @@ class RemoteProvider(Provider):
                 code="invalid_response",
                 provider=self.id,
             )
-        notes = list(warnings)
-        if mode == "x_vector":
-            notes.append(
-                "no transcript: cloned from the speaker embedding alone (x-vector mode); "
-                "pass the reference transcript for closer similarity"
-            )
-        return Speech(model=model, mode=mode, wav=wav, warnings=notes)  # type: ignore[arg-type]
+        return Speech(model=model, mode=mode, wav=wav, warnings=list(warnings))  # type: ignore[arg-type]
