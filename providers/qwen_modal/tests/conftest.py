@@ -1,13 +1,76 @@
-"""Make ``tts_router_qwen_modal`` importable before the distribution is installed.
+"""Shared fixtures for the Qwen provider tests.
 
-The provider has no pyproject.toml yet; once it is installed (editable) this is a no-op.
+Also makes ``tts_router_qwen_modal`` importable when the distribution is not installed (a no-op
+once it is).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
 
 if importlib.util.find_spec("tts_router_qwen_modal") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from qwen_test_support import engine_options
+
+# --------------------------------------------------------------------------- shared tiny models
+# Built once per test session (~0.1 s each after the first), loaded once per session. Tests that
+# need qwen-tts request these fixtures; importing qwen_tts (~20 s) happens once, here.
+
+
+@pytest.fixture(scope="session")
+def qwen_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Model directories: early-EOS base and design (exact lengths), EOS-disabled base."""
+    pytest.importorskip("qwen_tts")
+    from tts_router_qwen_modal.fixtures import build_tiny_model
+
+    root = tmp_path_factory.mktemp("qwen-models")
+    return {
+        "base": build_tiny_model(root / "base", early_eos=True),
+        "design": build_tiny_model(root / "design", variant="voice_design", early_eos=True),
+        "truncating": build_tiny_model(root / "truncating", eos_disabled=True),
+    }
+
+
+@pytest.fixture(scope="session")
+def base_engine(qwen_models: dict[str, Any]) -> Any:
+    """A loaded early-EOS Base engine shared by the engine tests."""
+    from tts_router_qwen_modal.engine import QwenEngine, QwenEngineConfig
+
+    engine = QwenEngine(QwenEngineConfig(model=str(qwen_models["base"]), **engine_options()))
+    engine.load()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def design_engine(qwen_models: dict[str, Any]) -> Any:
+    """A loaded early-EOS VoiceDesign engine."""
+    from tts_router_qwen_modal.engine import QwenEngine, QwenEngineConfig
+
+    engine = QwenEngine(QwenEngineConfig(model=str(qwen_models["design"]), **engine_options()))
+    engine.load()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def reference() -> Any:
+    """A 1.3 s noise clip at 24 kHz (another rate would pull in librosa.resample: seconds)."""
+    from tts_router.audio import DecodedAudio
+
+    noise = np.random.default_rng(0).standard_normal(int(1.3 * 24_000))
+    return DecodedAudio((0.1 * noise).astype(np.float32), 24_000)
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Hub offline flags on for tests that load models."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    yield

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
 
 __all__ = [
+    "EARLY_EOS_FRAMES",
     "FRAME_SAMPLES",
     "SAMPLE_RATE",
     "TinyModelSpec",
@@ -46,6 +47,10 @@ SAMPLE_RATE: Final = 24_000
 
 FRAME_SAMPLES: Final = 1_920
 """Samples per codec frame (24 kHz / 12.5 Hz); the decoder's upsampling must multiply to it."""
+
+EARLY_EOS_FRAMES: Final = 2
+"""Frames of every output of an ``early_eos`` model: qwen-tts masks EOS for 2 steps
+(``min_new_tokens=2``), and greedy decoding over all-equal logits then picks EOS (id 0)."""
 
 # Text-side special tokens. The model code looks them up by id (config.json) and slices
 # fixed token positions of "<|im_start|>assistant\n{text}<|im_end|>\n<|im_start|>assistant\n",
@@ -147,7 +152,9 @@ class _CodecIds:
     languages: dict[str, int]
 
     @classmethod
-    def for_spec(cls, spec: TinyModelSpec, *, eos_disabled: bool) -> _CodecIds:
+    def for_spec(
+        cls, spec: TinyModelSpec, *, eos_disabled: bool, early_eos: bool = False
+    ) -> _CodecIds:
         """Lay the ids out at upstream's offsets from the codebook (2048 -> 2148...).
 
         With ``eos_disabled`` EOS becomes an id past the vocabulary: no logit can ever
@@ -156,6 +163,10 @@ class _CodecIds:
         """
         base = spec.codebook_size
         eos = spec.codec_vocab_size if eos_disabled else base + 102
+        if early_eos:
+            # Id 0: with a zero codec head every logit ties, and greedy argmax picks the lowest
+            # allowed id: code 1 while EOS is masked, then EOS.
+            eos = 0
         return cls(
             pad=base + 100,
             bos=base + 101,
@@ -199,16 +210,23 @@ def build_tiny_model(
     variant: Variant = "base",
     seed: int = 0,
     eos_disabled: bool = False,
+    early_eos: bool = False,
 ) -> Path:
     """Write a tiny random Qwen3-TTS 12 Hz model into ``target_dir`` and return it.
 
     ``variant`` picks ``tts_model_type``: "base" (voice clone, has a speaker encoder) or
     "voice_design" (voice from an instruction). ``seed`` makes the weights reproducible
     without touching the caller's global RNG. ``eos_disabled`` makes every output exactly
-    :func:`generated_frames` frames long, for deterministic length tests.
+    :func:`generated_frames` frames long, for deterministic length tests; every generation
+    then hits its ``max_new_tokens`` cap (a truncation, as an engine must report it).
+    ``early_eos`` makes every output end on EOS after exactly :data:`EARLY_EOS_FRAMES` frames,
+    under any cap above 3, with greedy decoding (the audio depends only on the input): exact
+    lengths without truncation.
     """
     if variant not in _VARIANTS:
         raise ValueError(f"variant must be one of {_VARIANTS}, got {variant!r}")
+    if eos_disabled and early_eos:
+        raise ValueError("eos_disabled and early_eos are mutually exclusive")
     import torch
 
     target_dir = Path(target_dir)
@@ -217,7 +235,14 @@ def build_tiny_model(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         _write_speech_tokenizer(target_dir / "speech_tokenizer", _SPEC)
-        _write_tts_model(target_dir, _SPEC, variant, token_ids, eos_disabled=eos_disabled)
+        _write_tts_model(
+            target_dir,
+            _SPEC,
+            variant,
+            token_ids,
+            eos_disabled=eos_disabled,
+            early_eos=early_eos,
+        )
     return target_dir
 
 
@@ -354,6 +379,7 @@ def _write_speech_tokenizer(out_dir: Path, spec: TinyModelSpec) -> None:
 
     model = Qwen3TTSTokenizerV2Model(Qwen3TTSTokenizerV2Config(**_speech_tokenizer_config(spec)))
     _randomise_codebooks(model)
+    _make_audible(model)
     model.save_pretrained(str(out_dir), safe_serialization=True)
     EncodecFeatureExtractor(
         feature_size=1,
@@ -361,6 +387,21 @@ def _write_speech_tokenizer(out_dir: Path, spec: TinyModelSpec) -> None:
         padding_value=0.0,
         return_attention_mask=True,
     ).save_pretrained(str(out_dir))
+
+
+# Small random init through ~20 layers leaves the decoder's output near 1e-8 (-160 dBFS):
+# every output would be "silence" to an output validator. Scaling the last convolution brings
+# it to roughly -15 dBFS; the decoder clamps to [-1, 1] anyway.
+_OUTPUT_GAIN: Final = 2e7
+
+
+def _make_audible(model: torch.nn.Module) -> None:
+    """Scale the decoder's final convolution so random codes decode to audible noise."""
+    import torch
+
+    final = model.decoder.decoder[-1].conv  # type: ignore[union-attr, index]
+    with torch.no_grad():
+        final.weight.mul_(_OUTPUT_GAIN)
 
 
 def _randomise_codebooks(model: torch.nn.Module) -> None:
@@ -461,16 +502,27 @@ def _write_tts_model(
     token_ids: dict[str, int],
     *,
     eos_disabled: bool,
+    early_eos: bool = False,
 ) -> None:
     """Instantiate the talker (+ speaker encoder for "base") and save it."""
     from qwen_tts.core.models import Qwen3TTSConfig, Qwen3TTSForConditionalGeneration
 
-    codec = _CodecIds.for_spec(spec, eos_disabled=eos_disabled)
+    codec = _CodecIds.for_spec(spec, eos_disabled=eos_disabled, early_eos=early_eos)
     config = Qwen3TTSConfig(**_tts_config(spec, variant, token_ids, codec))
     model = Qwen3TTSForConditionalGeneration(config)
+    if early_eos:
+        _zero_codec_head(model)
     model.save_pretrained(str(target_dir), safe_serialization=True)
     _fix_saved_config(target_dir / "config.json")
-    _write_generation_config(target_dir / "generation_config.json", spec)
+    _write_generation_config(target_dir / "generation_config.json", spec, greedy=early_eos)
+
+
+def _zero_codec_head(model: Any) -> None:
+    """Make every first-codebook logit 0, so greedy decoding is decided by id order alone."""
+    import torch
+
+    with torch.no_grad():
+        model.talker.codec_head.weight.zero_()
 
 
 def _fix_saved_config(path: Path) -> None:
@@ -484,18 +536,19 @@ def _fix_saved_config(path: Path) -> None:
     path.write_text(json.dumps(config, indent=2, sort_keys=True), encoding="utf-8")
 
 
-def _write_generation_config(path: Path, spec: TinyModelSpec) -> None:
+def _write_generation_config(path: Path, spec: TinyModelSpec, *, greedy: bool = False) -> None:
     """Sampling defaults as upstream's, but a small token cap so a forgotten limit stays fast.
 
     qwen_tts reads this file as a plain dict of defaults for its generate_* methods.
+    ``greedy`` turns sampling off in the talker and the code predictor (deterministic audio).
     """
     defaults = {
-        "do_sample": True,
+        "do_sample": not greedy,
         "top_k": 50,
         "top_p": 1.0,
         "temperature": 0.9,
         "repetition_penalty": 1.05,
-        "subtalker_dosample": True,
+        "subtalker_dosample": not greedy,
         "subtalker_top_k": 50,
         "subtalker_top_p": 1.0,
         "subtalker_temperature": 0.9,

@@ -1,0 +1,14 @@
+"""Qwen3-TTS provider for tts_router.
+
+Modules, each with one job (none imports torch or qwen_tts on import):
+
+- :mod:`.policy`: which device, dtype and attention to load with (pure functions).
+- :mod:`.chunking`: how much text fits one generation, and the split.
+- :mod:`.checks`: what generated audio is acceptable (truncation, NaN, silence, length).
+- :mod:`.engine`: :class:`QwenEngine`, the qwen-tts wrapper (the service's SpeechEngine).
+- :mod:`.service`: the FastAPI app over the engine(s); :mod:`.cli`: ``tts-router-qwen serve``.
+- :mod:`.local`: :class:`LocalQwenBackend`, the engine in-process for the provider.
+- :mod:`.fixtures`: tiny random-weight model directories for tests.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,487 @@
+"""QwenEngine: the qwen-tts wrapper the GPU service and the local backend both run.
+
+It implements :class:`tts_router.serving.SpeechEngine`. What it adds over ``Qwen3TTSModel``:
+
+- a load policy (:mod:`.policy`) with attention fallbacks, and the choice reported;
+- ICL cloning when a transcript is given, x-vector cloning when not, the mode recorded;
+- voice prompts (reference codes + speaker embedding) cached per (audio, transcript, mode,
+  model) in an LRU bounded in entries and bytes;
+- long text split into chunks under the token budget (:mod:`.chunking`), all chunks of all
+  jobs generated together in as few batched calls as the options allow, stitched in order;
+- every chunk checked (:mod:`.checks`): a token-cap hit is a truncation error, never audio.
+
+Reference audio reaches qwen-tts only as ``(float32 array, sample_rate)`` decoded by the core's
+validator: a string would make qwen-tts fetch a URL or read a file. torch and qwen_tts are
+imported by :meth:`QwenEngine.load`, never on import.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tts_router.audio import stitch
+from tts_router.errors import (
+    OutputValidationError,
+    ProviderError,
+    TTSRouterError,
+    UnsupportedLanguageError,
+    UnsupportedOperationError,
+    ValidationError,
+)
+from tts_router.languages import AUTO, language_name, normalize_language
+from tts_router.models import CloneMode
+from tts_router.protocol import HealthInfo
+from tts_router.serving import BoundedLRU, CloneJob, DesignJob, EngineResult
+
+from . import __version__
+from .checks import check_chunk
+from .chunking import split_for_generation
+from .policy import Attention, DeviceFacts, DType, plan_load
+from .variants import resolve_model
+
+__all__ = ["QwenEngine", "QwenEngineConfig"]
+
+logger = logging.getLogger("tts_router_qwen_modal.engine")
+
+FloatArray = npt.NDArray[np.float32]
+# (audio sha256, transcript sha256 or "", mode, model): the prompt depends on nothing else.
+PromptKey = tuple[str, str, str, str]
+# (location, device, dtype, attention) -> a loaded Qwen3TTSModel (or a stand-in in tests).
+Loader = Callable[[str, str, str, str], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class QwenEngineConfig:
+    """How to load and run one Qwen3-TTS model."""
+
+    model: str
+    """A model directory, a short name ("0.6B-Base") or a hub id."""
+    device: str | None = None
+    """"cuda", "cuda:1", "cpu"...; None: the first GPU if there is one, else the CPU."""
+    dtype: DType | None = None
+    """None: the policy's choice (see :func:`.policy.plan_load`)."""
+    attention: Attention | None = None
+    max_new_tokens: int = 2048
+    """The per-chunk token cap handed to qwen-tts (2048 frames = ~164 s)."""
+    max_chunk_chars: int = 400
+    frames_per_char: float | None = None
+    """Override the conservative budget of :mod:`.chunking` (tests use it to force chunks)."""
+    min_seconds_per_char: float = 0.01
+    """Below this much audio per character a chunk is 'absurdly short' (100 chars/s)."""
+    max_batch_items: int = 32
+    """Chunks per generate call: bounds GPU memory; more chunks run as further calls."""
+    crossfade_ms: float = 10.0
+    prompt_cache_entries: int = 128
+    prompt_cache_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """One text chunk of one job, and where its audio or error goes."""
+
+    job: int
+    index: int
+    text: str = field(repr=False)
+    key: tuple[Any, ...]
+    audio: FloatArray | None = None
+    error: TTSRouterError | None = None
+    call: int = -1
+    seconds: float = 0.0
+
+
+class QwenEngine:
+    """One Qwen3-TTS model (Base: clone; VoiceDesign: design), loaded on first :meth:`load`.
+
+    Thread-safe by serialisation: a lock admits one generation at a time, because threads
+    sharing one model are slower than sequential calls (and the batching happens inside one
+    call anyway).
+    """
+
+    def __init__(self, config: QwenEngineConfig, *, loader: Loader | None = None) -> None:
+        self.config = config
+        self._loader = loader
+        self.source = resolve_model(config.model)
+        self.prompt_cache: BoundedLRU[PromptKey, Any] = BoundedLRU(
+            config.prompt_cache_entries, config.prompt_cache_bytes, _prompt_nbytes
+        )
+        self.generate_calls = 0
+        self.prompts_built = 0
+        self._lock = threading.RLock()
+        self._model: Any = None
+        self._torch: Any = None
+        self._kind = ""
+        self._variant = self.source.variant
+        self._device = "unloaded"
+        self._dtype = "unloaded"
+        self._attention = "unloaded"
+        self._load_reasons: tuple[str, ...] = ()
+        self._names: dict[str, str] = {}  # canonical code -> qwen-tts language name
+        self._sample_rate = 24_000  # every 12 Hz model; updated from the first generation
+        # A hub model is named by its id; a local directory by its name (paths stay private).
+        self.model_name = self.source.variant if self.source.local else self.source.location
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Load the model with the policy's dtype and the first attention backend that loads."""
+        with self._lock:
+            if self._model is not None:
+                return
+            import torch
+
+            device = self.config.device or ("cuda:0" if torch.cuda.is_available() else "cpu")
+            plan = plan_load(
+                _device_facts(torch, device),
+                dtype=self.config.dtype,
+                attention=self.config.attention,
+            )
+            started = time.perf_counter()
+            loader = self._loader or _qwen_loader
+            model, attention = _load_first(
+                lambda attn: loader(self.source.location, device, plan.dtype, attn),
+                plan.attentions,
+            )
+            self._torch = torch
+            self._kind = str(model.model.tts_model_type)
+            if self.source.local:  # a hub load keeps the variants table's short name
+                self._variant = f"{model.model.tts_model_size}-{self._kind}"
+            self._names = _language_names(model.get_supported_languages() or [])
+            self._device, self._dtype, self._attention = device, plan.dtype, attention
+            self._load_reasons = plan.reasons
+            self._model = model
+            logger.info(
+                "loaded %s (%s) on %s, %s, %s attention in %.1fs",
+                self._variant,
+                self._kind,
+                device,
+                plan.dtype,
+                attention,
+                time.perf_counter() - started,
+            )
+
+    @property
+    def loaded(self) -> bool:
+        """Whether :meth:`load` has finished."""
+        return self._model is not None
+
+    @property
+    def kind(self) -> str:
+        """``tts_model_type`` of the loaded model: "base", "voice_design" or "custom_voice"."""
+        return self._kind
+
+    @property
+    def load_reasons(self) -> tuple[str, ...]:
+        """Why the policy chose the dtype and attention it did."""
+        return self._load_reasons
+
+    # -- SpeechEngine ----------------------------------------------------------------------
+
+    def health(self) -> HealthInfo:
+        """What is loaded where. Cheap: reads attributes only."""
+        operations: list[Any] = {"base": ["clone"], "voice_design": ["design"]}.get(self._kind, [])
+        return HealthInfo(
+            status="ok" if self.loaded else "loading",
+            model=self.model_name,
+            variant=self._variant,
+            device=self._device,
+            dtype=self._dtype,
+            attention=self._attention,
+            loaded=self.loaded,
+            version=f"tts-router-qwen-modal {__version__}; qwen-tts {_qwen_version()}",
+            operations=operations,
+        )
+
+    def languages(self) -> Sequence[str]:
+        """Canonical codes the loaded model speaks, ``"auto"`` included (empty until loaded)."""
+        return tuple(self._names)
+
+    def clone(self, jobs: Sequence[CloneJob]) -> list[EngineResult | TTSRouterError]:
+        """Clone every job; all their chunks are generated together."""
+        with self._lock:
+            model = self._require("base", "clone")
+            started = time.perf_counter()
+            prompts: list[Any] = []
+            modes: list[CloneMode] = []
+            prompt_seconds: list[float] = []
+            chunks: list[_Chunk] = []
+            failed: dict[int, TTSRouterError] = {}
+            for i, job in enumerate(jobs):
+                t0 = time.perf_counter()
+                try:
+                    mode: CloneMode = "icl" if job.transcript else "x_vector"
+                    prompt = self._prompt(model, job, mode)
+                    chunks += self._chunks(i, job.text, job.language, job.seed, job.options)
+                except Exception as exc:
+                    failed[i] = _typed(exc)
+                    prompt, mode = None, "x_vector"
+                prompts.append(prompt)
+                modes.append(mode)
+                prompt_seconds.append(time.perf_counter() - t0)
+
+            def generate(batch: list[_Chunk], options: dict[str, Any]) -> Any:
+                return model.generate_voice_clone(
+                    text=[c.text for c in batch],
+                    language=[self._names[jobs[c.job].language] for c in batch],
+                    voice_clone_prompt=[prompts[c.job] for c in batch],
+                    max_new_tokens=self.config.max_new_tokens,
+                    **options,
+                )
+
+            self._run(chunks, generate)
+            return [
+                failed.get(i)
+                or self._assemble(
+                    [c for c in chunks if c.job == i],
+                    modes[i],
+                    {"prompt": prompt_seconds[i], "engine_total": time.perf_counter() - started},
+                )
+                for i in range(len(jobs))
+            ]
+
+    def design(self, job: DesignJob) -> EngineResult:
+        """Speak ``job.text`` in the voice ``job.instruct`` describes."""
+        with self._lock:
+            model = self._require("voice_design", "design")
+            if not job.instruct.strip():
+                raise ValidationError("the voice description is empty", code="invalid_request")
+            started = time.perf_counter()
+            chunks = self._chunks(0, job.text, job.language, job.seed, job.options)
+
+            def generate(batch: list[_Chunk], options: dict[str, Any]) -> Any:
+                return model.generate_voice_design(
+                    text=[c.text for c in batch],
+                    instruct=[job.instruct] * len(batch),
+                    language=[self._names[job.language]] * len(batch),
+                    max_new_tokens=self.config.max_new_tokens,
+                    **options,
+                )
+
+            self._run(chunks, generate)
+            result = self._assemble(
+                chunks, "design", {"engine_total": time.perf_counter() - started}
+            )
+            if isinstance(result, TTSRouterError):
+                raise result
+            return result
+
+    # -- the pieces ------------------------------------------------------------------------
+
+    def _require(self, kind: str, operation: str) -> Any:
+        if self._model is None:
+            raise ProviderError("the model is not loaded yet", code="loading", retryable=True)
+        if self._kind != kind:
+            raise UnsupportedOperationError(
+                f"this {self._variant} model cannot {operation}; load a "
+                + ("Base" if kind == "base" else "VoiceDesign")
+                + " model for it"
+            )
+        return self._model
+
+    def _language(self, language: str) -> str:
+        if language not in self._names:
+            raise UnsupportedLanguageError(
+                f"language {language!r} is not spoken by this model", supported=self._names
+            )
+        return language
+
+    def _prompt(self, model: Any, job: CloneJob, mode: CloneMode) -> Any:
+        """The voice prompt for ``job``'s reference, from the cache or built once."""
+        transcript_id = (
+            hashlib.sha256(job.transcript.encode()).hexdigest() if job.transcript else ""
+        )
+        key: PromptKey = (job.reference_id, transcript_id, mode, self.source.location)
+        cached = self.prompt_cache.get(key)
+        if cached is not None:
+            return cached
+        reference = (
+            np.ascontiguousarray(job.reference.samples, dtype=np.float32),
+            job.reference.sample_rate,
+        )
+        (item,) = model.create_voice_clone_prompt(
+            ref_audio=reference,  # never a string: qwen-tts would fetch or read it
+            ref_text=job.transcript,
+            x_vector_only_mode=mode == "x_vector",
+        )
+        self.prompts_built += 1
+        self.prompt_cache.put(key, item)
+        return item
+
+    def _chunks(
+        self,
+        job: int,
+        text: str,
+        language: str,
+        seed: int | None,
+        options: Any,
+    ) -> list[_Chunk]:
+        self._language(language)
+        pieces = split_for_generation(
+            text,
+            language,
+            self.config.max_new_tokens,
+            frames_per_char=self.config.frames_per_char,
+            ceiling=self.config.max_chunk_chars,
+        )
+        if not pieces:
+            raise ValidationError("the text has nothing to speak", code="empty_text")
+        key = (seed, tuple(sorted(dict(options).items())))
+        return [_Chunk(job, i, piece, key) for i, piece in enumerate(pieces)]
+
+    def _run(
+        self, chunks: list[_Chunk], generate: Callable[[list[_Chunk], dict[str, Any]], Any]
+    ) -> None:
+        """Generate every chunk: one call per (seed, options) group and ``max_batch_items``.
+
+        Sampling options are per call in qwen-tts, so chunks only share a call when they
+        share them. A seed makes a job reproducible for the same batch composition.
+        """
+        groups: dict[tuple[Any, ...], list[_Chunk]] = {}
+        for chunk in chunks:
+            groups.setdefault(chunk.key, []).append(chunk)
+        size = self.config.max_batch_items
+        for (seed, options), group in groups.items():
+            for start in range(0, len(group), size):
+                self._generate_batch(group[start : start + size], seed, dict(options), generate)
+
+    def _generate_batch(
+        self,
+        batch: list[_Chunk],
+        seed: int | None,
+        options: dict[str, Any],
+        generate: Callable[[list[_Chunk], dict[str, Any]], Any],
+    ) -> None:
+        if seed is not None:
+            self._torch.manual_seed(seed)
+        started = time.perf_counter()
+        try:
+            wavs, sample_rate = generate(batch, options)
+            self.generate_calls += 1
+        except Exception as exc:
+            error = _typed(exc)
+            for chunk in batch:
+                chunk.error = error
+            return
+        seconds = time.perf_counter() - started
+        for chunk, wav in zip(batch, wavs, strict=True):
+            chunk.call, chunk.seconds = self.generate_calls, seconds
+            try:
+                chunk.audio = check_chunk(
+                    wav,
+                    sample_rate,
+                    max_new_tokens=self.config.max_new_tokens,
+                    text_chars=len(chunk.text),
+                    min_seconds_per_char=self.config.min_seconds_per_char,
+                )
+            except TTSRouterError as exc:
+                chunk.error = exc
+        self._sample_rate = int(sample_rate)
+
+    def _assemble(
+        self, chunks: list[_Chunk], mode: CloneMode, timings: dict[str, float]
+    ) -> EngineResult | TTSRouterError:
+        """Stitch one job's chunks in order, or return its first chunk's error."""
+        for chunk in chunks:
+            if chunk.error is not None:
+                return chunk.error
+        audio = [c.audio for c in sorted(chunks, key=lambda c: c.index) if c.audio is not None]
+        samples = stitch(audio, self._sample_rate, crossfade_ms=self.config.crossfade_ms)
+        warnings: tuple[str, ...] = ()
+        if len(chunks) > 1:
+            warnings = (f"text was spoken in {len(chunks)} chunks joined with crossfades",)
+        # A job's generate time: the calls its chunks were in (shared with other jobs).
+        calls = {c.call: c.seconds for c in chunks}
+        return EngineResult(
+            samples=samples,
+            sample_rate=self._sample_rate,
+            mode=mode,
+            model=self.model_name,
+            timings={"generate": sum(calls.values()), **timings},
+            warnings=warnings,
+        )
+
+
+def _qwen_loader(location: str, device: str, dtype: str, attention: str) -> Any:
+    import torch
+    from qwen_tts import Qwen3TTSModel
+
+    return Qwen3TTSModel.from_pretrained(
+        location, device_map=device, dtype=getattr(torch, dtype), attn_implementation=attention
+    )
+
+
+def _load_first(load: Callable[[str], Any], attentions: Sequence[str]) -> tuple[Any, str]:
+    """Load with the first attention backend that works; errors other than 'unsupported
+    backend' (missing files, bad config) are not retried with another backend."""
+    last: Exception | None = None
+    for attention in attentions:
+        try:
+            return load(attention), attention
+        except (ImportError, ValueError) as exc:
+            logger.warning(
+                "attention %s unavailable (%s); trying the next", attention, type(exc).__name__
+            )
+            last = exc
+    raise ProviderError("no attention backend could load the model", code="load_failed") from last
+
+
+def _device_facts(torch: Any, device: str) -> DeviceFacts:
+    kind = device.split(":", 1)[0]
+    if kind == "cuda":
+        capability = tuple(torch.cuda.get_device_capability(device))
+        flash = importlib.util.find_spec("flash_attn") is not None
+        return DeviceFacts("cuda", (int(capability[0]), int(capability[1])), flash)
+    return DeviceFacts("mps" if kind == "mps" else "cpu")
+
+
+def _language_names(supported: Sequence[str]) -> dict[str, str]:
+    """Canonical code -> the name qwen-tts validates (it lower-cases what it is given)."""
+    names: dict[str, str] = {}
+    for name in supported:
+        try:
+            code = normalize_language(name)
+        except UnsupportedLanguageError:
+            continue  # dialect names and the like: not in the router's table
+        names[code] = "Auto" if code == AUTO else language_name(code)
+    return names
+
+
+def _prompt_nbytes(item: Any) -> int:
+    total = 0
+    for tensor in (getattr(item, "ref_code", None), getattr(item, "ref_spk_embedding", None)):
+        if tensor is not None:
+            total += int(tensor.numel()) * int(tensor.element_size())
+    return total
+
+
+def _typed(exc: Exception) -> TTSRouterError:
+    """A typed error for anything the model raised, never quoting its message (it may echo
+    input): NaN in sampling is an output error, anything else an internal one."""
+    if isinstance(exc, TTSRouterError):
+        return exc
+    text = str(exc).lower()
+    if isinstance(exc, RuntimeError) and ("nan" in text or "inf" in text):
+        return OutputValidationError(
+            "sampling hit NaN/inf probabilities (on a GPU without bf16, load in float32)"
+        )
+    logger.error("generation failed (%s)", type(exc).__name__)
+    return ProviderError(
+        f"the model failed ({type(exc).__name__}); see the service logs", code="internal_error"
+    )
+
+
+def _qwen_version() -> str:
+    try:
+        return importlib.metadata.version("qwen-tts")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"

@@ -1,0 +1,110 @@
+"""The Qwen3-TTS provider: configuration and capabilities around the core's RemoteProvider.
+
+Settings (environment variable, else ``[providers.qwen]`` key in the TOML file):
+
+============================  ==================  ==============================================
+variable                      TOML key            meaning
+============================  ==================  ==============================================
+``QWEN_MODAL_URL``            ``url``             base URL of the clone (Base model) service
+``QWEN_MODAL_ENDPOINT``       ``endpoint``        legacy name for the above (Utter's ``.env``)
+``QWEN_MODAL_DESIGN_URL``     ``design_url``      base URL of the VoiceDesign service
+``MODAL_KEY``/``MODAL_SECRET``  ``modal_key``/...  Modal proxy-auth token for both services
+``QWEN_BACKEND``              ``backend``         ``remote`` (default) or ``local``
+``QWEN_MODEL_DIR``            ``model_dir``       local backend: Base model directory or hub id
+``QWEN_DESIGN_MODEL_DIR``     ``design_model_dir``  local backend: VoiceDesign model, optional
+============================  ==================  ==============================================
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+import httpx
+
+from tts_router.errors import ConfigurationError
+from tts_router.provider import Capabilities, Provider
+from tts_router.remote import RemoteProvider, ServiceConfig, auth_from_settings
+from tts_router.settings import Settings
+
+__all__ = ["QWEN_CAPABILITIES", "QwenProvider", "service_url_from_settings"]
+
+QWEN_LANGUAGES = ("auto", "zh", "en", "ja", "ko", "de", "fr", "ru", "pt", "es", "it")
+QWEN_CAPABILITIES = Capabilities(
+    operations=frozenset({"clone", "design"}),
+    languages=QWEN_LANGUAGES,
+    clone_modes=("icl", "x_vector"),
+    sample_rate=24_000,
+    # The service splits further and generates the pieces as one batch; this bounds how much
+    # one HTTP request (and one GPU job) carries.
+    max_text_chars=2_000,
+    quality="reference",
+    license="Qwen3-TTS weights are Apache-2.0",
+)
+_LEGACY_FUNCTION_HOST = re.compile(r"-clone\.modal\.run$")
+
+
+def service_url_from_settings(settings: Settings) -> tuple[str | None, str | None]:
+    """The clone service's base URL, and a problem to report if the setting is unusable.
+
+    ``QWEN_MODAL_ENDPOINT`` from the earlier Utter deployment is accepted when it names one of
+    our services (a trailing ``/clone`` is dropped). A per-function URL of the earlier Modal app
+    (``...-clone.modal.run``) speaks a different protocol, so it is refused with the fix.
+    """
+    url = settings.setting("qwen", "url", "QWEN_MODAL_URL")
+    if url:
+        return str(url), None
+    legacy = settings.setting("qwen", "endpoint", "QWEN_MODAL_ENDPOINT")
+    if not legacy:
+        return None, None
+    parsed = httpx.URL(str(legacy))
+    if _LEGACY_FUNCTION_HOST.search(parsed.host):
+        return None, (
+            "QWEN_MODAL_ENDPOINT names a per-function endpoint of the earlier Modal app; deploy "
+            "this provider's app (tts-router-qwen deploy) and set QWEN_MODAL_URL to its URL"
+        )
+    path = parsed.path.removesuffix("/").removesuffix("/clone")
+    return str(parsed.copy_with(path=path or "/")), None
+
+
+class QwenProvider(RemoteProvider):
+    """Qwen3-TTS through the protocol service (on Modal, or ``tts-router-qwen serve``)."""
+
+    id: ClassVar[str] = "qwen"
+    static_capabilities = QWEN_CAPABILITIES
+    configure_hint = (
+        "set QWEN_MODAL_URL to the deployed service (tts-router-qwen deploy) or to a local "
+        "one (tts-router-qwen serve --model-dir DIR)"
+    )
+
+    def __init__(
+        self,
+        config: ServiceConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        problem: str | None = None,
+    ) -> None:
+        super().__init__(config, transport=transport)
+        self._problem = problem
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Provider:
+        """Remote by default; ``QWEN_BACKEND=local`` runs the engine in this process."""
+        backend = str(settings.setting("qwen", "backend", "QWEN_BACKEND") or "remote")
+        if backend not in ("remote", "local"):
+            raise ConfigurationError("QWEN_BACKEND must be 'remote' or 'local'")
+        if backend == "local":
+            from .local import LocalQwenProvider
+
+            return LocalQwenProvider.from_settings(settings)
+        url, problem = service_url_from_settings(settings)
+        config = ServiceConfig(
+            clone_url=url,
+            design_url=settings.setting("qwen", "design_url", "QWEN_MODAL_DESIGN_URL"),
+            auth=auth_from_settings(settings, "qwen"),
+        )
+        return cls(config, problem=problem)
+
+    def missing_configuration(self) -> str | None:
+        """A refused legacy URL, or no URL at all."""
+        return self._problem or super().missing_configuration()
