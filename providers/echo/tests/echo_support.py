@@ -1,0 +1,27 @@
+"""Constants and helpers shared by the Echo-TTS tests (a unique name: pytest puts this folder
+on sys.path, and every test folder has its own conftest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tts_router_echo.engine import EchoEngine
+from tts_router_echo.sampler import SamplerSettings
+
+# Small on purpose: the test machine has 2 shared cores. 8 latents = 16384 samples = 0.37 s.
+TEST_SAMPLER = SamplerSettings(num_steps=2, sequence_length=8)
+PASS_SAMPLES = TEST_SAMPLER.sequence_length * 2048
+TEST_PASS_CHARS = 40
+CROSSFADE_SAMPLES = 441  # the core stitcher's default 10 ms at 44.1 kHz
+
+
+class NetworkUsed(AssertionError):
+    """Raised by the socket guard: these tests may only talk to 127.0.0.1."""
+
+
+def make_engine(model_dir: Path, **options: Any) -> EchoEngine:
+    """An engine over ``model_dir`` with the small test settings (``options`` override)."""
+    options.setdefault("sampler", TEST_SAMPLER)
+    options.setdefault("max_pass_chars", TEST_PASS_CHARS)
+    return EchoEngine(model_dir, device="cpu", **options)

@@ -1,0 +1,61 @@
+"""``tts-router-echo``: run the Echo-TTS service, or fetch the weights once.
+
+tts-router-echo serve --model-dir DIR [--host 127.0.0.1] [--port 8000] [--device cuda]
+tts-router-echo download --model-dir DIR     # the only command that uses the network
+tts-router-echo tiny --model-dir DIR         # a tiny random model, for trying it offline
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tts-router-echo", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP service over local weights")
+    serve.add_argument("--model-dir", required=True, type=Path, help="weights root (see README)")
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", default=8000, type=int, help="port (default 8000)")
+    serve.add_argument("--device", default=None, help="cuda, cpu... (default: cuda if present)")
+    download = commands.add_parser("download", help="fetch the real weights from the hub")
+    download.add_argument("--model-dir", required=True, type=Path)
+    tiny = commands.add_parser("tiny", help="write a tiny random-weight model (noise, offline)")
+    tiny.add_argument("--model-dir", required=True, type=Path)
+    tiny.add_argument("--seed", default=0, type=int)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tts-router-echo`` script."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "serve":
+        import uvicorn
+
+        from .service import create_service_app
+
+        app = create_service_app(args.model_dir, device=args.device)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    elif args.command == "download":
+        import os
+
+        from .weights import download
+
+        # The token comes from the environment only, never from the command line (ps, history).
+        download(args.model_dir, token=os.environ.get("HF_TOKEN"))
+        print(f"weights are in {args.model_dir} (CC-BY-NC-SA-4.0: non-commercial use only)")
+    else:
+        from .fixtures import build_tiny_echo
+
+        print(build_tiny_echo(args.model_dir, seed=args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
