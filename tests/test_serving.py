@@ -8,171 +8,35 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import io
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
+from core_support.tone_service import (
+    RATE,
+    Service,
+    ToneEngine,
+    b64,
+    error_code,
+    reference_wav,
+    sha,
+)
 
 from tts_router.audio import encode_wav
-from tts_router.errors import TruncatedOutputError, TTSRouterError, UnsupportedOperationError
-from tts_router.protocol import HealthInfo
 from tts_router.serving import (
     BoundedLRU,
-    CloneJob,
-    DesignJob,
-    EngineResult,
     SpeechEngine,
-    create_app,
-    serve_in_thread,
     status_for_error,
 )
 
-RATE = 16_000
 SECRET_TEXT = "the secret words nobody may log"
-
-
-class ToneEngine:
-    """A fake engine: a tone per job, its length proportional to the text."""
-
-    def __init__(
-        self,
-        *,
-        design: bool = False,
-        delay: float = 0.0,
-        load_gate: threading.Event | None = None,
-    ) -> None:
-        self.can_design = design
-        self.delay = delay
-        self.load_gate = load_gate
-        self.loaded = False
-        self.batches: list[int] = []
-        self.threads: set[str] = set()
-        self.crash = False
-        self.nan = False
-
-    def load(self) -> None:
-        if self.load_gate is not None:
-            self.load_gate.wait(timeout=30)
-        self.loaded = True
-
-    def health(self) -> HealthInfo:
-        return HealthInfo(
-            status="ok" if self.loaded else "loading",
-            model="tone-1",
-            variant="tone",
-            device="cpu",
-            dtype="float32",
-            attention="none",
-            loaded=self.loaded,
-            version="0",
-            operations=["clone", "design"] if self.can_design else ["clone"],
-        )
-
-    def languages(self) -> Sequence[str]:
-        return ("auto", "en", "de")
-
-    def _tone(self, text: str, mode: Any) -> EngineResult:
-        seconds = 0.1 + 0.01 * len(text)
-        t = np.arange(int(seconds * RATE)) / RATE
-        samples = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
-        if self.nan:
-            samples[0] = np.nan
-        return EngineResult(samples, RATE, mode, "tone-1", timings={"generate": 0.001})
-
-    def clone(self, jobs: Sequence[CloneJob]) -> list[EngineResult | TTSRouterError]:
-        self.threads.add(threading.current_thread().name)
-        self.batches.append(len(jobs))
-        time.sleep(self.delay)
-        if self.crash:
-            raise RuntimeError(f"engine bug while reading {jobs[0].text}")
-        out: list[EngineResult | TTSRouterError] = []
-        for job in jobs:
-            if "TRUNCATE" in job.text:
-                out.append(TruncatedOutputError("generation hit the token cap"))
-            else:
-                out.append(self._tone(job.text, "icl" if job.transcript else "x_vector"))
-        return out
-
-    def design(self, job: DesignJob) -> EngineResult:
-        if not self.can_design:
-            raise UnsupportedOperationError("no design model")
-        time.sleep(self.delay)
-        return self._tone(job.text, "design")
-
-
-def reference_wav(seconds: float = 1.5, amplitude: float = 0.2, seed: int = 0) -> bytes:
-    noise = np.random.default_rng(seed).standard_normal(int(seconds * RATE))
-    return encode_wav(amplitude * noise / np.abs(noise).max(), RATE)
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def error_code(response: httpx.Response) -> str:
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
-    return str(body["error"]["code"])
-
-
-class Service:
-    """A running app, its engine, and a client."""
-
-    def __init__(self, app: Any, engine: ToneEngine, url: str) -> None:
-        self.app = app
-        self.engine = engine
-        self.url = url
-        self.client = httpx.Client(base_url=url, timeout=30)
-
-    @property
-    def jobs(self) -> int:
-        return int(self.app.state.stats.engine_jobs)
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 10
-        while self.client.get("/health").json()["status"] != "ok":
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-
-
-@pytest.fixture
-def make_service() -> Iterator[Any]:
-    stack: list[Any] = []
-
-    def make(engine: ToneEngine | None = None, **options: Any) -> Service:
-        engine = engine or ToneEngine()
-        app = create_app(engine, **options)
-        ctx = serve_in_thread(app)
-        url = ctx.__enter__()
-        stack.append(ctx)
-        service = Service(app, engine, url)
-        if engine.load_gate is None:
-            service.wait_ready()
-        return service
-
-    yield make
-    for ctx in reversed(stack):
-        ctx.__exit__(None, None, None)
-
-
-@pytest.fixture
-def service(make_service: Any) -> Service:
-    return make_service(ToneEngine(design=True), max_body_bytes=256 * 1024)  # type: ignore[no-any-return]
 
 
 def test_tone_engine_satisfies_the_protocol() -> None:
@@ -493,7 +357,12 @@ def test_bounded_lru_evicts_by_entries_and_size() -> None:
 
 
 def test_status_for_error_table() -> None:
-    from tts_router.errors import AudioValidationError, OutputValidationError, ValidationError
+    from tts_router.errors import (
+        AudioValidationError,
+        OutputValidationError,
+        TruncatedOutputError,
+        ValidationError,
+    )
 
     assert status_for_error(ValidationError("x", code="voice_not_found")) == 404
     assert status_for_error(AudioValidationError("x", code="audio_unreadable")) == 415
