@@ -17,15 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tts_router.audio import DecodedAudio, decode_audio
-from tts_router.testing import make_reference_wav
-
-pytest.importorskip("echo_tts")
-
 from echo_support import NetworkUsed, make_engine
 from tts_router_echo.engine import EchoEngine
 from tts_router_echo.fixtures import build_tiny_echo
+
+from tts_router.audio import DecodedAudio, decode_audio
+from tts_router.testing import make_reference_wav
 
 
 def _host(address: Any) -> str | None:

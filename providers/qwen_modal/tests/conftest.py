@@ -1,23 +1,12 @@
-"""Shared fixtures for the Qwen provider tests.
-
-Also makes ``tts_router_qwen_modal`` importable when the distribution is not installed (a no-op
-once it is).
-"""
+"""Shared fixtures for the Qwen provider tests."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-
-if importlib.util.find_spec("tts_router_qwen_modal") is None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from qwen_test_support import engine_options
 
 # --------------------------------------------------------------------------- shared tiny models
@@ -28,7 +17,6 @@ from qwen_test_support import engine_options
 @pytest.fixture(scope="session")
 def qwen_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Model directories: early-EOS base and design (exact lengths), EOS-disabled base."""
-    pytest.importorskip("qwen_tts")
     from tts_router_qwen_modal.fixtures import build_tiny_model
 
     root = tmp_path_factory.mktemp("qwen-models")

@@ -7,13 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from tts_router.audio import DecodedAudio, stitch
-from tts_router.errors import TruncatedOutputError, UnsupportedOperationError
-from tts_router.serving import CloneJob, DesignJob, EngineResult
-
-pytest.importorskip("qwen_tts")
-
 from qwen_test_support import TRUNCATING_MAX_NEW_TOKENS, engine_options
 from tts_router_qwen_modal.chunking import split_for_generation
 from tts_router_qwen_modal.engine import QwenEngine, QwenEngineConfig
@@ -24,6 +17,10 @@ from tts_router_qwen_modal.fixtures import (
     reference_frames,
 )
 from tts_router_qwen_modal.local_backend import LocalQwenBackend
+
+from tts_router.audio import DecodedAudio, stitch
+from tts_router.errors import TruncatedOutputError, UnsupportedOperationError
+from tts_router.serving import CloneJob, DesignJob, EngineResult
 
 pytestmark = pytest.mark.usefixtures("no_network")
 CHUNK = EARLY_EOS_FRAMES * FRAME_SAMPLES  # every early-EOS chunk

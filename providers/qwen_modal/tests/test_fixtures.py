@@ -16,9 +16,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-pytest.importorskip("qwen_tts")
-
 from tts_router_qwen_modal.fixtures import (
     FRAME_SAMPLES,
     SAMPLE_RATE,

@@ -13,9 +13,6 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-
-pytest.importorskip("qwen_tts")
-
 from qwen_test_support import TRUNCATING_MAX_NEW_TOKENS, engine_options
 from tts_router_qwen_modal.cli import build_parser, main
 from tts_router_qwen_modal.fixtures import (

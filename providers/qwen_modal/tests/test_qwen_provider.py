@@ -1,0 +1,181 @@
+"""The Qwen provider: settings, routing, the contract suite, the CLI and the local backend,
+against the real service (tiny model) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from core_support.faultproxy import FaultProxy
+from qwen_test_support import engine_options
+from tts_router_qwen_modal.local import LocalQwenProvider
+from tts_router_qwen_modal.local_backend import LocalQwenBackend
+from tts_router_qwen_modal.provider import QwenProvider, service_url_from_settings
+from tts_router_qwen_modal.service import create_service_app
+
+from tts_router import (
+    CloneRequest,
+    ConfigurationError,
+    DesignRequest,
+    Router,
+    Settings,
+    VoiceReference,
+    decode_audio,
+)
+from tts_router.audio import OUTPUT_LIMITS
+from tts_router.http import ServiceAuth
+from tts_router.provider import X_VECTOR_WARNING, Provider
+from tts_router.remote import ServiceConfig
+from tts_router.serving import serve_in_thread
+from tts_router.testing import ProviderContract, make_reference_wav
+
+pytestmark = pytest.mark.usefixtures("no_network")
+REF = make_reference_wav(seconds=1.5, sample_rate=24_000)
+
+
+@pytest.fixture(scope="module")
+def served(qwen_models: dict[str, Any]) -> Iterator[tuple[Any, str]]:
+    """The real Qwen service (Base + VoiceDesign tiny models) on a free local port."""
+    app = create_service_app(
+        qwen_models["base"], qwen_models["design"], engine_options=engine_options()
+    )
+    with serve_in_thread(app) as url:
+        yield app, url
+
+
+@pytest.fixture
+def remote(served: tuple[Any, str]) -> QwenProvider:
+    return QwenProvider(ServiceConfig(clone_url=served[1], design_url=served[1]))
+
+
+class TestQwenRemoteContract(ProviderContract):
+    @pytest.fixture
+    def provider(self, remote: QwenProvider) -> Provider:
+        return remote
+
+
+class TestQwenLocalContract(ProviderContract):
+    @pytest.fixture
+    def provider(self, qwen_models: dict[str, Any]) -> Provider:
+        backend = LocalQwenBackend(
+            qwen_models["base"], design_model=qwen_models["design"], **engine_options()
+        )
+        return LocalQwenProvider(backend, can_design=True)
+
+
+def test_local_backend_from_settings(qwen_models: dict[str, Any]) -> None:
+    env = {"QWEN_BACKEND": "local", "QWEN_MODEL_DIR": str(qwen_models["base"])}
+    provider = QwenProvider.from_settings(Settings.load(env))
+    assert isinstance(provider, LocalQwenProvider)
+    assert provider.capabilities.operations == {"clone"}  # no VoiceDesign model given
+
+
+def _request(transcript: str | None, language: str = "en") -> CloneRequest:
+    reference = VoiceReference(audio=REF, transcript=transcript)
+    return CloneRequest(text="Hello there, friend.", reference=reference, language=language)
+
+
+async def test_router_clones_icl_with_transcript_and_x_vector_without(
+    remote: QwenProvider,
+) -> None:
+    router = Router(providers=[remote], settings=Settings.load({}))
+    icl = await router.clone(_request("Hello, this is me."))
+    assert (icl.provider, icl.mode, icl.sample_rate) == ("qwen", "icl", 24_000)
+    xvec = await router.clone(_request(None, "German"))
+    assert xvec.mode == "x_vector" and X_VECTOR_WARNING in xvec.warnings
+    design = await router.design(DesignRequest(text="Hi there.", instruct="a calm voice"))
+    assert design.mode == "design" and decode_audio(design.audio, OUTPUT_LIMITS).duration > 0.1
+
+
+async def test_health_reads_the_service_and_its_languages(remote: QwenProvider) -> None:
+    health = await remote.health()
+    assert health.ok and "cpu" in health.detail
+    assert set(remote.capabilities.languages) <= set(QwenProvider.static_capabilities.languages)
+    await remote.aclose()
+
+
+async def test_one_logical_job_through_a_reset(served: tuple[Any, str]) -> None:
+    app, url = served
+    before = app.state.stats.engine_jobs
+    with FaultProxy(int(url.rsplit(":", 1)[1])) as proxy:
+        proxy.then("pass", "reset_mid_response")  # connection 1: upload; 2: the clone, cut
+        provider = QwenProvider(ServiceConfig(clone_url=proxy.url))
+        result = await provider.clone(_request("Hello, this is me."))
+        await provider.aclose()
+    assert result.mode == "icl" and app.state.stats.engine_jobs - before == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "url", "problem"),
+    [
+        ({"QWEN_MODAL_URL": "http://a:1"}, "http://a:1", None),
+        (
+            {"QWEN_MODAL_ENDPOINT": "https://me--svc.modal.run/clone"},
+            "https://me--svc.modal.run/",
+            None,
+        ),
+        (
+            {"QWEN_MODAL_ENDPOINT": "https://me--qwen3-tts-qwen3ttsservice-clone.modal.run"},
+            None,
+            "per-function endpoint",
+        ),
+        ({}, None, None),
+    ],
+)
+def test_service_url_settings(env: dict[str, str], url: str | None, problem: str | None) -> None:
+    found, issue = service_url_from_settings(Settings.load(env))
+    assert found == url
+    assert (problem is None and issue is None) or (problem and issue and problem in issue)
+
+
+def test_configuration_shows_in_missing_configuration_and_auth() -> None:
+    unconfigured = QwenProvider.from_settings(Settings.load({}))
+    assert "QWEN_MODAL_URL" in (unconfigured.missing_configuration() or "")
+    configured = QwenProvider.from_settings(
+        Settings.load({"QWEN_MODAL_URL": "http://a:1", "MODAL_KEY": "k1", "MODAL_SECRET": "s1"})
+    )
+    assert isinstance(configured, QwenProvider)
+    assert configured.config.auth == ServiceAuth("k1", "s1") and "s1" not in repr(configured)
+    assert configured.capabilities.operations == {"clone"}  # no design URL configured
+    with pytest.raises(ConfigurationError, match="QWEN_BACKEND"):
+        QwenProvider.from_settings(Settings.load({"QWEN_BACKEND": "gpu"}))
+    with pytest.raises(ConfigurationError, match="QWEN_MODEL_DIR"):
+        QwenProvider.from_settings(Settings.load({"QWEN_BACKEND": "local"}))
+
+
+def test_cli_clone_against_the_local_service(served: tuple[Any, str], tmp_path: Path) -> None:
+    reference = tmp_path / "ref.wav"
+    reference.write_bytes(REF)
+    target = tmp_path / "out.wav"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TTS_", "QWEN_"))}
+    env.update({"TTS_PROVIDER": "qwen", "QWEN_MODAL_URL": served[1]})
+    exe = Path(sys.executable).parent / "tts-router"
+    out = subprocess.run(
+        [
+            str(exe),
+            "clone",
+            "--text",
+            "Hello there.",
+            "--reference",
+            str(reference),
+            "--transcript",
+            "Hello, this is me.",
+            "--language",
+            "en",
+            "-o",
+            str(target),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "with qwen/" in out.stdout and "mode icl" in out.stdout
+    assert decode_audio(target.read_bytes(), OUTPUT_LIMITS).sample_rate == 24_000
