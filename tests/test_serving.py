@@ -371,3 +371,26 @@ def test_status_for_error_table() -> None:
     assert status_for_error(ValidationError("x", code="transcript_required")) == 400
     assert status_for_error(TruncatedOutputError("x")) == 500
     assert status_for_error(OutputValidationError("x", code="output_silent")) == 500
+
+
+def test_engines_in_one_process_load_one_at_a_time(make_service: Any) -> None:
+    # Model loaders patch process-wide torch state; two loading at once corrupted a model.
+    active, peak = [0], [0]
+    guard = threading.Lock()
+
+    class SlowLoad(ToneEngine):
+        def load(self) -> None:
+            with guard:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            time.sleep(0.2)
+            with guard:
+                active[0] -= 1
+            super().load()
+
+    opened = threading.Event()
+    opened.set()  # a load gate makes make_service return without waiting for the load
+    services = [make_service(SlowLoad(load_gate=opened)) for _ in range(3)]
+    for service in services:
+        service.wait_ready()
+    assert peak[0] == 1

@@ -296,6 +296,17 @@ class _Pending:
     queued_at: float
 
 
+# Model loaders patch process-wide state while they run (transformers/accelerate build modules
+# on the meta device by patching ``nn.Module.register_buffer``), so a second engine loading in
+# another thread at the same time can end up with meta tensors. One load at a time, per process.
+_LOAD_LOCK = threading.Lock()
+
+
+def _load_alone(engine: SpeechEngine) -> None:
+    with _LOAD_LOCK:
+        engine.load()
+
+
 class _EngineWorker:
     """Owns the engine: one thread runs every blocking call; clone jobs are batched.
 
@@ -343,7 +354,7 @@ class _EngineWorker:
 
     async def _load(self) -> None:
         try:
-            await self._run(self.engine.load)
+            await self._run(_load_alone, self.engine)
         except Exception as exc:
             logger.error("engine load failed (%s)", type(exc).__name__)
             self.load_state = "failed"

@@ -37,6 +37,7 @@ from tts_router.serving import BoundedLRU, CloneJob, DesignJob, EngineResult
 
 from .architecture import MODEL_REPO, Architecture
 from .passes import CHARS_PER_SECOND, max_pass_chars, plan_passes, untagged
+from .provider import ECHO_LICENSE
 from .sampler import HOP_SAMPLES, SAMPLE_RATE, SamplerSettings
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ logger = logging.getLogger("tts_router_echo.engine")
 
 FloatArray = npt.NDArray[np.float32]
 LANGUAGES = ("en",)
-LICENSE = "CC-BY-NC-SA-4.0 (Echo-TTS weights and all generated audio; non-commercial)"
+LICENSE = ECHO_LICENSE
 # Upstream's text window (sample_pipeline's MAX_TEXT_LENGTH): byte tokens, BOS included.
 _TEXT_TOKENS = 768
 _SPEAKER_LATENTS = 6400  # upstream's cap on reference latents (~5 min)

@@ -1,9 +1,7 @@
-"""The entry point ``tts_router: echo``.
+"""The entry point ``tts_router: echo``: registers the Echo-TTS provider.
 
-The provider class (remote HTTP backend over the core ServiceClient, the legacy Modal SDK
-backend, and ``backend=local`` over :class:`tts_router_echo.engine.EchoEngine`) is written by
-the provider issue and registered here; until then this plugin loads cleanly and registers
-nothing.
+Importing this module is cheap: the provider speaks HTTP (or the Modal SDK, imported on first
+use); torch and echo_tts are only imported by the engine, which runs in the service.
 """
 
 from __future__ import annotations
@@ -13,9 +11,12 @@ from collections.abc import Callable
 from tts_router.hookspecs import hookimpl
 from tts_router.provider import Provider
 
+from .provider import EchoProvider
+
 __all__ = ["register_providers"]
 
 
 @hookimpl
 def register_providers(register: Callable[[type[Provider]], None]) -> None:
-    """Register the Echo provider (nothing yet: see the module docstring)."""
+    """Register :class:`EchoProvider`."""
+    register(EchoProvider)

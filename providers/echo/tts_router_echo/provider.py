@@ -1,0 +1,63 @@
+"""The Echo-TTS provider: English cloning from reference audio alone.
+
+Two backends, chosen by ``ECHO_BACKEND`` (or ``[providers.echo] backend``):
+
+- ``remote`` (default): the protocol service (``tts-router-echo serve`` or the Modal app) at
+  ``ECHO_MODAL_URL``, through the core's resilient client, with the same Modal proxy-auth
+  settings as Qwen (``MODAL_KEY``/``MODAL_SECRET``).
+- ``modal-sdk``: an earlier deployment called through the Modal SDK, as Utter did:
+  ``modal.Cls.from_name(ECHO_MODAL_APP, ECHO_MODAL_CLASS)().generate.remote(text, audio)``.
+
+Echo-TTS weights and everything they generate are CC-BY-NC-SA-4.0 (non-commercial): the
+capabilities carry that so a host app can show it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from tts_router.errors import ConfigurationError
+from tts_router.provider import Capabilities, Provider
+from tts_router.remote import RemoteProvider, ServiceConfig, auth_from_settings
+from tts_router.settings import Settings
+
+__all__ = ["ECHO_CAPABILITIES", "ECHO_LICENSE", "EchoProvider"]
+
+# Kept here (not imported from engine.py) so building the provider never imports torch.
+ECHO_LICENSE = "CC-BY-NC-SA-4.0 (Echo-TTS weights and all generated audio; non-commercial)"
+ECHO_CAPABILITIES = Capabilities(
+    operations=frozenset({"clone"}),
+    languages=("en",),
+    clone_modes=("audio",),
+    sample_rate=44_100,
+    # The service splits further into ~30 s passes and samples them as one batch.
+    max_text_chars=1_500,
+    quality="reference",
+    license=ECHO_LICENSE,
+)
+_BACKENDS = ("remote", "modal-sdk")
+
+
+class EchoProvider(RemoteProvider):
+    """Echo-TTS through the protocol service."""
+
+    id: ClassVar[str] = "echo"
+    static_capabilities = ECHO_CAPABILITIES
+    configure_hint = (
+        "set ECHO_MODAL_URL to the deployed service (tts-router-echo deploy) or to a local one "
+        "(tts-router-echo serve --model-dir DIR)"
+    )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Provider:
+        """``remote`` by default; ``ECHO_BACKEND=modal-sdk`` for an earlier SDK deployment."""
+        backend = str(settings.setting("echo", "backend", "ECHO_BACKEND") or "remote")
+        if backend not in _BACKENDS:
+            raise ConfigurationError(f"ECHO_BACKEND must be one of {', '.join(_BACKENDS)}")
+        if backend == "modal-sdk":
+            from .sdk import EchoModalSdkProvider
+
+            return EchoModalSdkProvider.from_settings(settings)
+        url = settings.setting("echo", "url", "ECHO_MODAL_URL")
+        config = ServiceConfig(clone_url=url, auth=auth_from_settings(settings, "echo"))
+        return cls(config)
