@@ -19,10 +19,12 @@ from tts_router.plugins import load_plugins
 _CLI = [sys.executable, "-m", "tts_router_echo.cli"]
 
 
-def test_plugin_entry_point_loads_and_registers_nothing_yet() -> None:
+def test_plugin_entry_point_registers_the_echo_provider() -> None:
+    from tts_router_echo.provider import EchoProvider
+
     registry = load_plugins(frozenset({"echo"}))
     assert registry.errors == {}
-    assert "echo" not in registry.providers  # the provider class comes with the provider issue
+    assert registry.providers == {"echo": EchoProvider}
 
 
 def test_tiny_command_writes_a_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,6 +3,8 @@
 tts-router-echo serve --model-dir DIR [--host 127.0.0.1] [--port 8000] [--device cuda]
 tts-router-echo download --model-dir DIR     # the only command that uses the network
 tts-router-echo tiny --model-dir DIR         # a tiny random model, for trying it offline
+tts-router-echo deploy --gpu A10G [--dry-run] # the Modal app (tts_router_echo.modal_app)
+tts-router-echo smoke URL                    # health, languages, one short clone, timed
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -28,13 +31,56 @@ def _parser() -> argparse.ArgumentParser:
     tiny = commands.add_parser("tiny", help="write a tiny random-weight model (noise, offline)")
     tiny.add_argument("--model-dir", required=True, type=Path)
     tiny.add_argument("--seed", default=0, type=int)
+    _add_modal_commands(commands)
     return parser
+
+
+def _add_modal_commands(commands: Any) -> None:
+    from tts_router import modal_kit
+
+    deploy = commands.add_parser("deploy", help="deploy the Modal app (GPU service)")
+    deploy.add_argument(
+        "--download",
+        action="store_true",
+        help="first fetch the weights into the Modal Volume (once; later runs skip them)",
+    )
+    modal_kit.add_modal_arguments(deploy)
+    smoke = commands.add_parser("smoke", help="health, languages and one clone against a URL")
+    modal_kit.add_smoke_arguments(smoke)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from tts_router import modal_kit
+
+    from . import modal_app
+
+    settings = modal_kit.settings_from_args(modal_app.echo_settings(), args)
+    if args.download:
+        command = modal_kit.modal_run_command(
+            modal_app.MODULE, "download_weights", settings, environment=args.env
+        )
+        status = modal_kit.run_modal(command, dry_run=args.dry_run)[0]
+        if status:
+            return status
+    return modal_kit.deploy_flow(
+        modal_app.MODULE,
+        settings,
+        args,
+        url_variable="ECHO_MODAL_URL",
+        extra=[f"# SDK callers: ECHO_MODAL_APP={settings.app_name} ECHO_MODAL_CLASS=EchoService"],
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tts-router-echo`` script."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "deploy":
+        return _deploy(args)
+    if args.command == "smoke":
+        from tts_router import modal_kit
+
+        return modal_kit.smoke_flow(args, provider="echo")
     if args.command == "serve":
         import uvicorn
 

@@ -1,8 +1,13 @@
 """``tts-router-qwen``: run the Qwen speech service.
 
 ``tts-router-qwen serve --model-dir DIR [--design-model-dir DIR] [--host H] [--port P]`` serves
-the protocol under uvicorn, the same app the Modal container runs. More subcommands
-(``download``, ``deploy``, ``smoke``) register in :data:`COMMANDS` the same way.
+the protocol under uvicorn, the same app the Modal container runs. The Modal commands::
+
+    tts-router-qwen download --model 0.6B [--model 1.7B] [--dry-run]   # weights -> Volume
+    tts-router-qwen deploy --model 0.6B --gpu A10G [--dry-run]          # modal deploy
+    tts-router-qwen smoke URL [--design INSTRUCT]                       # health, languages, clone
+
+Each subcommand registers in :data:`COMMANDS`.
 """
 
 from __future__ import annotations
@@ -45,9 +50,76 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_download(sub: Any) -> None:
+    from tts_router import modal_kit
+
+    download = sub.add_parser("download", help="fetch models into the Modal Volume, once")
+    download.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        help="0.6B, 1.7B, design (1.7B-VoiceDesign) or a full variant name; repeatable",
+    )
+    modal_kit.add_modal_arguments(download, deploy=False)
+
+
+def _download(args: argparse.Namespace) -> int:
+    from tts_router import modal_kit
+
+    from . import modal_app
+
+    variants = [modal_app.resolve_variant(name) for name in args.model]
+    settings = modal_kit.settings_from_args(modal_app.qwen_settings(variant=variants[0]), args)
+    command = modal_kit.modal_run_command(
+        modal_app.MODULE,
+        "download_models",
+        settings,
+        ["--models", ",".join(variants)],
+        environment=args.env,
+    )
+    return modal_kit.run_modal(command, dry_run=args.dry_run)[0]
+
+
+def _add_deploy(sub: Any) -> None:
+    from tts_router import modal_kit
+
+    deploy = sub.add_parser("deploy", help="deploy one model variant as a Modal app")
+    deploy.add_argument("--model", default="0.6B", help="0.6B (default), 1.7B or design")
+    modal_kit.add_modal_arguments(deploy)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from tts_router import modal_kit
+
+    from . import modal_app
+
+    variant = modal_app.resolve_variant(args.model)
+    settings = modal_kit.settings_from_args(modal_app.qwen_settings(variant=variant), args)
+    url_variable = "QWEN_MODAL_DESIGN_URL" if "VoiceDesign" in variant else "QWEN_MODAL_URL"
+    return modal_kit.deploy_flow(modal_app.MODULE, settings, args, url_variable=url_variable)
+
+
+def _add_smoke(sub: Any) -> None:
+    from tts_router import modal_kit
+
+    smoke = sub.add_parser(
+        "smoke", help="health, languages and one short clone (or design) against a URL"
+    )
+    modal_kit.add_smoke_arguments(smoke)
+
+
+def _smoke(args: argparse.Namespace) -> int:
+    from tts_router import modal_kit
+
+    return modal_kit.smoke_flow(args, provider="qwen")
+
+
 # name -> (adds its arguments, runs it)
 COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
     "serve": (_add_serve, _serve),
+    "download": (_add_download, _download),
+    "deploy": (_add_deploy, _deploy),
+    "smoke": (_add_smoke, _smoke),
 }
 
 

@@ -1,0 +1,144 @@
+"""Echo-TTS on Modal: the same shape as the Qwen app, from :mod:`tts_router.modal_kit`.
+
+``tts-router-echo deploy --gpu A10G`` runs ``modal deploy -m tts_router_echo.modal_app`` with
+the variables below; by hand it is ``TTS_ROUTER_GPU=A10G modal deploy -m
+tts_router_echo.modal_app``. The variables are the shared ones of :mod:`tts_router.modal_kit`
+(``TTS_ROUTER_GPU``, ``TTS_ROUTER_MODAL_*``; see the Qwen app's docstring for the table); the
+Volume defaults to ``echo-tts-models``, the app name to ``tts-router-echo-base``.
+
+Weights live in the Volume in the layout :mod:`.weights` reads (``/models/echo/<repo>/<file>``)
+and are fetched once by ``download_weights`` (``tts-router-echo deploy`` prints how). Echo-TTS
+weights and everything generated with them are CC-BY-NC-SA-4.0 (non-commercial).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import modal  # this module IS the Modal app; nothing else in the package imports it
+
+from tts_router import modal_kit as kit
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = [
+    "MODULE",
+    "EchoService",
+    "app",
+    "build_service_app",
+    "download_weights",
+    "echo_settings",
+    "model_root",
+]
+
+MODULE = "tts_router_echo.modal_app"
+VARIANT = "base"
+DEFAULT_VOLUME = "echo-tts-models"
+REQUIREMENTS = ("echo-tts==0.1.4", "einops==0.8.2", "safetensors==0.8.0")
+LOCAL_PACKAGES = ("tts_router", "tts_router_echo")
+
+
+def echo_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> kit.ModalSettings:
+    """This provider's deployment settings from the environment."""
+    settings = kit.ModalSettings.from_env(
+        "echo",
+        default_variant=VARIANT,
+        default_volume=DEFAULT_VOLUME,
+        variants=(VARIANT,),
+        environ=environ,
+    )
+    return settings.with_changes(**overrides) if overrides else settings
+
+
+def model_root(settings: kit.ModalSettings) -> Path:
+    """The weights root in the Volume (or ``settings.model`` when set)."""
+    return Path(settings.model or f"{settings.mount}/echo")
+
+
+def build_service_app(
+    settings: kit.ModalSettings, *, device: str | None = None, **engine_options: Any
+) -> FastAPI:
+    """The protocol app this deployment serves: :func:`.service.create_service_app` over the
+    weights in the Volume. Importing torch and echo_tts here puts them in the snapshot."""
+    import echo_tts  # noqa: F401  (the heavy import, done before the snapshot)
+    import torch  # noqa: F401
+
+    from .service import create_service_app
+
+    return create_service_app(
+        model_root(settings),
+        device=device,
+        engine_options=engine_options,
+        max_batch=settings.max_batch,
+    )
+
+
+# --------------------------------------------------------------------------- the Modal app
+
+SETTINGS = echo_settings()
+app = modal.App(SETTINGS.app_name)
+image = kit.build_image(SETTINGS, requirements=REQUIREMENTS, local_packages=LOCAL_PACKAGES)
+volume = kit.model_volume(SETTINGS)
+
+
+@app.function(**kit.download_options(SETTINGS, image, volume))
+def download_weights() -> str:
+    """Fetch the weights into the Volume once (files already there are kept)."""
+    from .weights import download
+
+    root = model_root(SETTINGS)
+    download(root, token=os.environ.get("HF_TOKEN") or None)
+    volume.commit()  # visible to containers that start from now on
+    files, size = kit.tree_size(root)
+    line = f"Echo-TTS weights: {files} files, {size / 1e9:.2f} GB in {root} (CC-BY-NC-SA-4.0)"
+    print(line)
+    return line
+
+
+@app.cls(**kit.service_options(SETTINGS, image, volume))
+@modal.concurrent(max_inputs=SETTINGS.concurrent_inputs)
+class EchoService(kit.ServiceShell):
+    """The GPU service: the protocol over HTTP (``web``) and over the Modal SDK (methods)."""
+
+    @modal.enter(snap=True)
+    def prepare(self) -> None:
+        """Before the snapshot (no GPU): torch and echo_tts imported, the app built."""
+        self.open(build_service_app(SETTINGS), "echo")
+
+    @modal.enter(snap=False)
+    def start(self) -> None:
+        """After the restore: the weights onto the GPU before any request is taken."""
+        self.start_engine()
+
+    @modal.asgi_app(requires_proxy_auth=True)
+    def web(self) -> FastAPI:
+        """The protocol app; Modal answers 401 without ``Modal-Key``/``Modal-Secret``."""
+        return self.service_app()
+
+    @modal.method()
+    async def clone(
+        self,
+        text: str,
+        reference_audio: bytes,
+        language: str = "en",
+        transcript: str | None = None,
+        seed: int | None = None,
+    ) -> bytes:
+        """Clone from reference audio bytes (the transcript is ignored); WAV bytes back."""
+        return await self.clone_wav(
+            text, reference_audio, language=language, transcript=transcript, seed=seed
+        )
+
+    @modal.method()
+    async def generate(self, text: str, reference_audio_bytes: bytes) -> bytes:
+        """The earlier deployment's call (Utter's ``ECHO_BACKEND=modal-sdk``): WAV bytes."""
+        return await self.clone_wav(text, reference_audio_bytes, language="en")
+
+    @modal.method()
+    async def health(self) -> dict[str, Any]:
+        """What is loaded where (the ``/health`` body)."""
+        return await self.health_info()

@@ -1,0 +1,280 @@
+"""The Qwen Modal app, checked offline: what is registered for each variant and GPU, the deploy
+and download commands, the snapshot loader, and the app the class serves (on tiny models).
+
+Modal's cloud is never contacted; what Modal recorded is read back with
+:func:`tts_router.modal_kit.inspect_registration`, the class's container code path is run
+locally with :func:`tts_router.modal_kit.local_service`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+
+from tts_router import modal_kit as kit
+from tts_router.serving import serve_in_thread
+
+pytest.importorskip("modal")
+
+MODULE = "tts_router_qwen_modal.modal_app"
+HUB_IDS = {
+    "0.6B-Base": "Qwen/Qwen3-TTS-12Hz-0.6B-Base",
+    "1.7B-Base": "Qwen/Qwen3-TTS-12Hz-1.7B-Base",
+    "1.7B-VoiceDesign": "Qwen/Qwen3-TTS-12Hz-1.7B-VoiceDesign",
+}
+
+
+def load_app(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
+    """Import the app module afresh under ``env`` (as `modal deploy` and the container do)."""
+    for name in list(os.environ):
+        if name.startswith("TTS_ROUTER_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delitem(sys.modules, MODULE, raising=False)
+    return importlib.import_module(MODULE)
+
+
+def test_the_module_imports_without_credentials_network_or_torch(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        """
+        import socket, sys
+        def refuse(*args, **kwargs):
+            raise OSError("network used")
+        socket.socket.connect = refuse
+        socket.getaddrinfo = refuse
+        import tts_router_qwen_modal.modal_app as m
+        print(m.app.name, "torch" in sys.modules, "qwen_tts" in sys.modules)
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODAL_", "TTS_ROUTER_"))}
+    env["HOME"] = str(tmp_path)  # no ~/.modal.toml: no credentials at all
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.split() == ["tts-router-qwen-0-6b-base", "False", "False"]
+
+
+@pytest.mark.parametrize(
+    ("variant", "gpu"),
+    [("0.6B-Base", "A10G"), ("1.7B-Base", "T4"), ("1.7B-VoiceDesign", "A10G"), ("0.6B-Base", "L4")],
+)
+def test_registered_service_per_variant_and_gpu(
+    monkeypatch: pytest.MonkeyPatch, variant: str, gpu: str
+) -> None:
+    module = load_app(monkeypatch, TTS_ROUTER_QWEN_VARIANT=variant, TTS_ROUTER_GPU=gpu)
+    assert module.app.name == "tts-router-qwen-" + variant.lower().replace(".", "-")
+    service = kit.inspect_registration(module.QwenService)
+    assert service.gpu == gpu
+    assert service.volumes == {"/models": "qwen3-tts-models"}
+    assert service.env["HF_HUB_OFFLINE"] == "1"  # serve time: never the Hub
+    assert (service.cpu, service.memory) == (4.0, 16384)  # a real CPU reservation
+    assert (service.timeout, service.startup_timeout) == (900, 1200)
+    assert (service.scaledown_window, service.min_containers, service.max_containers) == (
+        300,
+        0,
+        2,
+    )
+    assert service.memory_snapshot and service.concurrent_inputs == 32
+    assert service.enter_snapshot == ("prepare",) and service.enter_restore == ("start",)
+    assert service.web_endpoints == {"web": True}  # proxy auth on every web endpoint
+    assert set(service.methods) == {"clone", "design", "health"}
+    commands = service.image_commands
+    assert commands[0].startswith("FROM python:3.12")
+    assert any("apt-get install" in c and "libsndfile1" in c for c in commands)
+    pip = " ".join(c for c in commands if "pip install" in c)
+    for pin in ("qwen-tts==0.1.1", "torch==2.11.0", "torchaudio==2.11.0", "fastapi==", "uvicorn"):
+        assert pin in pip
+    assert "ENV HF_HOME=/models/hf" in commands  # the hub cache lives in the Volume
+    assert f"ENV TTS_ROUTER_QWEN_VARIANT={variant}" in commands  # same app in the container
+    assert f"ENV TTS_ROUTER_GPU={gpu}" in commands
+    assert service.local_sources == {"tts_router", "tts_router_qwen_modal"}
+
+
+def test_registered_download_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = load_app(monkeypatch, TTS_ROUTER_MODAL_VOLUME="my-models")
+    fetch = kit.inspect_registration(module.download_models)
+    assert fetch.gpu is None and fetch.volumes == {"/models": "my-models"}
+    assert "HF_HUB_OFFLINE" not in fetch.env and fetch.secrets == ()  # public: no token
+    with_token = load_app(monkeypatch, TTS_ROUTER_MODAL_HF_SECRET="huggingface-secret")
+    assert kit.inspect_registration(with_token.download_models).secrets == ("huggingface-secret",)
+
+
+def test_download_targets_and_fetch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    module = load_app(monkeypatch, TTS_ROUTER_QWEN_VARIANT="1.7B-Base")
+    settings = module.SETTINGS
+    assert module.download_targets("", settings) == [
+        (HUB_IDS["1.7B-Base"], "/models/hf/hub/models--Qwen--Qwen3-TTS-12Hz-1.7B-Base")
+    ]
+    targets = module.download_targets("0.6B, design,0.6B-Base", settings)
+    assert [repo for repo, _ in targets] == [HUB_IDS["0.6B-Base"], HUB_IDS["1.7B-VoiceDesign"]]
+    with pytest.raises(ValueError, match="unknown model"):
+        module.download_targets("0.6B-CustomVoice", settings)
+
+    seen: list[tuple[str, str]] = []
+
+    def fetch(repo_id: str, *, cache_dir: str, **_: Any) -> str:
+        seen.append((repo_id, cache_dir))
+        snapshot = kit.hf_snapshot_dir(tmp_path, repo_id, "rev")
+        snapshot.mkdir(parents=True)
+        (snapshot / "model.safetensors").write_bytes(b"w" * 10)
+        return str(snapshot)
+
+    local = settings.with_changes(mount=str(tmp_path / "vol"))
+    reports = module.fetch_models(["0.6B", "1.7B"], local, fetch=fetch)
+    assert [r.bytes for r in reports] == [10, 10]
+    assert seen == [(HUB_IDS[v], f"{tmp_path}/vol/hf/hub") for v in ("0.6B-Base", "1.7B-Base")]
+
+
+@pytest.mark.parametrize(
+    ("model", "variant", "url_variable"),
+    [
+        ("0.6B", "0.6B-Base", "QWEN_MODAL_URL"),
+        ("1.7B", "1.7B-Base", "QWEN_MODAL_URL"),
+        ("design", "1.7B-VoiceDesign", "QWEN_MODAL_DESIGN_URL"),
+    ],
+)
+def test_deploy_dry_run_builds_the_modal_deploy_invocation(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    model: str,
+    variant: str,
+    url_variable: str,
+) -> None:
+    from tts_router_qwen_modal import cli
+
+    load_app(monkeypatch)
+    monkeypatch.setattr(subprocess, "Popen", _no_subprocess)
+    assert cli.main(["deploy", "--model", model, "--gpu", "T4", "--dry-run"]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.endswith("-m modal deploy -m tts_router_qwen_modal.modal_app")
+    assert f"TTS_ROUTER_QWEN_VARIANT={variant} " in line and "TTS_ROUTER_GPU=T4 " in line
+    # After a real deploy the same flow prints the host settings (fake modal run).
+    lines: list[str] = []
+    module = importlib.import_module(MODULE)
+    args = cli.build_parser().parse_args(["deploy", "--model", model])
+    settings = module.qwen_settings(variant=variant)
+    web = f"https://ws--{settings.app_name}-qwenservice-web.modal.run"
+    kit.deploy_flow(
+        MODULE, settings, args, url_variable=url_variable, echo=lines.append,
+        runner=lambda _: (0, f"Created web endpoint => {web}\n"),
+    )  # fmt: skip
+    assert f"{url_variable}={web}" in lines
+
+
+def test_download_dry_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tts_router_qwen_modal import cli
+
+    load_app(monkeypatch)
+    monkeypatch.setattr(subprocess, "Popen", _no_subprocess)
+    assert cli.main(["download", "--model", "0.6B", "--model", "design", "--dry-run"]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.endswith(
+        "modal run -m tts_router_qwen_modal.modal_app::download_models "
+        "--models 0.6B-Base,1.7B-VoiceDesign"
+    )
+
+
+def _no_subprocess(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("a dry run must not run anything")
+
+
+# --------------------------------------------------------------------------- on tiny models
+
+
+def test_snapshot_loader_moves_the_preloaded_model(qwen_models: dict[str, Any]) -> None:
+    from qwen_test_support import engine_options
+    from tts_router_qwen_modal.engine import QwenEngine, QwenEngineConfig
+    from tts_router_qwen_modal.modal_app import SnapshotLoader
+
+    # T4: the policy's GPU plan is float32 + sdpa, the same as the CPU plan: a hit.
+    loader = SnapshotLoader(kit.GPU_CAPABILITY["T4"])
+    config = QwenEngineConfig(model=str(qwen_models["base"]), **engine_options())
+    engine = QwenEngine(config, loader=loader)
+    assert loader.preload(engine)
+    engine.load()
+    assert loader.moved == 1 and engine.health().dtype == "float32"
+    # A10G plans bfloat16; the CPU engine loads float32: no match, a plain load instead.
+    other = SnapshotLoader(kit.GPU_CAPABILITY["A10G"])
+    engine = QwenEngine(config, loader=other)
+    assert other.preload(engine)
+    engine.load()
+    assert other.moved == 0 and engine.loaded
+
+
+def test_the_class_serves_the_protocol_app(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    qwen_models: dict[str, Any],
+) -> None:
+    from tts_router_qwen_modal import cli
+
+    module = load_app(
+        monkeypatch, TTS_ROUTER_GPU="T4", TTS_ROUTER_MODAL_MODEL=str(qwen_models["base"])
+    )
+    service, methods = kit.local_service(module.QwenService)
+    methods["prepare"]()  # snapshot phase: the app built, the weights in CPU memory
+    methods["start"]()  # after restore: the model "on the GPU" (here the CPU)
+    app = methods["web"]()
+    assert app is service.web_app and app.state.snapshot_loader.moved == 1
+    with serve_in_thread(app) as url:
+        health = httpx.get(f"{url}/health").json()
+        assert health["status"] == "ok" and health["attention"] == "sdpa"
+        assert cli.main(["smoke", url, "--text", "Hi there."]) == 0
+    out = capsys.readouterr().out
+    assert "health: ok" in out and "x_vector: " in out and "clone " in out  # mode; timing
+
+
+def test_serving_loads_from_the_volume_layout_offline(
+    tmp_path: Path, qwen_models: dict[str, Any]
+) -> None:
+    """The deployed path end to end, minus Modal: the hub id resolved in an HF cache laid out
+    as in the Volume, HF_HUB_OFFLINE=1, every connection except 127.0.0.1 refused."""
+    from tts_router_qwen_modal.fixtures import build_tiny_model
+
+    hf_home = tmp_path / "models" / "hf"
+    repo = HUB_IDS["0.6B-Base"]
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    build_tiny_model(kit.hf_snapshot_dir(hf_home, repo, revision), early_eos=True)
+    refs = kit.hf_cache_dir(hf_home) / f"models--{repo.replace('/', '--')}" / "refs"
+    refs.mkdir()
+    (refs / "main").write_text(revision)
+    code = textwrap.dedent(
+        """
+        import json, socket
+        real_connect = socket.socket.connect
+        def connect(sock, address):
+            if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] != "127.0.0.1":
+                raise OSError(f"network used: {address[0]}")
+            return real_connect(sock, address)
+        socket.socket.connect = connect
+        import httpx
+        from tts_router.serving import serve_in_thread
+        from tts_router_qwen_modal.modal_app import SETTINGS, build_service_app
+        app = build_service_app(SETTINGS, device="cpu", max_new_tokens=64)
+        with serve_in_thread(app) as url:
+            print(json.dumps(httpx.get(url + "/health").json()))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTS_ROUTER_")}
+    env |= {"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env |= {"TTS_ROUTER_GPU": "T4", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    health = json.loads(out.stdout.strip().splitlines()[-1])
+    assert health["status"] == "ok" and health["model"] == repo
