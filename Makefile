@@ -10,7 +10,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(PYTHON) -m uv)
 OUT ?= out
 DEMO_TEXT := Hello! This is tts router, speaking offline with eSpeak NG, on any machine.
 
-.PHONY: run test lint bootstrap clean
+.PHONY: run test bench bootstrap clean
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
@@ -35,6 +35,11 @@ test: bootstrap
 	$(UV) run --no-sync ruff format --check .
 	$(UV) run --no-sync mypy
 	$(UV) run --no-sync pytest
+
+# Ratios measured in one run on the tiny random Qwen model (batching, prompt cache).
+bench: bootstrap
+	$(UV) sync --quiet
+	$(UV) run --no-sync python bench/bench_qwen_tiny.py
 
 clean:
 	rm -rf .venv $(OUT) .pytest_cache .mypy_cache .ruff_cache
