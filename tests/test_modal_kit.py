@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import soundfile
+from core_support.modal_introspect import inspect_registration
 from core_support.tone_service import ToneEngine
 
 from tts_router import modal_kit as kit
@@ -276,7 +277,7 @@ def test_registration_reader_on_a_small_app() -> None:
     @app.function(**kit.download_options(s, image, volume), serialized=True)
     def download() -> None: ...
 
-    service = kit.inspect_registration(Service)
+    service = inspect_registration(Service)
     assert (service.gpu, service.cpu, service.memory) == ("T4", 4.0, 16384)
     assert service.volumes == {"/models": "vol"}
     assert service.env == kit.SERVE_ENV and service.memory_snapshot
@@ -284,5 +285,5 @@ def test_registration_reader_on_a_small_app() -> None:
     assert "ENV HF_HOME=/models/hf" in service.image_commands
     assert any("tiny==1.0" in c and "torch==2.11.0" in c for c in service.image_commands)
     assert service.image_commands[0].startswith("FROM python:3.12")
-    fetch = kit.inspect_registration(download)
+    fetch = inspect_registration(download)
     assert fetch.gpu is None and fetch.secrets == ("hf-secret",) and fetch.env == {}

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
-import os
 import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
+from core_support.modal_introspect import inspect_registration, load_app_module, local_service
 
-from tts_router import modal_kit as kit
 from tts_router.serving import serve_in_thread
 
 pytest.importorskip("modal")
@@ -23,13 +20,7 @@ MODULE = "tts_router_echo.modal_app"
 
 def load_app(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
     """Import the app module afresh under ``env`` (as `modal deploy` and the container do)."""
-    for name in list(os.environ):
-        if name.startswith("TTS_ROUTER_"):
-            monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delitem(sys.modules, MODULE, raising=False)
-    return importlib.import_module(MODULE)
+    return load_app_module(monkeypatch, MODULE, **env)
 
 
 @pytest.mark.parametrize("gpu", ["A10G", "T4"])
@@ -37,7 +28,7 @@ def test_registered_service(monkeypatch: pytest.MonkeyPatch, gpu: str) -> None:
     env = {} if gpu == "A10G" else {"TTS_ROUTER_GPU": gpu}  # A10G is the default
     module = load_app(monkeypatch, **env)
     assert module.app.name == "tts-router-echo-base"
-    service = kit.inspect_registration(module.EchoService)
+    service = inspect_registration(module.EchoService)
     assert service.gpu == gpu and service.volumes == {"/models": "echo-tts-models"}
     assert service.env["HF_HUB_OFFLINE"] == "1" and service.memory_snapshot
     assert service.web_endpoints == {"web": True}
@@ -47,7 +38,7 @@ def test_registered_service(monkeypatch: pytest.MonkeyPatch, gpu: str) -> None:
     assert "echo-tts==0.1.4" in pip and "torch==2.11.0" in pip and "qwen-tts" not in pip
     assert "ENV HF_HOME=/models/hf" in service.image_commands
     assert service.local_sources == {"tts_router", "tts_router_echo"}
-    fetch = kit.inspect_registration(module.download_weights)
+    fetch = inspect_registration(module.download_weights)
     assert fetch.gpu is None and "HF_HUB_OFFLINE" not in fetch.env
     assert str(module.model_root(module.SETTINGS)) == "/models/echo"
 
@@ -74,7 +65,7 @@ def test_deploy_dry_run_with_download(
 
 def test_the_class_serves_the_protocol_app(monkeypatch: pytest.MonkeyPatch, tiny_dir: Path) -> None:
     module = load_app(monkeypatch, TTS_ROUTER_MODAL_MODEL=str(tiny_dir))
-    service, methods = kit.local_service(module.EchoService)
+    service, methods = local_service(module.EchoService)
     methods["prepare"]()
     methods["start"]()
     app = methods["web"]()

@@ -56,10 +56,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
     settings = modal_kit.settings_from_args(modal_app.echo_settings(), args)
     if args.download:
-        command = modal_kit.modal_run_command(
-            modal_app.MODULE, "download_weights", settings, environment=args.env
-        )
-        status = modal_kit.run_modal(command, dry_run=args.dry_run)[0]
+        status = modal_kit.run_function_flow(modal_app.MODULE, "download_weights", settings, args)
         if status:
             return status
     return modal_kit.deploy_flow(

@@ -44,14 +44,14 @@ LOCAL_PACKAGES = ("tts_router", "tts_router_echo")
 
 def echo_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> kit.ModalSettings:
     """This provider's deployment settings from the environment."""
-    settings = kit.ModalSettings.from_env(
+    return kit.ModalSettings.from_env(
         "echo",
         default_variant=VARIANT,
         default_volume=DEFAULT_VOLUME,
         variants=(VARIANT,),
         environ=environ,
+        overrides=overrides,
     )
-    return settings.with_changes(**overrides) if overrides else settings
 
 
 def model_root(settings: kit.ModalSettings) -> Path:
@@ -80,12 +80,12 @@ def build_service_app(
 # --------------------------------------------------------------------------- the Modal app
 
 SETTINGS = echo_settings()
-app = modal.App(SETTINGS.app_name)
-image = kit.build_image(SETTINGS, requirements=REQUIREMENTS, local_packages=LOCAL_PACKAGES)
-volume = kit.model_volume(SETTINGS)
+app, image, volume = kit.app_resources(
+    SETTINGS, requirements=REQUIREMENTS, local_packages=LOCAL_PACKAGES
+)
 
 
-@app.function(**kit.download_options(SETTINGS, image, volume))
+@kit.download_function(app, SETTINGS, image, volume)
 def download_weights() -> str:
     """Fetch the weights into the Volume once (files already there are kept)."""
     from .weights import download
@@ -99,8 +99,7 @@ def download_weights() -> str:
     return line
 
 
-@app.cls(**kit.service_options(SETTINGS, image, volume))
-@modal.concurrent(max_inputs=SETTINGS.concurrent_inputs)
+@kit.service_class(app, SETTINGS, image, volume)
 class EchoService(kit.ServiceShell):
     """The GPU service: the protocol over HTTP (``web``) and over the Modal SDK (methods)."""
 

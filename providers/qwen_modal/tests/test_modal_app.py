@@ -2,8 +2,8 @@
 and download commands, the snapshot loader, and the app the class serves (on tiny models).
 
 Modal's cloud is never contacted; what Modal recorded is read back with
-:func:`tts_router.modal_kit.inspect_registration`, the class's container code path is run
-locally with :func:`tts_router.modal_kit.local_service`.
+:func:`core_support.modal_introspect.inspect_registration`, the class's container code path
+is run locally with :func:`core_support.modal_introspect.local_service`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from core_support.modal_introspect import inspect_registration, load_app_module, local_service
 
 from tts_router import modal_kit as kit
 from tts_router.serving import serve_in_thread
@@ -36,13 +37,7 @@ HUB_IDS = {
 
 def load_app(monkeypatch: pytest.MonkeyPatch, **env: str) -> ModuleType:
     """Import the app module afresh under ``env`` (as `modal deploy` and the container do)."""
-    for name in list(os.environ):
-        if name.startswith("TTS_ROUTER_"):
-            monkeypatch.delenv(name)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delitem(sys.modules, MODULE, raising=False)
-    return importlib.import_module(MODULE)
+    return load_app_module(monkeypatch, MODULE, **env)
 
 
 def test_the_module_imports_without_credentials_network_or_torch(tmp_path: Path) -> None:
@@ -74,7 +69,7 @@ def test_registered_service_per_variant_and_gpu(
 ) -> None:
     module = load_app(monkeypatch, TTS_ROUTER_QWEN_VARIANT=variant, TTS_ROUTER_GPU=gpu)
     assert module.app.name == "tts-router-qwen-" + variant.lower().replace(".", "-")
-    service = kit.inspect_registration(module.QwenService)
+    service = inspect_registration(module.QwenService)
     assert service.gpu == gpu
     assert service.volumes == {"/models": "qwen3-tts-models"}
     assert service.env["HF_HUB_OFFLINE"] == "1"  # serve time: never the Hub
@@ -103,11 +98,11 @@ def test_registered_service_per_variant_and_gpu(
 
 def test_registered_download_function(monkeypatch: pytest.MonkeyPatch) -> None:
     module = load_app(monkeypatch, TTS_ROUTER_MODAL_VOLUME="my-models")
-    fetch = kit.inspect_registration(module.download_models)
+    fetch = inspect_registration(module.download_models)
     assert fetch.gpu is None and fetch.volumes == {"/models": "my-models"}
     assert "HF_HUB_OFFLINE" not in fetch.env and fetch.secrets == ()  # public: no token
     with_token = load_app(monkeypatch, TTS_ROUTER_MODAL_HF_SECRET="huggingface-secret")
-    assert kit.inspect_registration(with_token.download_models).secrets == ("huggingface-secret",)
+    assert inspect_registration(with_token.download_models).secrets == ("huggingface-secret",)
 
 
 def test_download_targets_and_fetch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -224,7 +219,7 @@ def test_the_class_serves_the_protocol_app(
     module = load_app(
         monkeypatch, TTS_ROUTER_GPU="T4", TTS_ROUTER_MODAL_MODEL=str(qwen_models["base"])
     )
-    service, methods = kit.local_service(module.QwenService)
+    service, methods = local_service(module.QwenService)
     methods["prepare"]()  # snapshot phase: the app built, the weights in CPU memory
     methods["start"]()  # after restore: the model "on the GPU" (here the CPU)
     app = methods["web"]()

@@ -70,14 +70,9 @@ def _download(args: argparse.Namespace) -> int:
 
     variants = [modal_app.resolve_variant(name) for name in args.model]
     settings = modal_kit.settings_from_args(modal_app.qwen_settings(variant=variants[0]), args)
-    command = modal_kit.modal_run_command(
-        modal_app.MODULE,
-        "download_models",
-        settings,
-        ["--models", ",".join(variants)],
-        environment=args.env,
+    return modal_kit.run_function_flow(
+        modal_app.MODULE, "download_models", settings, args, ["--models", ",".join(variants)]
     )
-    return modal_kit.run_modal(command, dry_run=args.dry_run)[0]
 
 
 def _add_deploy(sub: Any) -> None:

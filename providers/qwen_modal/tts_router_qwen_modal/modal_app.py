@@ -90,14 +90,14 @@ def resolve_variant(name: str) -> str:
 
 def qwen_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> kit.ModalSettings:
     """This provider's deployment settings from the environment (see the module doc)."""
-    settings = kit.ModalSettings.from_env(
+    return kit.ModalSettings.from_env(
         "qwen",
         default_variant=DEPLOYABLE[0],
         default_volume=DEFAULT_VOLUME,
         variants=DEPLOYABLE,
         environ=environ,
+        overrides=overrides,
     )
-    return settings.with_changes(**overrides) if overrides else settings
 
 
 # --------------------------------------------------------------------------- loading
@@ -250,17 +250,15 @@ def fetch_models(
 # --------------------------------------------------------------------------- the Modal app
 
 SETTINGS = qwen_settings()
-app = modal.App(SETTINGS.app_name)
-image = kit.build_image(
+app, image, volume = kit.app_resources(
     SETTINGS,
     requirements=REQUIREMENTS,
     local_packages=LOCAL_PACKAGES,
     apt_packages=APT_PACKAGES,
 )
-volume = kit.model_volume(SETTINGS)
 
 
-@app.function(**kit.download_options(SETTINGS, image, volume))
+@kit.download_function(app, SETTINGS, image, volume)
 def download_models(models: str = "") -> list[str]:
     """Fetch models into the Volume once (comma-separated; default: this app's variant).
 
@@ -275,8 +273,7 @@ def download_models(models: str = "") -> list[str]:
     return lines
 
 
-@app.cls(**kit.service_options(SETTINGS, image, volume))
-@modal.concurrent(max_inputs=SETTINGS.concurrent_inputs)
+@kit.service_class(app, SETTINGS, image, volume)
 class QwenService(kit.ServiceShell):
     """The GPU service: the protocol over HTTP (``web``) and over the Modal SDK (methods)."""
 

@@ -1,0 +1,249 @@
+"""One deployment's settings: which model, on what GPU, how it scales, and what that costs.
+
+:class:`ModalSettings` is read from the ``TTS_ROUTER_*`` variables at deploy time
+(:meth:`ModalSettings.from_env`) and turned back into them (:meth:`ModalSettings.env`), so the
+container, which imports the app module again, defines the very same app.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import MISSING, dataclass, fields, replace
+from typing import Any
+
+from ..errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_GPU",
+    "ENV_PREFIX",
+    "GPU_CAPABILITY",
+    "GPU_PRICE_PER_HOUR",
+    "TORCH_INDEX_URL",
+    "ModalSettings",
+    "app_name_for",
+]
+
+ENV_PREFIX = "TTS_ROUTER_"
+DEFAULT_GPU = "A10G"
+
+# Dollars per GPU-hour on Modal (../shared/FACTS.md). A scaled-to-zero app costs nothing idle;
+# each container bills from start until `scaledown_window` seconds after its last request.
+GPU_PRICE_PER_HOUR: dict[str, float] = {
+    "T4": 0.59,
+    "L4": 0.80,
+    "A10G": 1.10,
+    "L40S": 1.95,
+    "H100": 3.95,
+}
+
+# CUDA compute capability per Modal GPU type: lets code decide before a GPU is attached (the
+# memory-snapshot phase has none) what the engine's dtype policy will choose on it.
+GPU_CAPABILITY: dict[str, tuple[int, int]] = {
+    "T4": (7, 5),
+    "L4": (8, 9),
+    "A10G": (8, 6),
+    "L40S": (8, 9),
+    "A100": (8, 0),
+    "A100-40GB": (8, 0),
+    "A100-80GB": (8, 0),
+    "H100": (9, 0),
+    "H200": (9, 0),
+    "B200": (10, 0),
+}
+
+# PyPI's torch 2.11 wheels are built for CUDA 13 (driver >= 580); the CUDA 12.8 build runs on
+# drivers >= 570 and still covers the T4 (sm_75). Override with TTS_ROUTER_MODAL_TORCH_INDEX
+# ("" installs PyPI's build).
+TORCH_INDEX_URL = "https://download.pytorch.org/whl/cu128"
+
+# Every setting: (field, environment variable, parser). The variant's variable is the
+# provider's own (TTS_ROUTER_QWEN_VARIANT...), the rest are shared by every provider.
+_INT_FIELDS = {
+    "memory_mib": "MODAL_MEMORY",
+    "scaledown_window_s": "MODAL_SCALEDOWN",
+    "timeout_s": "MODAL_TIMEOUT",
+    "startup_timeout_s": "MODAL_STARTUP_TIMEOUT",
+    "max_containers": "MODAL_MAX_CONTAINERS",
+    "min_containers": "MODAL_MIN_CONTAINERS",
+    "max_batch": "MODAL_MAX_BATCH",
+    "concurrent_inputs": "MODAL_CONCURRENT_INPUTS",
+}
+_STR_FIELDS = {
+    "app_name": "MODAL_APP",
+    "gpu": "GPU",
+    "volume": "MODAL_VOLUME",
+    "hf_secret": "MODAL_HF_SECRET",
+    "torch_index": "MODAL_TORCH_INDEX",
+    "model": "MODAL_MODEL",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ModalSettings:
+    """One deployment of one provider: which model, on what, and how it scales.
+
+    Build it with :meth:`from_env` (the deploy-time environment) and turn it back into
+    environment variables with :meth:`env` (what ``deploy`` sets, and what the image bakes in
+    so the container defines the very same app).
+    """
+
+    provider: str
+    """The provider id (``qwen``, ``echo``): names the variables and the app."""
+    variant: str
+    """The provider's model choice (``0.6B-Base``...); part of the app name."""
+    volume: str
+    """Name of the ``modal.Volume`` holding the weights (created on first deploy)."""
+    app_name: str = ""
+    """Empty: derived from provider and variant (:func:`app_name_for`)."""
+    gpu: str = DEFAULT_GPU
+    mount: str = "/models"
+    cpu: float = 4.0
+    """Physical cores reserved: generation is CPU-launch-bound, Modal's default is 0.125."""
+    memory_mib: int = 16384
+    """RAM reserved: the model is loaded into CPU memory before the snapshot."""
+    scaledown_window_s: int = 300
+    """Idle seconds before a container stops (billing stops with it)."""
+    timeout_s: int = 900
+    """Longest a single input may run (web requests still answer 303 after 150 s)."""
+    startup_timeout_s: int = 1200
+    """Longest a container may take to start (the first start builds the snapshot)."""
+    max_containers: int = 2
+    """Upper bound on concurrent GPUs: the bill's upper bound too."""
+    min_containers: int = 0
+    """0 scales to zero when idle; 1 keeps one warm GPU billed around the clock."""
+    max_batch: int = 16
+    """Clone jobs generated together in one engine call."""
+    concurrent_inputs: int = 32
+    """Requests one container accepts at once (``@modal.concurrent``): without it a container
+    takes one request at a time and nothing could be batched."""
+    model: str = ""
+    """Where to load from instead of the variant's default (a directory in the Volume)."""
+    hf_secret: str = ""
+    """Name of a ``modal.Secret`` with ``HF_TOKEN`` for downloads; empty: none (public)."""
+    torch_index: str = TORCH_INDEX_URL
+
+    def __post_init__(self) -> None:
+        if not self.app_name:
+            object.__setattr__(self, "app_name", app_name_for(self.provider, self.variant))
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", self.app_name):
+            raise ConfigurationError(
+                f"Modal app name {self.app_name!r} must be lowercase letters, digits and dashes"
+            )
+        if self.cpu <= 0 or self.memory_mib <= 0:
+            raise ConfigurationError("the CPU and memory reservations must be positive")
+        if not 2 <= self.scaledown_window_s <= 3600:
+            raise ConfigurationError("the scale-down window must be 2 to 3600 seconds (Modal)")
+        if self.max_batch < 1 or self.concurrent_inputs < 1:
+            raise ConfigurationError("max_batch and concurrent_inputs must be at least 1")
+        if self.min_containers > self.max_containers or self.max_containers < 1:
+            raise ConfigurationError("need 1 <= max_containers and min <= max containers")
+        if not self.mount.startswith("/") or self.mount == "/":
+            raise ConfigurationError("the Volume mount must be an absolute path below /")
+
+    # -- derived values --------------------------------------------------------------------
+
+    @property
+    def hf_home(self) -> str:
+        """``HF_HOME`` in the container: inside the Volume, so downloads persist."""
+        return f"{self.mount}/hf"
+
+    @property
+    def variant_variable(self) -> str:
+        """The provider's own variable naming the variant (``TTS_ROUTER_QWEN_VARIANT``)."""
+        return f"{ENV_PREFIX}{self.provider.upper()}_VARIANT"
+
+    @property
+    def price_per_hour(self) -> float | None:
+        """Dollars per GPU-hour for :attr:`gpu`, where known."""
+        return GPU_PRICE_PER_HOUR.get(self.gpu.split(":", 1)[0].upper())
+
+    @property
+    def capability(self) -> tuple[int, int] | None:
+        """CUDA compute capability of :attr:`gpu`, where known."""
+        return GPU_CAPABILITY.get(self.gpu.split(":", 1)[0].upper())
+
+    def env(self) -> dict[str, str]:
+        """The variables that reproduce these settings (ordered, strings only)."""
+        values: dict[str, str] = {self.variant_variable: self.variant}
+        for name, suffix in _STR_FIELDS.items():
+            value = str(getattr(self, name))
+            if value or _FIELD_DEFAULTS[name]:  # "" matters only where the default is not ""
+                values[ENV_PREFIX + suffix] = value
+        values[ENV_PREFIX + "MODAL_CPU"] = f"{self.cpu:g}"
+        for name, suffix in _INT_FIELDS.items():
+            values[ENV_PREFIX + suffix] = str(getattr(self, name))
+        return values
+
+    def image_env(self) -> dict[str, str]:
+        """What the image sets: the settings (same app in the container) and ``HF_HOME``."""
+        return {**self.env(), "HF_HOME": self.hf_home}
+
+    def with_changes(self, **changes: Any) -> ModalSettings:
+        """A copy with fields changed; a derived app name follows a new variant, a name
+        chosen explicitly stays."""
+        derived = self.app_name == app_name_for(self.provider, self.variant)
+        if "app_name" not in changes and derived:
+            changes["app_name"] = ""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(
+        cls,
+        provider: str,
+        *,
+        default_variant: str,
+        default_volume: str,
+        variants: Iterable[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        **defaults: Any,
+    ) -> ModalSettings:
+        """Settings from ``TTS_ROUTER_*`` variables over the provider's defaults.
+
+        ``TTS_ROUTER_<PROVIDER>_VARIANT`` picks the model (one of ``variants`` when given);
+        ``TTS_ROUTER_GPU`` the GPU; ``TTS_ROUTER_MODAL_*`` the rest (see :meth:`env`).
+        ``overrides`` (a CLI's choice of variant...) are applied last, with :meth:`with_changes`.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {"provider": provider, "volume": default_volume, **defaults}
+        variant = env.get(f"{ENV_PREFIX}{provider.upper()}_VARIANT") or default_variant
+        allowed = tuple(variants or ())
+        if allowed and variant not in allowed:
+            raise ConfigurationError(
+                f"{ENV_PREFIX}{provider.upper()}_VARIANT={variant!r} is not one of "
+                + ", ".join(allowed)
+            )
+        values["variant"] = variant
+        for name, suffix in _STR_FIELDS.items():
+            if (raw := env.get(ENV_PREFIX + suffix)) is not None:
+                values[name] = raw.strip()
+        if raw := env.get(ENV_PREFIX + "MODAL_CPU"):
+            values["cpu"] = _number(raw, ENV_PREFIX + "MODAL_CPU", float)
+        for name, suffix in _INT_FIELDS.items():
+            if raw := env.get(ENV_PREFIX + suffix):
+                values[name] = _number(raw, ENV_PREFIX + suffix, int)
+        if not values.get("gpu"):
+            values["gpu"] = DEFAULT_GPU
+        settings = cls(**values)
+        return settings.with_changes(**overrides) if overrides else settings
+
+
+_FIELD_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(ModalSettings) if f.default is not MISSING
+}
+
+
+def _number(raw: str, name: str, kind: Callable[[str], Any]) -> Any:
+    try:
+        return kind(raw.strip())
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
+
+
+def app_name_for(provider: str, variant: str) -> str:
+    """``tts-router-<provider>-<variant slug>``: ``("qwen", "0.6B-Base")`` gives
+    ``tts-router-qwen-0-6b-base``; an empty variant gives ``tts-router-<provider>``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", variant.lower()).strip("-")
+    return "-".join(part for part in ("tts-router", provider, slug) if part)

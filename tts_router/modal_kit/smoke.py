@@ -1,0 +1,157 @@
+"""The smoke test of a deployed (or local) service: health, languages, one short clone, timed.
+
+:func:`smoke` runs it with the core's :class:`~tts_router.http.ServiceClient`;
+:func:`add_smoke_arguments` and :func:`smoke_flow` are the provider CLIs' ``smoke`` command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..http import ServiceClient
+
+__all__ = ["SmokeReport", "add_smoke_arguments", "smoke", "smoke_flow"]
+
+
+@dataclass(frozen=True, slots=True)
+class SmokeReport:
+    """What :func:`smoke` saw."""
+
+    health: dict[str, Any]
+    languages: list[str]
+    seconds: dict[str, float]
+    audio_seconds: float
+    model: str
+    mode: str
+
+    def lines(self) -> list[str]:
+        """A short human report."""
+        timing = ", ".join(f"{name} {value:.2f} s" for name, value in self.seconds.items())
+        return [
+            f"health: {self.health.get('status')} ({self.health.get('model')}, "
+            f"{self.health.get('device')}, {self.health.get('dtype')}, "
+            f"{self.health.get('attention')})",
+            f"languages: {', '.join(self.languages)}",
+            f"{self.mode}: {self.audio_seconds:.2f} s of audio from {self.model}",
+            f"timings: {timing}",
+        ]
+
+
+def smoke(
+    url: str,
+    *,
+    provider: str,
+    text: str = "Hello from the smoke test.",
+    language: str = "en",
+    transcript: str | None = None,
+    instruct: str | None = None,
+    key: str | None = None,
+    secret: str | None = None,
+    client: ServiceClient | None = None,
+) -> SmokeReport:
+    """``GET /health``, ``GET /languages``, then one short clone (or a design when
+    ``instruct`` is given) with a generated reference; every step timed.
+
+    Uses the core's :class:`~tts_router.http.ServiceClient` (retries, 303s, typed errors).
+    """
+    return asyncio.run(
+        _smoke(url, provider, text, language, transcript, instruct, key, secret, client)
+    )
+
+
+async def _smoke(
+    url: str,
+    provider: str,
+    text: str,
+    language: str,
+    transcript: str | None,
+    instruct: str | None,
+    key: str | None,
+    secret: str | None,
+    client: ServiceClient | None,
+) -> SmokeReport:
+    import soundfile
+
+    from ..http import ServiceAuth, ServiceClient
+    from ..protocol import CloneBody, DesignBody
+    from ..testing import make_reference_wav
+
+    auth = ServiceAuth(key, secret) if key and secret else None
+    service = client or ServiceClient(url, provider=provider, auth=auth)
+    seconds: dict[str, float] = {}
+    try:
+        started = time.perf_counter()
+        health = await service.health()
+        seconds["health"] = time.perf_counter() - started
+        started = time.perf_counter()
+        languages = await service.languages()
+        seconds["languages"] = time.perf_counter() - started
+        started = time.perf_counter()
+        if instruct is not None:
+            response = await service.design(
+                DesignBody(text=text, instruct=instruct, language=language, seed=0)
+            )
+            seconds["design"] = time.perf_counter() - started
+        else:
+            reference = make_reference_wav(seconds=3.0)
+            body = CloneBody(
+                text=text,
+                language=language,
+                audio_base64=base64.b64encode(reference).decode(),
+                transcript=transcript,
+                seed=0,
+            )
+            response = await service.clone(body)
+            seconds["clone"] = time.perf_counter() - started
+    finally:
+        if client is None:
+            await service.aclose()
+    info = soundfile.info(io.BytesIO(response.wav))
+    return SmokeReport(
+        health=health.model_dump(),
+        languages=list(languages.languages),
+        seconds=seconds,
+        audio_seconds=info.frames / info.samplerate,
+        model=response.model,
+        mode=response.mode,
+    )
+
+
+def add_smoke_arguments(parser: Any) -> None:
+    """Add the ``smoke`` command's arguments to an argparse parser."""
+    parser.add_argument("url", help="base URL of the service (deployed or local)")
+    parser.add_argument("--text", default="Hello from the smoke test.")
+    parser.add_argument("--language", default="en")
+    parser.add_argument("--transcript", default=None, help="reference transcript (ICL clone)")
+    parser.add_argument("--design", default=None, metavar="INSTRUCT", help="design, not clone")
+
+
+def smoke_flow(args: Any, *, provider: str, echo: Callable[[str], None] = print) -> int:
+    """Run :func:`smoke` with the CLI's arguments and ``MODAL_KEY``/``MODAL_SECRET``."""
+    from ..errors import TTSRouterError
+
+    try:
+        report = smoke(
+            args.url,
+            provider=provider,
+            text=args.text,
+            language=args.language,
+            transcript=args.transcript,
+            instruct=args.design,
+            key=os.environ.get("MODAL_KEY"),
+            secret=os.environ.get("MODAL_SECRET"),
+        )
+    except TTSRouterError as exc:
+        echo(f"smoke test failed: {exc.code}: {exc}")
+        return 1
+    for line in report.lines():
+        echo(line)
+    return 0
