@@ -428,8 +428,8 @@ def _tts_config(
     codec: _CodecIds,
 ) -> dict[str, Any]:
     """Top-level config.json content; ``tts_model_type`` selects the variant's API."""
-    code_predictor = {
-        "vocab_size": spec.codebook_size,
+    # The talker and its code predictor share one transformer shape (no projection between).
+    shape = {
         "hidden_size": spec.hidden_size,
         "intermediate_size": spec.intermediate_size,
         "num_hidden_layers": spec.num_layers,
@@ -437,18 +437,12 @@ def _tts_config(
         "num_key_value_heads": spec.num_kv_heads,
         "head_dim": spec.head_dim,
         "num_code_groups": spec.num_code_groups,
-        "max_position_embeddings": 64,
     }
+    code_predictor = {**shape, "vocab_size": spec.codebook_size, "max_position_embeddings": 64}
     talker = {
+        **shape,
         "code_predictor_config": code_predictor,
         "vocab_size": spec.codec_vocab_size,
-        "hidden_size": spec.hidden_size,
-        "intermediate_size": spec.intermediate_size,
-        "num_hidden_layers": spec.num_layers,
-        "num_attention_heads": spec.num_heads,
-        "num_key_value_heads": spec.num_kv_heads,
-        "head_dim": spec.head_dim,
-        "num_code_groups": spec.num_code_groups,
         "text_hidden_size": spec.hidden_size,
         "text_vocab_size": spec.text_vocab_size,
         "max_position_embeddings": 4096,
