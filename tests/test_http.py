@@ -338,3 +338,14 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+async def test_health_probes_try_twice_not_the_full_job_policy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = _client(f"http://127.0.0.1:{_free_port()}")  # FAST allows 6 attempts for jobs
+    with pytest.raises(ProviderUnavailableError):
+        await client.health()
+    attempts = [r for r in caplog.records if r.getMessage().startswith("GET /health failed")]
+    assert len(attempts) == 2
+    await client.aclose()

@@ -86,6 +86,10 @@ class RetryOptions:
     max_redirects: int = 40  # Modal: each 303 hop waits up to 150 s for the job
 
 
+# Health and language probes answer fast or not at all: a doctor run must not wait minutes.
+PROBE_RETRY = RetryOptions(max_attempts=2, initial_backoff=0.2, max_backoff=0.5, deadline=20.0)
+
+
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     """Per-attempt timeouts; ``read`` is longer than Modal's 150 s web-endpoint wait."""
@@ -190,6 +194,7 @@ class _Job:
     content: bytes | None = None
     idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     request_id: str | None = None
+    retry: RetryOptions | None = None  # None: the client's options
     hops: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -240,12 +245,12 @@ class ServiceClient:
 
     async def health(self) -> HealthInfo:
         """``GET /health``."""
-        response = await self._run(_Job("GET", "health"))
+        response = await self._run(_Job("GET", "health", retry=PROBE_RETRY))
         return HealthInfo.model_validate_json(response.content)
 
     async def languages(self) -> LanguagesInfo:
         """``GET /languages``."""
-        response = await self._run(_Job("GET", "languages"))
+        response = await self._run(_Job("GET", "languages", retry=PROBE_RETRY))
         return LanguagesInfo.model_validate_json(response.content)
 
     async def ensure_voice(self, voice_id: str, audio: bytes, *, force: bool = False) -> None:
@@ -318,8 +323,9 @@ class ServiceClient:
     async def _run(
         self, job: _Job, *, allow: frozenset[int] | set[int] = frozenset(), expect_wav: bool = False
     ) -> httpx.Response:
+        job.retry = job.retry or self.retry
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.retry.max_attempts),
+            stop=stop_after_attempt(job.retry.max_attempts),
             wait=lambda state: self._wait(state, job),
             retry=retry_if_exception(_should_retry),
             reraise=True,
@@ -333,16 +339,19 @@ class ServiceClient:
         exc = state.outcome.exception() if state.outcome else None
         retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
         if retry_after is not None:
-            delay = min(float(retry_after), self.retry.max_retry_after)
+            delay = min(float(retry_after), self._options(job).max_retry_after)
         else:  # full jitter: uniform in [0, min(cap, base * 2^n)]
-            ceiling = self.retry.initial_backoff * 2 ** (state.attempt_number - 1)
-            delay = random.uniform(0, min(self.retry.max_backoff, ceiling))
+            ceiling = self._options(job).initial_backoff * 2 ** (state.attempt_number - 1)
+            delay = random.uniform(0, min(self._options(job).max_backoff, ceiling))
         if exc is not None and delay >= self._remaining(job):
             raise exc  # the deadline would pass while waiting: the last failure is the answer
         return delay
 
     def _remaining(self, job: _Job) -> float:
-        return self.retry.deadline - (time.monotonic() - job.started)
+        return self._options(job).deadline - (time.monotonic() - job.started)
+
+    def _options(self, job: _Job) -> RetryOptions:
+        return job.retry or self.retry
 
     async def _attempt(
         self, job: _Job, allow: frozenset[int] | set[int], expect_wav: bool
@@ -414,9 +423,10 @@ class ServiceClient:
                     request_id=job.request_id,
                 )
             job.hops += 1
-            if job.hops > self.retry.max_redirects:
+            max_redirects = self._options(job).max_redirects
+            if job.hops > max_redirects:
                 raise ProviderError(
-                    f"the service redirected more than {self.retry.max_redirects} times",
+                    f"the service redirected more than {max_redirects} times",
                     provider=self.provider,
                     code="too_many_redirects",
                     status=response.status_code,
