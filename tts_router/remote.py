@@ -85,10 +85,11 @@ class RemoteProvider(Provider):
     def capabilities(self) -> Capabilities:
         """Static capabilities, narrowed to configured services and the languages they report."""
         static = self.static_capabilities
-        operations = frozenset(self._clients) & static.operations
+        # Unconfigured, it shows what it could do once configured (select() skips it anyway).
+        operations = (frozenset(self._clients) & static.operations) or static.operations
         return static.model_copy(
             update={
-                "operations": operations or static.operations,
+                "operations": operations,
                 "languages": self._languages or static.languages,
                 "clone_modes": static.clone_modes if "clone" in operations else (),
             }

@@ -115,3 +115,8 @@ async def test_modal_sdk_failure_is_typed_and_retryable() -> None:
     with pytest.raises(ProviderUnavailableError) as info:
         await provider.clone(CloneRequest(text="Hello.", reference=reference, language="en"))
     assert info.value.retryable and "TimeoutError" in str(info.value)
+
+
+def test_unconfigured_capabilities_stay_consistent() -> None:
+    caps = EchoProvider.from_settings(Settings.load({})).capabilities
+    assert caps.operations == {"clone"} and caps.clone_modes == ("audio",)
