@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import numpy as np
@@ -30,11 +30,14 @@ from core_support.tone_service import (
 )
 
 from tts_router.audio import encode_wav
+from tts_router.provider import Capabilities
+from tts_router.remote import RemoteProvider, ServiceConfig
 from tts_router.serving import (
     BoundedLRU,
     SpeechEngine,
     status_for_error,
 )
+from tts_router.testing import fake_capabilities
 
 SECRET_TEXT = "the secret words nobody may log"
 
@@ -256,6 +259,44 @@ def test_503_with_retry_after_while_loading(make_service: Any) -> None:
     service.wait_ready()
     ok = service.client.post("/clone", json={"text": "Hi.", "audio_base64": b64(reference_wav())})
     assert ok.status_code == 200
+
+
+class BrokenLoad(ToneEngine):
+    """A tone engine whose weights never load."""
+
+    def load(self) -> None:
+        raise RuntimeError("weights missing")
+
+
+class ToneRemote(RemoteProvider):
+    id: ClassVar[str] = "tone-remote"  # type: ignore[misc]
+    static_capabilities: ClassVar[Capabilities] = fake_capabilities(  # type: ignore[misc]
+        operations=("clone",), languages=("en",)
+    )
+
+
+async def test_health_says_failed_when_the_load_failed(make_service: Any) -> None:
+    # A load gate makes make_service return without waiting for a load that never succeeds.
+    service = make_service(BrokenLoad(load_gate=threading.Event()))
+    deadline = time.monotonic() + 10
+    while (health := service.client.get("/health")).json()["status"] == "loading":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert health.status_code == 200
+    assert health.json()["status"] == "failed" and health.json()["loaded"] is False
+    assert health.json()["model"] == "tone-1"
+    # Requests still get the typed error; a host's doctor sees the failure, not a 500.
+    response = service.client.post(
+        "/clone", json={"text": "Hi.", "audio_base64": b64(reference_wav())}
+    )
+    assert (response.status_code, error_code(response)) == (500, "internal_error")
+    remote = ToneRemote(ServiceConfig(clone_url=service.url))
+    try:
+        report = await remote.health()
+    finally:
+        await remote.aclose()
+    assert not report.ok and report.detail == "clone: tone-1 on cpu (float32), failed"
+    assert service.jobs == 0
 
 
 async def test_concurrent_clones_are_batched_on_one_thread(make_service: Any) -> None:

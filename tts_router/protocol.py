@@ -171,7 +171,8 @@ class CloneBatchResult(BaseModel):
 class HealthInfo(BaseModel):
     """``GET /health``."""
 
-    status: Literal["ok", "loading"]
+    status: Literal["ok", "loading", "failed"]
+    """``failed``: the model did not load; the service answers requests with 500 until restarted."""
     model: str
     variant: str
     device: str

@@ -129,7 +129,8 @@ class RemoteProvider(Provider):
             # Keep only what both the service and the router's language table know.
             known = set(self.static_capabilities.languages)
             self._languages = tuple(lang for lang in languages.languages if lang in known)
-            details.append(f"{operation}: {info.model} on {info.device} ({info.dtype})")
+            state = "" if info.status == "ok" else f", {info.status}"  # loading or failed
+            details.append(f"{operation}: {info.model} on {info.device} ({info.dtype}){state}")
         return Health(ok=ok, detail="; ".join(details))
 
     async def aclose(self) -> None:

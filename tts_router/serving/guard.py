@@ -1,0 +1,139 @@
+"""The outermost ASGI layer: request ids, the body limit before parsing, a last-resort 500."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+from ..errors import TTSRouterError
+from ..protocol import HEADER_REQUEST_ID
+from .errors import body_too_large, internal_error
+from .responses import error_response
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["Guard"]
+
+# The name the single-module service logged under; log configurations keep working.
+logger = logging.getLogger("tts_router.serving")
+
+_RID = HEADER_REQUEST_ID.lower().encode()
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class Guard:
+    """Outermost ASGI layer: request id, body limit before parsing, a last-resort 500, logs.
+
+    The body is read here in full (it is needed whole for JSON anyway) and counted as it
+    streams, so an oversized upload is refused after at most ``max_body_bytes`` are read,
+    whatever its Content-Length claims. Logs carry method, path, status, duration and request
+    id only: never bodies, text, transcripts or audio.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != _RID]
+                headers.append((_RID, request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            body = await self._read_body(scope, receive)
+            if body is None:
+                await _send_error(send_with_id, body_too_large(self.max_body_bytes))
+            else:
+                await self.app(scope, _replay(body, receive), send_with_id)
+        except _ClientGone:
+            pass
+        except Exception as exc:  # a bug: answer 500 without a trace, log the type only
+            logger.error("unhandled %s (request %s)", type(exc).__name__, request_id)
+            if status == 0:
+                await _send_error(send_with_id, internal_error(exc))
+        finally:
+            logger.debug(
+                "%s %s -> %d in %.3fs (request %s)",
+                scope.get("method"),
+                scope.get("path"),
+                status,
+                time.perf_counter() - started,
+                request_id,
+            )
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its request body arrived."""
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: wait for the disconnect, as servers do
+
+    return replay
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1").strip()
+    return None
+
+
+def _request_id(scope: Scope) -> str:
+    # Echo the caller's id only when it is a plain token: it goes into logs and headers.
+    given = _header(scope, _RID)
+    if given and _REQUEST_ID.match(given):
+        return given
+    return uuid.uuid4().hex
+
+
+async def _send_error(send: Send, exc: TTSRouterError) -> None:
+    # Sent below the framework (it may be the framework that failed), so as raw ASGI messages.
+    response = error_response(exc)
+    headers = [(b"content-type", response.media_type.encode())]
+    headers += [(k.encode(), v.encode()) for k, v in response.headers.items()]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

@@ -1,0 +1,183 @@
+"""What the routes do, free of FastAPI so each step reads as plain code."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+
+from ..audio import AudioLimits, DecodedAudio, decode_audio
+from ..errors import TTSRouterError, ValidationError
+from ..languages import normalize_language
+from ..protocol import (
+    CloneBatchBody,
+    CloneBatchResult,
+    CloneBody,
+    DesignBody,
+    GenerationOptions,
+    HealthInfo,
+    VoiceInfo,
+    is_voice_id,
+)
+from .engine import CloneJob, DesignJob
+from .idempotency import IdempotencyCache
+from .lru import BoundedLRU
+from .responses import Stored, audio_response, batch_item, json_response
+from .worker import EngineWorker
+
+__all__ = ["Handlers"]
+
+# How /health names each state of the model load.
+_HEALTH_STATUS = {"loading": "loading", "ready": "ok", "failed": "failed"}
+
+
+class Handlers:
+    """The protocol's operations over one engine worker, its voice store and idempotency."""
+
+    def __init__(
+        self,
+        worker: EngineWorker,
+        voices: BoundedLRU[str, DecodedAudio],
+        idempotency: IdempotencyCache,
+        *,
+        reference_limits: AudioLimits,
+        max_text_chars: int,
+    ) -> None:
+        self.worker = worker
+        self.engine = worker.engine
+        self.voices = voices
+        self.idempotency = idempotency
+        self.limits = reference_limits
+        self.max_text_chars = max_text_chars
+
+    def health(self) -> HealthInfo:
+        """``GET /health``: the engine's own answer, with the status of the load as we saw it.
+
+        A failed load is answered, not raised: a host's ``doctor`` can then tell "failed" from
+        "still loading" or "unreachable", while requests still get the typed error.
+        """
+        info = self.engine.health()
+        status = _HEALTH_STATUS[self.worker.load_state]
+        return info.model_copy(update={"status": status, "loaded": status == "ok"})
+
+    # -- voices ---------------------------------------------------------------------------
+
+    async def put_voice(self, voice_id: str, data: bytes) -> VoiceInfo:
+        """Check the hash, validate the audio, keep it in the store."""
+        if not is_voice_id(voice_id):
+            raise ValidationError("a voice id is the lowercase hex sha256 of the audio bytes")
+        if hashlib.sha256(data).hexdigest() != voice_id:
+            raise ValidationError(
+                "the body's sha256 does not match the voice id in the URL; hash the exact bytes",
+                code="hash_mismatch",
+            )
+        audio = await asyncio.to_thread(decode_audio, data, self.limits)
+        self.voices.put(voice_id, audio)
+        return VoiceInfo(voice_id=voice_id, seconds=audio.duration, sample_rate=audio.sample_rate)
+
+    def has_voice(self, voice_id: str) -> bool:
+        """Whether the store holds ``voice_id`` (HEAD /voices)."""
+        return is_voice_id(voice_id) and voice_id in self.voices
+
+    # -- clone ----------------------------------------------------------------------------
+
+    async def clone_job(self, body: CloneBody) -> CloneJob:
+        """Validate one clone request into a job; nothing here touches the model."""
+        text = self._text(body.text)
+        language = self._language(body.language)
+        if body.voice_id is not None:
+            reference = self.voices.get(body.voice_id)
+            if reference is None:
+                raise ValidationError(
+                    "no reference with this voice_id is stored here; upload it with "
+                    "PUT /voices/{sha256} (the service may have restarted or evicted it)",
+                    code="voice_not_found",
+                )
+            reference_id = body.voice_id
+        else:
+            data = _b64decode(body.audio_base64 or "")
+            reference_id = hashlib.sha256(data).hexdigest()
+            reference = await asyncio.to_thread(decode_audio, data, self.limits)
+        transcript = body.transcript if body.transcript and body.transcript.strip() else None
+        return CloneJob(
+            text=text,
+            language=language,
+            reference=reference,
+            reference_id=reference_id,
+            transcript=transcript,
+            seed=body.seed,
+            options=_options(body.options),
+        )
+
+    async def clone(self, body: CloneBody) -> Stored:
+        """``POST /clone``."""
+        self.worker.require_ready()
+        job = await self.clone_job(body)
+        (result,) = await self.worker.clone([job])
+        if isinstance(result, TTSRouterError):
+            raise result
+        return audio_response(result)
+
+    async def clone_batch(self, body: CloneBatchBody) -> Stored:
+        """``POST /clone-batch``: invalid items fail alone; the valid ones run as one batch."""
+        self.worker.require_ready()
+        prepared: list[CloneJob | TTSRouterError] = []
+        for item in body.items:
+            try:
+                prepared.append(await self.clone_job(item))
+            except TTSRouterError as exc:
+                prepared.append(exc)
+        jobs = [p for p in prepared if isinstance(p, CloneJob)]
+        done = iter(await self.worker.clone(jobs) if jobs else [])
+        results = [batch_item(p if isinstance(p, TTSRouterError) else next(done)) for p in prepared]
+        payload = CloneBatchResult(model=self.engine.health().model, results=results)
+        return json_response(payload.model_dump_json().encode())
+
+    # -- design ---------------------------------------------------------------------------
+
+    async def design(self, body: DesignBody) -> Stored:
+        """``POST /design``."""
+        self.worker.require_ready()
+        if "design" not in self.engine.health().operations:
+            raise ValidationError(
+                "this service has no voice-design model; run it with one or use clone",
+                code="unsupported_operation",
+            )
+        if not body.instruct.strip():
+            raise ValidationError("the voice description (instruct) is empty", code="empty_text")
+        job = DesignJob(
+            text=self._text(body.text),
+            instruct=body.instruct,
+            language=self._language(body.language),
+            seed=body.seed,
+            options=_options(body.options),
+        )
+        return audio_response(await self.worker.design(job))
+
+    def _text(self, text: str) -> str:
+        if not text.strip():
+            raise ValidationError("the text is empty", code="empty_text")
+        if len(text) > self.max_text_chars:
+            raise ValidationError(
+                f"the text is {len(text)} characters; at most {self.max_text_chars} per request",
+                code="text_too_long",
+            )
+        return text
+
+    def _language(self, language: str) -> str:
+        return normalize_language(language, self.engine.languages())
+
+
+def _b64decode(value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError(
+            "audio_base64 is not valid base64 (standard alphabet, with padding)",
+            code="invalid_base64",
+        ) from None
+
+
+def _options(options: GenerationOptions) -> dict[str, float | int]:
+    return {k: v for k, v in options.model_dump().items() if v is not None}

@@ -1,0 +1,111 @@
+"""Finished responses: engine audio as WAV with its headers, batch items, typed errors.
+
+They are plain data (:class:`Stored`) rather than framework responses, so the idempotency
+cache can keep them and the ASGI guard can send them without FastAPI.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..audio import encode_wav
+from ..audio import validate_output_wav as _validate_output_wav
+from ..errors import OutputValidationError, TTSRouterError
+from ..protocol import (
+    HEADER_AUDIO_SECONDS,
+    HEADER_MODE,
+    HEADER_MODEL,
+    HEADER_TIMING_PREFIX,
+    HEADER_WARNINGS,
+    BatchItemResult,
+    ErrorDetail,
+)
+from .engine import EngineResult
+from .errors import status_for_error
+
+__all__ = ["Stored", "audio_response", "batch_item", "error_response", "json_response"]
+
+_JSON = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A whole response as data: status, body, media type and further headers."""
+
+    status: int
+    body: bytes
+    media_type: str
+    headers: Mapping[str, str]
+
+
+def json_response(body: bytes) -> Stored:
+    """200 with a JSON body."""
+    return Stored(200, body, _JSON, {})
+
+
+def error_response(exc: TTSRouterError) -> Stored:
+    """The protocol's ``{"error": {"code", "message"}}`` for ``exc``, with ``Retry-After``."""
+    body = ErrorDetail(code=exc.code, message=exc.message).model_dump_json()
+    headers: dict[str, str] = {}
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["retry-after"] = str(max(1, round(retry_after)))
+    return Stored(status_for_error(exc), b'{"error":' + body.encode() + b"}", _JSON, headers)
+
+
+def audio_response(result: EngineResult) -> Stored:
+    """200 ``audio/wav`` with the ``X-TTS-*`` headers that say how it was made."""
+    return Stored(200, _encode(result), "audio/wav", _audio_headers(result))
+
+
+def batch_item(result: EngineResult | TTSRouterError) -> BatchItemResult:
+    """One ``/clone-batch`` item: the audio inline, or the error that item alone met."""
+    if isinstance(result, EngineResult):
+        try:
+            wav = _encode(result)
+        except TTSRouterError as exc:
+            result = exc
+        else:
+            return BatchItemResult(
+                ok=True,
+                audio_base64=base64.b64encode(wav).decode(),
+                mode=result.mode,
+                audio_seconds=result.duration,
+            )
+    return BatchItemResult(ok=False, error=ErrorDetail(code=result.code, message=result.message))
+
+
+def _encode(result: EngineResult) -> bytes:
+    """Encode an engine's samples as WAV after the same output checks every provider gets."""
+    samples = np.asarray(result.samples, dtype=np.float32).reshape(-1)
+    if samples.size == 0 or not np.isfinite(samples).all():
+        raise OutputValidationError(
+            "the engine produced empty or non-finite audio", code="invalid_output"
+        )
+    wav = encode_wav(samples, result.sample_rate)
+    try:
+        _validate_output_wav(wav)
+    except OutputValidationError as exc:
+        raise OutputValidationError(exc.message, code="invalid_output") from None
+    return wav
+
+
+def _audio_headers(result: EngineResult) -> dict[str, str]:
+    headers = {
+        HEADER_MODE: result.mode,
+        HEADER_MODEL: result.model,
+        HEADER_AUDIO_SECONDS: f"{result.duration:.3f}",
+    }
+    for stage, seconds in result.timings.items():
+        name = "-".join(part.capitalize() for part in re.split(r"[_\W]+", stage) if part)
+        headers[HEADER_TIMING_PREFIX + name] = f"{seconds:.4f}"
+    if result.warnings:
+        # Header values must be latin-1; warnings are ours (never input), but be strict.
+        text = "; ".join(result.warnings).encode("ascii", "replace").decode()
+        headers[HEADER_WARNINGS] = text
+    return headers
