@@ -30,20 +30,25 @@ def _fingerprint(result: SpeechResult) -> tuple[float, float]:
     return result.duration, f0
 
 
-def _same_audio(a: SpeechResult, b: SpeechResult) -> None:
-    # eSpeak output is not bit-exact between calls (flutter and noise state carry over), so
-    # "the same" is: same length within a few milliseconds and the same pitch.
-    (dur_a, f0_a), (dur_b, f0_b) = _fingerprint(a), _fingerprint(b)
-    assert dur_a == pytest.approx(dur_b, abs=0.02)
-    assert f0_a == pytest.approx(f0_b, rel=0.03)
+def _assert_same_voices(results: list[SpeechResult], sequential: list[SpeechResult]) -> None:
+    # eSpeak output is not bit-exact between calls (flutter and noise state carry over; the
+    # median F0 of one request was seen to move by 3 % between runs), so "the same audio" is:
+    # the same length within a few milliseconds, and nearer in pitch and length to its own
+    # sequential twin than to any other request's (the requests' voices differ by far more).
+    references = [_fingerprint(r) for r in sequential]
+    for index, result in enumerate(results):
+        duration, f0 = _fingerprint(result)
+        expected = index % len(sequential)
+        assert duration == pytest.approx(references[expected][0], abs=0.02)
+        distances = [abs(d - duration) / d + abs(f - f0) / f for d, f in references]
+        assert int(np.argmin(distances)) == expected
 
 
 async def test_concurrent_async_syntheses_match_sequential() -> None:
     provider = EspeakProvider()
     sequential = [await provider.design(r) for r in REQUESTS]
     concurrent = await asyncio.gather(*(provider.design(r) for r in REQUESTS * 3))
-    for index, result in enumerate(concurrent):
-        _same_audio(result, sequential[index % len(REQUESTS)])
+    _assert_same_voices(list(concurrent), sequential)
 
 
 async def test_synthesis_does_not_block_the_event_loop() -> None:
@@ -70,6 +75,5 @@ def test_threads_using_the_sync_facade_match_sequential() -> None:
     sequential = [provider.sync.design(r) for r in REQUESTS]
     with ThreadPoolExecutor(max_workers=6) as pool:
         threaded = list(pool.map(provider.sync.design, REQUESTS * 4))
-    for index, result in enumerate(threaded):
-        _same_audio(result, sequential[index % len(REQUESTS)])
+    _assert_same_voices(threaded, sequential)
     assert np.all([r.duration > 0.5 for r in threaded])
