@@ -91,9 +91,7 @@ async def _upload(service: Service) -> None:
 
 
 async def test_connection_refused_then_up(make_service: object) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = _free_port()
     client = _client(
         f"http://127.0.0.1:{port}",
         retry=RetryOptions(max_attempts=10, initial_backoff=0.2, max_backoff=0.5, deadline=30),

@@ -105,10 +105,6 @@ class Settings(BaseModel):
         except PydanticValidationError as exc:
             raise ConfigurationError(f"invalid configuration: {_describe(exc)}") from None
 
-    def for_provider(self, provider_id: str) -> dict[str, Any]:
-        """The ``[providers.<id>]`` section, or an empty mapping."""
-        return dict(self.providers.get(provider_id, {}))
-
     def setting(self, provider_id: str, key: str, variable: str | None = None) -> Any:
         """One provider setting: the environment variable wins over the TOML key."""
         if variable and self.env.get(variable):

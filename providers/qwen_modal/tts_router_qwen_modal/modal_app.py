@@ -273,6 +273,8 @@ def download_models(models: str = "") -> list[str]:
     return lines
 
 
+# Modal finds decorated classes only at module level and the decorators import modal, so each
+# app declares its thin class here; every method is a one-line call into kit.ServiceShell.
 @kit.service_class(app, SETTINGS, image, volume)
 class QwenService(kit.ServiceShell):
     """The GPU service: the protocol over HTTP (``web``) and over the Modal SDK (methods)."""
