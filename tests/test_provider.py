@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
 from tts_router import (
@@ -11,10 +12,12 @@ from tts_router import (
     AuthenticationError,
     CloneRequest,
     DesignRequest,
+    OutputValidationError,
     ProviderError,
     ProviderUnavailableError,
     Router,
     Settings,
+    Speech,
     ValidationError,
     VoiceReference,
     decode_audio,
@@ -202,3 +205,16 @@ async def test_clone_without_transcript_says_it_used_x_vector_mode() -> None:
     assert result.mode == "x_vector" and X_VECTOR_WARNING in result.warnings
     with_transcript = await FakeProvider().clone(_clone(transcript="hello"))
     assert with_transcript.mode == "icl" and X_VECTOR_WARNING not in with_transcript.warnings
+
+
+async def test_nan_samples_are_caught_before_encoding_hides_them() -> None:
+    # PCM encoding turns NaN into plausible numbers, so samples are checked as an array.
+    class NanProvider(FakeProvider):
+        async def _speak(self, *args: object, **kwargs: object) -> Speech:
+            speech = await super()._speak(*args, **kwargs)  # type: ignore[arg-type]
+            speech.samples = np.full(16_000, np.nan, dtype=np.float32)
+            return speech
+
+    with pytest.raises(OutputValidationError) as info:
+        await NanProvider().design(DesignRequest(text="hi", instruct="calm"))
+    assert info.value.code == "output_not_finite" and info.value.provider == "fake"

@@ -27,6 +27,7 @@ __all__ = [
     "decode_audio",
     "encode_wav",
     "stitch",
+    "validate_output_samples",
     "validate_output_wav",
 ]
 
@@ -145,6 +146,8 @@ def _check_header(
 def _check_samples(
     frames: npt.NDArray[Any], sample_rate: int, max_frames: int, limits: AudioLimits
 ) -> DecodedAudio:
+    if len(frames) == 0:
+        raise AudioValidationError("there is no audio (zero samples)", code="audio_empty")
     if len(frames) > max_frames:
         raise AudioValidationError(
             f"the audio is longer than {limits.max_seconds:g} s; trim it",
@@ -162,7 +165,9 @@ def _check_samples(
         )
     mono = frames.mean(axis=1, dtype=np.float64).astype(np.float32)
     if float(np.max(np.abs(mono))) < limits.silence_peak:
-        raise AudioValidationError("the audio is silent (peak below -60 dBFS)", code="audio_silent")
+        raise AudioValidationError(
+            "the audio is silence (peak below -60 dBFS)", code="audio_silent"
+        )
     return DecodedAudio(samples=np.clip(mono, -1.0, 1.0), sample_rate=sample_rate)
 
 
@@ -171,11 +176,32 @@ def validate_output_wav(data: bytes, *, provider: str | None = None) -> DecodedA
     try:
         return decode_audio(data, OUTPUT_LIMITS)
     except AudioValidationError as exc:
-        raise OutputValidationError(
-            f"the provider returned unusable audio: {exc.message}",
-            code=f"output_{exc.code.removeprefix('audio_')}",
-            provider=provider,
-        ) from None
+        raise _output_error(exc, provider) from None
+
+
+def validate_output_samples(
+    samples: npt.ArrayLike, sample_rate: int, *, provider: str | None = None
+) -> DecodedAudio:
+    """Check a provider's output samples by the same rules, before they are encoded.
+
+    Checked as an array because NaN does not survive encoding to PCM: a WAV made from NaN
+    samples reads back as plausible numbers.
+    """
+    frames = np.asarray(samples, dtype=np.float32).reshape(-1, 1)
+    try:
+        return _check_samples(
+            frames, sample_rate, int(OUTPUT_LIMITS.max_seconds * sample_rate), OUTPUT_LIMITS
+        )
+    except AudioValidationError as exc:
+        raise _output_error(exc, provider) from None
+
+
+def _output_error(exc: AudioValidationError, provider: str | None) -> OutputValidationError:
+    return OutputValidationError(
+        f"the provider returned unusable audio: {exc.message}",
+        code=f"output_{exc.code.removeprefix('audio_')}",
+        provider=provider,
+    )
 
 
 def encode_wav(samples: npt.ArrayLike, sample_rate: int) -> bytes:

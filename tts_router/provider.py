@@ -24,6 +24,7 @@ from .audio import (
     decode_audio,
     encode_wav,
     stitch,
+    validate_output_samples,
     validate_output_wav,
 )
 from .errors import ProviderError, TTSRouterError, UnsupportedOperationError, ValidationError
@@ -113,12 +114,11 @@ class Speech:
 
     def decoded(self, provider_id: str) -> DecodedAudio:
         """The chunk's audio, checked by the one output validator."""
-        wav = self.wav
-        if wav is None:
-            if self.samples is None or self.sample_rate is None:
-                raise ProviderError("the provider returned no audio", provider=provider_id)
-            wav = encode_wav(self.samples, self.sample_rate)
-        return validate_output_wav(wav, provider=provider_id)
+        if self.wav is not None:
+            return validate_output_wav(self.wav, provider=provider_id)
+        if self.samples is None or self.sample_rate is None:
+            raise ProviderError("the provider returned no audio", provider=provider_id)
+        return validate_output_samples(self.samples, self.sample_rate, provider=provider_id)
 
 
 class Provider:

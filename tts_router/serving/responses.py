@@ -11,10 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
-
-from ..audio import encode_wav
-from ..audio import validate_output_wav as _validate_output_wav
+from ..audio import encode_wav, validate_output_samples
 from ..errors import OutputValidationError, TTSRouterError
 from ..protocol import (
     HEADER_AUDIO_SECONDS,
@@ -82,17 +79,11 @@ def batch_item(result: EngineResult | TTSRouterError) -> BatchItemResult:
 
 def _encode(result: EngineResult) -> bytes:
     """Encode an engine's samples as WAV after the same output checks every provider gets."""
-    samples = np.asarray(result.samples, dtype=np.float32).reshape(-1)
-    if samples.size == 0 or not np.isfinite(samples).all():
-        raise OutputValidationError(
-            "the engine produced empty or non-finite audio", code="invalid_output"
-        )
-    wav = encode_wav(samples, result.sample_rate)
     try:
-        _validate_output_wav(wav)
+        checked = validate_output_samples(result.samples, result.sample_rate)
     except OutputValidationError as exc:
         raise OutputValidationError(exc.message, code="invalid_output") from None
-    return wav
+    return encode_wav(checked.samples, result.sample_rate)
 
 
 def _audio_headers(result: EngineResult) -> dict[str, str]:

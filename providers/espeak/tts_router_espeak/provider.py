@@ -16,7 +16,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from tts_router.audio import DecodedAudio
+from tts_router.audio import OUTPUT_LIMITS, DecodedAudio
 from tts_router.errors import ValidationError
 from tts_router.models import CloneMode, CloneRequest, DesignRequest
 from tts_router.provider import Capabilities, Provider, Speech
@@ -32,7 +32,6 @@ LICENSE_NOTE = (
     "eSpeak NG (libespeak-ng, shipped by espeakng-loader) is GPL-3.0-or-later; the generated "
     "audio is not restricted"
 )
-_SILENCE_PEAK = 1e-3  # the core's output validator's silence threshold
 _KANJI_WARNING = "eSpeak reads Japanese kana only; kanji are not read as Japanese"
 _CAPABILITIES = Capabilities(
     operations=frozenset({"clone", "design"}),
@@ -148,4 +147,4 @@ def _text_warnings(text: str, language: str) -> list[str]:
 
 
 def _audible(samples: npt.NDArray[np.float32]) -> bool:
-    return samples.size > 0 and float(np.max(np.abs(samples))) >= _SILENCE_PEAK
+    return samples.size > 0 and float(np.max(np.abs(samples))) >= OUTPUT_LIMITS.silence_peak

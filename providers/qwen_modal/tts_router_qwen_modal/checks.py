@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from tts_router.audio import validate_output_samples
 from tts_router.errors import OutputValidationError, TruncatedOutputError
 
 __all__ = ["FRAME_RATE_HZ", "check_chunk"]
 
 FRAME_RATE_HZ = 12.5
-SILENCE_PEAK = 1e-3  # about -60 dBFS, as the core's reference validator
 
 
 def check_chunk(
@@ -34,13 +34,12 @@ def check_chunk(
     cautious reading loses no text. In ICL mode the wrapper's cut can leave one extra sample,
     hence the rounding to whole frames.
     """
-    wav = np.asarray(samples, dtype=np.float32).reshape(-1)
-    if wav.size == 0:
-        raise OutputValidationError("the model produced no audio for a chunk")
-    if not np.isfinite(wav).all():
-        raise OutputValidationError(
-            "the model produced NaN or infinite samples (on a GPU without bf16, load in float32)"
-        )
+    try:  # empty, NaN and silence: the core's one output validator
+        wav = validate_output_samples(samples, sample_rate).samples
+    except OutputValidationError as exc:
+        if exc.code == "output_not_finite":
+            exc.message += " (on a GPU without native bf16, load in float32)"
+        raise
     frames = round(wav.size * FRAME_RATE_HZ / sample_rate)
     if frames >= max_new_tokens - 1:
         raise TruncatedOutputError(
@@ -48,8 +47,6 @@ def check_chunk(
             f"(~{max_new_tokens / FRAME_RATE_HZ:.0f} s) before the end of a text chunk; "
             "use smaller chunks or a larger max_new_tokens"
         )
-    if float(np.max(np.abs(wav))) < SILENCE_PEAK:
-        raise OutputValidationError("the model produced silence for a chunk")
     seconds = wav.size / sample_rate
     if seconds < min_seconds_per_char * text_chars:
         raise OutputValidationError(
