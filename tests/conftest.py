@@ -7,6 +7,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
+# `fixture_plugins`: the test plugins of tests/plugin_fixtures, for the tests that ask for them.
+from core_support.plugin_fixtures import fixture_plugins, fixture_plugins_distribution  # noqa: F401
 from core_support.tone_service import Service, ToneEngine
 
 from tts_router.plugins import reset_plugins

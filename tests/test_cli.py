@@ -16,15 +16,26 @@ from tts_router.testing import make_reference_wav
 
 # The console script installed beside this interpreter, as `uv sync` installs it.
 EXE = shutil.which("tts-router", path=str(Path(sys.executable).parent))
+# The test plugins (tests/plugin_fixtures), visible to the console script through PYTHONPATH.
+pytestmark = pytest.mark.usefixtures("fixture_plugins")
 
 
-def _run(*args: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, stdin: str | None = None, cwd: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     assert EXE, "the tts-router console script is not installed"
     base = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}
-    base.update({"TTS_ROUTER_PLUGINS": "fixture_good", "TTS_ROUTER_TEST_FIXTURES": "1"})
+    base.update({"TTS_ROUTER_PLUGINS": "fixture_good"})
     base.update(env)
     return subprocess.run(
-        [EXE, *args], check=False, input=stdin, capture_output=True, text=True, env=base, timeout=60
+        [EXE, *args],
+        check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=base,
+        cwd=cwd,
+        timeout=60,
     )
 
 
@@ -40,13 +51,14 @@ def test_providers_lists_capabilities_and_broken_plugins() -> None:
     assert ok.returncode == 0
     assert "entry-point-fake 0.0.1" in ok.stdout and "status:     ready" in ok.stdout
     everything = _run("providers", TTS_ROUTER_PLUGINS="")
-    assert "plugin 'fixture_broken' failed to load" in everything.stderr
-    assert everything.returncode == 0
+    assert "plugin fixture_broken (tts-router-plugin-fixtures 0.0.1)\n" in everything.stdout
+    assert "  status:     broken: ImportError: fixture_broken is broken" in everything.stdout
+    assert everything.returncode == 0 and everything.stderr == ""
 
 
 def test_plugins_command_fails_when_a_plugin_is_broken() -> None:
     assert _run("plugins").returncode == 0
-    assert _run("plugins", TTS_ROUTER_PLUGINS="").returncode == 1
+    assert _run("plugins", TTS_ROUTER_PLUGINS="fixture_good,fixture_broken").returncode == 1
 
 
 def test_explain_prints_the_choice_first_then_why() -> None:
@@ -103,11 +115,18 @@ def test_secret_text_never_reaches_the_error(tmp_path: Path) -> None:
     assert "private" not in out.stderr + out.stdout
 
 
-def test_missing_reference_file_is_a_clean_error(tmp_path: Path) -> None:
-    out = _run("clone", "--text", "hi", "--reference", str(tmp_path / "no.wav"), "-o", "x.wav")
-    assert (
-        out.returncode == 1 and "FileNotFoundError" in out.stderr and "Traceback" not in out.stderr
-    )
+def test_os_errors_name_the_path_and_exit_1(tmp_path: Path, reference: Path) -> None:
+    out = _run("clone", "--text", "hi", "--reference", "missing.wav", "-o", "x.wav", cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stderr == "error: cannot read missing.wav: No such file or directory\n"
+    out = _run("clone", "--text", "hi", "--reference", str(tmp_path), "-o", "x.wav")
+    assert out.returncode == 1 and out.stderr == f"error: cannot read {tmp_path}: Is a directory\n"
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    target = blocker / "out.wav"  # its parent is a file
+    out = _run("clone", "--text", "hi", "--reference", str(reference), "-o", str(target))
+    assert out.returncode == 1 and out.stderr.startswith(f"error: cannot write {target}: ")
+    assert "Traceback" not in out.stderr
 
 
 def test_languages_and_doctor_mask_secrets(tmp_path: Path) -> None:
@@ -119,3 +138,100 @@ def test_languages_and_doctor_mask_secrets(tmp_path: Path) -> None:
     assert doctor.returncode == 0 and '"modal_secret": "***"' in doctor.stdout
     assert "wk-supersecret" not in doctor.stdout + doctor.stderr
     assert "entry-point-fake: ok" in doctor.stdout
+
+
+def test_a_closed_pipe_exits_quietly() -> None:
+    # `tts-router providers | head -1`: the reader goes away before the output is written.
+    assert EXE
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}
+    for command in (["providers"], ["languages"]):
+        proc = subprocess.Popen(
+            [EXE, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        assert proc.stdout and proc.stderr
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 141, stderr
+        assert stderr == ""
+
+
+def test_head_reads_the_first_line_and_nothing_complains(tmp_path: Path) -> None:
+    assert EXE
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}
+    shell = f"set -o pipefail; {EXE} providers 2>err.txt | head -1; echo status=$?; cat err.txt"
+    out = subprocess.run(
+        ["bash", "-c", shell],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    lines = out.stdout.splitlines()
+    assert len(lines) == 2 and lines[1] in ("status=0", "status=141"), out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("explain", "design", "--language", "en", "--provider", "ENTRY-POINT-FAKE"), {}),
+        (("explain", "design", "--language", "en"), {"TTS_PROVIDER": "Entry-Point-Fake"}),
+        (("explain", "design", "--language", "en", "--provider", "AUTO"), {"TTS_PROVIDER": "AUTO"}),
+    ],
+)
+def test_provider_ids_and_auto_are_case_insensitive(
+    args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    out = _run(*args, **env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "entry-point-fake"
+
+
+def test_languages_accepts_any_case() -> None:
+    out = _run("languages", "--provider", "Entry-Point-Fake")
+    assert out.returncode == 0 and "en\tEnglish" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("explain", "design", "--provider", "espeak"), {}),
+        (("explain", "design"), {"TTS_PROVIDER": "ESPEAK"}),
+        (("languages", "--provider", "espeak"), {}),
+        (
+            ("design", "--text", "hi", "--instruct", "calm", "--provider", "espeak", "-o", "x.wav"),
+            {},
+        ),
+    ],
+)
+def test_a_provider_left_out_by_the_allow_list_says_so(
+    args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    out = _run(*args, **env)  # TTS_ROUTER_PLUGINS=fixture_good filters espeak out
+    assert out.returncode == 2, out.stdout
+    assert "'espeak'" in out.stderr and "filtered by TTS_ROUTER_PLUGINS" in out.stderr
+    assert "not installed" not in out.stderr and out.stderr.count("\n") == 1
+
+
+def test_a_broken_provider_chosen_explicitly_says_why() -> None:
+    out = _run(
+        "explain",
+        "design",
+        "--provider",
+        "ctor-raises",
+        TTS_ROUTER_PLUGINS="fixture_good,fixture_ctor_raises",
+    )
+    assert out.returncode == 2
+    assert out.stderr == (
+        "error: --provider names provider 'ctor-raises', which is broken: RuntimeError: boom; "
+        "see `tts-router providers`\n"
+    )
+
+
+def test_help_documents_the_exit_codes() -> None:
+    out = _run("--help")
+    assert out.returncode == 0
+    text = out.stdout[out.stdout.index("exit codes:") :]
+    for code in ("0", "1", "2", "130", "141"):
+        assert f"\n  {code} " in text

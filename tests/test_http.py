@@ -320,15 +320,19 @@ async def test_circuit_opens_router_moves_on_then_half_opens() -> None:
     assert (
         decision.provider == "backup" and "tone-remote: skipped, circuit open" in decision.reasons
     )
-    assert (await router.clone(request)).fallback_from == ()
+    skipped = await router.clone(request)  # not tried at all, and the result says so
+    assert skipped.fallback_from == ("tone-remote",)
+    assert any("skipped tone-remote: its circuit is open" in w for w in skipped.warnings)
     await asyncio.sleep(0.6)
     assert remote.available and router.explain("clone", "en", has_transcript=True).provider == (
         "tone-remote"
     )
     alone = Router(providers=[remote], settings=Settings.load({}))
-    remote.client("clone").circuit.record_failure()  # the half-open trial failed: open again
-    with pytest.raises(ProviderUnavailableError):
+    # the half-open trial failed: open again
+    remote.client("clone").circuit.record_failure("could not reach it: connection refused")
+    with pytest.raises(ProviderUnavailableError) as info:
         await alone.clone(request)
+    assert info.value.code == "circuit_open"
     await router.aclose()
 
 

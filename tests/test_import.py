@@ -30,3 +30,15 @@ def test_public_names_resolve_without_loading_providers() -> None:
     )
     loaded = json.loads(_fresh(code))
     assert not [m for m in loaded if m.split(".")[0] in ("torch", "modal", "tts_router_espeak")]
+
+
+def test_testing_helpers_need_no_pytest() -> None:
+    # `tts-router-qwen smoke` and host apps use them where pytest is not installed.
+    code = (
+        "import sys, json\n"
+        "from tts_router.testing import FakeProvider, make_reference_wav\n"
+        "from tts_router.extras import require_extra\n"
+        "print(json.dumps(list(sys.modules)))"
+    )
+    loaded = json.loads(_fresh(code))
+    assert not [m for m in loaded if m.split(".")[0] in ("pytest", "_pytest")]

@@ -1,8 +1,12 @@
-"""Discovery through real entry points of the test distribution installed in this environment
-(tests/plugin_fixtures: one plugin that works, one that raises on import)."""
+"""Discovery through real entry points: the test distribution tests/plugin_fixtures (one plugin
+that works, one that raises on import, one per stage a plugin can fail in), made visible only
+to the tests that ask for the ``fixture_plugins`` fixture."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -10,6 +14,8 @@ import pytest
 from tts_router import PluginError, Provider, Router, Settings, hookimpl
 from tts_router.plugins import PluginRegistry, get_plugins, load_plugins
 from tts_router.testing import FakeProvider
+
+pytestmark = pytest.mark.usefixtures("fixture_plugins")
 
 
 def test_real_entry_points_load_and_a_broken_plugin_is_isolated() -> None:
@@ -28,7 +34,6 @@ def test_allow_list_restricts_what_loads(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_router_builds_plugin_providers_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TTS_ROUTER_PLUGINS", "fixture_good")
-    monkeypatch.setenv("TTS_ROUTER_TEST_FIXTURES", "1")
     router = Router(settings=Settings.load({}))
     assert router._providers is None  # nothing loaded until used
     assert router.explain("design", "en").provider == "entry-point-fake"
@@ -107,4 +112,25 @@ def test_a_provider_that_fails_to_build_is_reported_and_skipped(
     monkeypatch.setattr("tts_router.plugins.get_plugins", lambda: registry)
     router = Router(settings=Settings.load({}))
     assert list(router.providers) == ["fine"]
-    assert router.build_errors == {"misconfigured": "SOME_SETTING must be 1 or 0"}
+    assert router.broken == {"misconfigured": "ConfigurationError: SOME_SETTING must be 1 or 0"}
+
+
+def test_the_fixture_plugins_are_invisible_to_other_processes() -> None:
+    # A fresh interpreter without this test's PYTHONPATH: what a developer's command sees.
+    code = (
+        "from importlib.metadata import entry_points as e\n"
+        "print([p.name for p in e(group='tts_router')])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, env=env
+    )
+    assert "espeak" in run.stdout and "fixture" not in run.stdout
+
+
+def test_every_isolation_stage_fixture_is_a_real_entry_point() -> None:
+    registry = load_plugins(None)
+    assert {"ctor-raises", "caps-raise", "available-raises", "health-raises", "bad-caps"} <= set(
+        registry.providers
+    )
+    assert "fixture_hook_raises" in registry.errors

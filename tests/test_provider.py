@@ -94,13 +94,22 @@ async def test_empty_instruct_and_oversize_text_are_rejected() -> None:
     assert info.value.code == "text_too_long"
 
 
-async def test_unexpected_exceptions_are_wrapped_without_their_message() -> None:
+async def test_unexpected_exceptions_are_wrapped_without_their_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     provider = FakeProvider(failures=[RuntimeError("secret input text leaked")])
-    with pytest.raises(ProviderError) as info:
+    with (
+        caplog.at_level("ERROR", logger="tts_router.provider"),
+        pytest.raises(ProviderError) as info,
+    ):
         await provider.clone(_clone())
-    assert info.value.code == "provider_internal_error"
+    assert info.value.code == "internal_error" and info.value.fallback
     assert "secret" not in str(info.value) and "RuntimeError" in str(info.value)
-    assert isinstance(info.value.__cause__, RuntimeError)  # kept for the host's own debugging
+    # Nothing chained: the original's frames hold the user's text (Sentry captures locals).
+    assert info.value.__cause__ is None and info.value.__context__ is None
+    # The host's logs get the type and where it happened, never the message.
+    assert "RuntimeError" in caplog.text and "_speak" in caplog.text
+    assert "secret" not in caplog.text
 
 
 async def test_result_is_a_real_wav_and_hides_audio_in_repr() -> None:
@@ -138,16 +147,25 @@ async def test_router_falls_back_only_on_retryable_failure_and_says_so() -> None
     assert any("fell back to backup" in w for w in result.warnings)
 
 
-async def test_router_does_not_fall_back_on_auth_errors() -> None:
-    primary = FakeProvider(
-        provider_id="primary",
-        failures=[AuthenticationError("no")],
-        caps=fake_capabilities(clone_modes=("icl",)),
-    )
-    backup = FakeProvider(provider_id="backup", caps=fake_capabilities(clone_modes=("audio",)))
-    with pytest.raises(AuthenticationError):
+async def test_router_falls_back_on_auth_errors_but_never_on_bad_input() -> None:
+    # Refused credentials are this provider's problem, not the request's: another may succeed.
+    def pair(failure: Exception) -> tuple[FakeProvider, FakeProvider]:
+        primary = FakeProvider(
+            provider_id="primary", failures=[failure], caps=fake_capabilities(clone_modes=("icl",))
+        )
+        return primary, FakeProvider(
+            provider_id="backup", caps=fake_capabilities(clone_modes=("audio",))
+        )
+
+    primary, backup = pair(AuthenticationError("the service refused the credentials"))
+    result = await _router(primary, backup).clone(_clone())
+    assert result.provider == "backup" and result.fallback_from == ("primary",)
+    assert any("authentication_failed" in w for w in result.warnings)
+
+    primary, backup = pair(ValidationError("bad option", code="invalid_options"))
+    with pytest.raises(ValidationError) as info:
         await _router(primary, backup).clone(_clone())
-    assert backup.calls == []
+    assert info.value.code == "invalid_options" and backup.calls == []
 
 
 async def test_router_never_falls_back_to_approximate_unless_allowed() -> None:

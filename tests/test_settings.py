@@ -62,6 +62,11 @@ def test_bad_configuration_is_typed(env: dict[str, str], message: str) -> None:
         Settings.load(env)
 
 
+def test_an_unreadable_configuration_file_is_typed(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="cannot be read: Is a directory"):
+        Settings.load({"TTS_ROUTER_CONFIG": str(tmp_path)})
+
+
 def test_invalid_toml_values_name_the_key_not_the_value(tmp_path: Path) -> None:
     env = _toml(tmp_path, 'provider = 42\n[[rules]]\nprovider = "x"\noperation = "sing-secret"\n')
     with pytest.raises(ConfigurationError) as info:
@@ -74,3 +79,78 @@ def test_broken_toml_and_unknown_rule_language(tmp_path: Path) -> None:
         Settings.load(_toml(tmp_path, "provider = "))
     with pytest.raises(UnsupportedLanguageError):
         Settings.load(_toml(tmp_path, '[[rules]]\nprovider = "x"\nlanguage = "elvish"\n'))
+
+
+def test_provider_ids_are_case_insensitive(tmp_path: Path) -> None:
+    env = _toml(
+        tmp_path,
+        '[[rules]]\nprovider = " QWEN "\n[providers.Qwen]\nurl = "http://h"\n',
+    )
+    settings = Settings.load({**env, "TTS_PROVIDER": "AUTO"})
+    assert settings.provider == "auto"
+    assert settings.rules[0].provider == "qwen"
+    assert settings.setting("qwen", "url") == settings.setting("QWEN", "url") == "http://h"
+    assert Settings.load({"TTS_PROVIDER": "Espeak"}).provider == "espeak"
+    assert Settings.load({"TTS_PROVIDER": "  "}).provider == "auto"
+
+
+def test_sections_differing_only_in_case_are_refused(tmp_path: Path) -> None:
+    env = _toml(tmp_path, '[providers.qwen]\nurl = "a"\n[providers.QWEN]\nurl = "b"\n')
+    with pytest.raises(ConfigurationError, match=r"repeats a section"):
+        Settings.load(env)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('provders = "x"\n', "unknown key 'provders'; known: provider,"),
+        ('[[rules]]\nprovider = "x"\nlangauge = "en"\n', "unknown key 'rules.0.langauge'"),
+        ('env = "x"\n', "unknown key 'env'"),
+    ],
+)
+def test_unknown_keys_are_named_with_the_file_and_the_known_ones(
+    tmp_path: Path, text: str, needle: str
+) -> None:
+    env = _toml(tmp_path, text)
+    with pytest.raises(ConfigurationError) as info:
+        Settings.load(env)
+    assert needle in str(info.value) and env["TTS_ROUTER_CONFIG"] in str(info.value)
+
+
+def test_origin_names_the_variable_or_the_toml_key(tmp_path: Path) -> None:
+    env = _toml(tmp_path, '[providers.qwen]\nurl = "http://h"\n')
+    from_file = Settings.load(env)
+    assert from_file.origin("qwen", "url", "QWEN_MODAL_URL") == (
+        f"[providers.qwen] url in {env['TTS_ROUTER_CONFIG']}"
+    )
+    from_env = Settings.load({**env, "QWEN_MODAL_URL": "http://e"})
+    assert from_env.origin("qwen", "url", "QWEN_MODAL_URL") == "QWEN_MODAL_URL"
+
+
+def test_describe_masks_credentials_inside_urls(tmp_path: Path) -> None:
+    env = _toml(
+        tmp_path,
+        '[providers.qwen]\nurl = "http://u:PASSW0RD@host/?token=T0KEN"\n'
+        '[providers.echo]\nurl = "https://echo.example/base"\n',
+    )
+    settings = Settings.load(env)
+    described = settings.describe()
+    assert described["providers"]["qwen"]["url"] == "http://u:***@host/?token=***"
+    assert described["providers"]["echo"]["url"] == "https://echo.example/base"
+    for text in (repr(settings), str(described)):
+        assert "PASSW0RD" not in text and "T0KEN" not in text
+
+
+@pytest.mark.parametrize("value", ['"abc"', "0", "-1", "true"])
+def test_a_provider_timeout_must_be_a_positive_number(tmp_path: Path, value: str) -> None:
+    env = _toml(tmp_path, f"[providers.espeak]\ntimeout = {value}\n")
+    with pytest.raises(
+        ConfigurationError, match=r"\[providers.espeak\] timeout must be a positive"
+    ):
+        Settings.load(env)
+    assert (
+        Settings.load(_toml(tmp_path, "[providers.espeak]\ntimeout = 2.5\n")).setting(
+            "espeak", "timeout"
+        )
+        == 2.5
+    )

@@ -67,6 +67,8 @@ class AudioLimits:
 
 
 REFERENCE_LIMITS = AudioLimits()
+# Output peaks above this are out of range: float32 rounding may put a clipped 1.0 a hair over.
+_FULL_SCALE = 1.0 + 1e-6
 # What a provider may hand back: any non-trivial length, but never empty, NaN or silent.
 OUTPUT_LIMITS = AudioLimits(
     max_bytes=1024 * 1024 * 1024, min_seconds=0.05, max_seconds=6 * 3600.0, max_channels=1
@@ -184,16 +186,44 @@ def validate_output_samples(
 ) -> DecodedAudio:
     """Check a provider's output samples by the same rules, before they are encoded.
 
-    Checked as an array because NaN does not survive encoding to PCM: a WAV made from NaN
-    samples reads back as plausible numbers.
+    Samples must be a 1-D floating-point array of finite values in [-1, 1]: integers (int16
+    PCM read as numbers would be a full-scale square wave), stereo arrays (flattening them
+    interleaves the channels into garbled mono of double length) and out-of-range values
+    (clipping them distorts silently) are typed errors naming what to return. Checked as an
+    array because NaN does not survive encoding to PCM.
     """
-    frames = np.asarray(samples, dtype=np.float32).reshape(-1, 1)
+    array = np.asarray(samples)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise OutputValidationError(
+            f"the provider returned {array.dtype} samples; return floats in [-1, 1] "
+            "(int16 PCM: divide by 32768)",
+            code="output_not_float",
+            provider=provider,
+        )
+    if array.ndim != 1:
+        raise OutputValidationError(
+            f"the provider returned samples of shape {array.shape}; return a 1-D mono array "
+            "(mix channels down first)",
+            code="output_not_mono",
+            provider=provider,
+        )
     try:
-        return _check_samples(
-            frames, sample_rate, int(OUTPUT_LIMITS.max_seconds * sample_rate), OUTPUT_LIMITS
+        checked = _check_samples(
+            array.astype(np.float32).reshape(-1, 1),
+            sample_rate,
+            int(OUTPUT_LIMITS.max_seconds * sample_rate),
+            OUTPUT_LIMITS,
         )
     except AudioValidationError as exc:
         raise _output_error(exc, provider) from None
+    peak = float(np.max(np.abs(array)))
+    if peak > _FULL_SCALE:
+        raise OutputValidationError(
+            f"the provider returned samples peaking at {peak:.3g}; scale them into [-1, 1]",
+            code="output_out_of_range",
+            provider=provider,
+        )
+    return checked
 
 
 def _output_error(exc: AudioValidationError, provider: str | None) -> OutputValidationError:

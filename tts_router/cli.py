@@ -1,58 +1,168 @@
 """The ``tts-router`` command line.
 
-Every failure prints one line naming the fix and exits non-zero (2 for a typed error, 1 for
-a bug); no traceback, no input text.
+Every failure prints one line naming the fix: no traceback, no input text, no secret (URLs are
+shown with their credentials masked). Provider ids, ``auto`` included, are case-insensitive.
+
+Exit codes:
+
+=====  ========================================================================================
+code   meaning
+=====  ========================================================================================
+0      done; for ``doctor`` and ``plugins``: nothing is broken or misconfigured
+1      ``doctor`` or ``plugins`` found something broken or misconfigured (each one is listed
+       with its fix), or an operating-system error (a file that cannot be read or written;
+       the message names the path)
+2      a typed error (:class:`tts_router.TTSRouterError`: bad input or configuration, no
+       provider can serve the request, the provider failed...), or a usage error
+130    interrupted (Ctrl-C)
+141    standard output was closed early (``tts-router providers | head -1``); nothing printed
+=====  ========================================================================================
+
+``providers``, ``languages`` and ``explain`` list broken providers (``broken: <reason>``) and
+still exit 0: they report, ``doctor`` and ``plugins`` judge.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import difflib
 import json
+import os
 import sys
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import TTSRouterError, ValidationError
+from .errors import NoProviderError, TTSRouterError, ValidationError
 from .models import CloneRequest, DesignRequest, SpeechResult, VoiceReference
-from .plugins import get_plugins
-from .provider import Provider
-from .router import Router
+from .plugins import ALLOW_LIST_VARIABLE, PluginRegistry, get_plugins
+from .provider import Health, Provider
+from .router import Router, probe
 from .settings import Settings
+from .urls import mask_url
 
-__all__ = ["main"]
+__all__ = ["EXIT_CODES", "main"]
+
+EXIT_CODES = """\
+exit codes:
+  0    done; doctor and plugins: nothing broken or misconfigured
+  1    doctor or plugins found something broken or misconfigured (each is listed with
+       its fix), or an operating-system error (the message names the file)
+  2    a typed error (bad input or configuration, no provider, the provider failed),
+       or a usage error
+  130  interrupted
+  141  standard output closed early (e.g. `| head`); nothing printed
+"""
+
+AUTO = "auto"
+# Every provider accepts this [providers.<id>] key (seconds one request may take there).
+COMMON_SETTING_KEYS = frozenset({"timeout"})
+# How long doctor waits for one provider's health check.
+PROBE_TIMEOUT_S = 30.0
+_PLUGIN_BUG_FIX = (
+    "a bug in the plugin: update or report it, or leave its entry point out with "
+    f"{ALLOW_LIST_VARIABLE}"
+)
+
+
+class _FileError(Exception):
+    """An operating-system error on a file the user named; the message names it."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
+    """Run the CLI; returns the process exit code (see the module docstring)."""
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
-        router = Router(settings=Settings.load())
-        return int(args.handler(router, args) or 0)
+        try:
+            settings = Settings.load()
+        except TTSRouterError as exc:
+            if args.handler is _doctor:  # doctor reports it as the problem it is
+                return _report_problems([_Problem(str(exc), "fix the setting it names")])
+            raise
+        return int(args.handler(Router(settings=settings), args) or 0)
+    except BrokenPipeError:
+        raise
     except TTSRouterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, KeyboardInterrupt) as exc:
-        print(
-            f"error: {type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr
-        )
+    except _FileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _os_error(exc: OSError) -> str:
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"cannot use {exc.filename}: {reason}" if exc.filename else reason
+
+
+@contextlib.contextmanager
+def _file(action: str, path: Path | str) -> Iterator[None]:
+    """Turn an OSError on ``path`` into one line naming it: ``cannot read x.wav: ...``."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise _FileError(f"cannot {action} {path}: {reason}") from None
+
+
+def _silence_stdout() -> None:
+    # Later writes (the interpreter's final flush) go nowhere instead of raising again.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _provider_arg(value: str) -> str:
+    return value.strip().lower()
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tts-router", description="Text to speech through interchangeable providers."
+        prog="tts-router",
+        description="Text to speech through interchangeable providers.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    cmd = commands.add_parser("providers", help="installed providers and what they can do")
+    cmd = commands.add_parser("providers", help="installed providers, what they can do, status")
     cmd.set_defaults(handler=_providers)
-    cmd = commands.add_parser("plugins", help="installed plugins, including ones that failed")
+    cmd = commands.add_parser(
+        "plugins",
+        help="installed plugins (entry points), their providers, and any that failed",
+        epilog="exit 1 when a plugin is broken or registered nothing",
+    )
     cmd.set_defaults(handler=_plugins)
     cmd = commands.add_parser("languages", help="languages, for one provider or all")
-    cmd.add_argument("--provider", help="a provider id (default: the union of all)")
+    cmd.add_argument(
+        "--provider", type=_provider_arg, help="a provider id (default: the union of all)"
+    )
     cmd.set_defaults(handler=_languages)
-    cmd = commands.add_parser("doctor", help="configuration (secrets masked) and health")
+    cmd = commands.add_parser(
+        "doctor",
+        help="configuration (secrets masked), health, and every problem with its fix",
+        epilog="exit 1 when something is broken or misconfigured",
+    )
     cmd.set_defaults(handler=_doctor)
 
     for name, helptext in (
@@ -78,7 +188,9 @@ def _request_flags(
 ) -> None:
     cmd.add_argument("--text", required=not explain_only, help="text to speak; '-' reads stdin")
     cmd.add_argument("--language", default="auto", help="code or name, e.g. en, de, Japanese")
-    cmd.add_argument("--provider", help="force a provider id")
+    cmd.add_argument(
+        "--provider", type=_provider_arg, help="force a provider id ('auto': let it choose)"
+    )
     if operation == "clone":
         cmd.add_argument(
             "--reference",
@@ -95,86 +207,435 @@ def _request_flags(
         )
 
 
+# -- choosing a provider ------------------------------------------------------------------------
+
+
+def _requested(router: Router, args: argparse.Namespace) -> str | None:
+    """The explicit choice (``--provider``, else ``TTS_PROVIDER``), checked; None for auto."""
+    requested = None if args.provider in (None, "", AUTO) else args.provider
+    choice, source = (requested, "--provider") if requested else (router.settings.provider, None)
+    if choice and choice != AUTO:
+        problem = _unusable(router, choice)
+        if problem:
+            raise NoProviderError(
+                f"{source or 'TTS_PROVIDER'} names provider {choice!r}, which {problem}"
+            )
+    return requested
+
+
+def _unusable(router: Router, provider_id: str) -> str | None:
+    """Why ``provider_id`` cannot be used at all (broken, filtered out), or None.
+
+    "Not installed" is left to the router's own message, which lists what is installed.
+    """
+    if provider_id in router.providers:
+        return None
+    reason = router.broken.get(provider_id)
+    if reason:
+        return f"is broken: {reason}; see `tts-router providers`"
+    registry = get_plugins()
+    if provider_id in registry.filtered:
+        return (
+            f"is filtered by {ALLOW_LIST_VARIABLE} (={_allow_list_text(registry)}); add "
+            f"{provider_id} to it or unset it"
+        )
+    return None
+
+
+def _allow_list_text(registry: PluginRegistry) -> str:
+    return ",".join(sorted(registry.allowed or ()))
+
+
+# -- providers, plugins, languages ---------------------------------------------------------------
+
+
 def _providers(router: Router, args: argparse.Namespace) -> int:
     registry = get_plugins()
     for provider in router.providers.values():
-        caps = provider.capabilities
         version = registry.versions.get(provider.id) or provider.version
-        problem = provider.missing_configuration()
         print(f"{provider.id} {version}")
-        print(f"  operations: {', '.join(sorted(caps.operations))}")
-        print(f"  languages:  {', '.join(caps.languages)}")
-        print(f"  quality:    {caps.quality}")
-        if caps.clone_modes:
-            print(f"  clone:      {', '.join(caps.clone_modes)}")
-        if caps.license:
-            print(f"  licence:    {caps.license}")
-        print(f"  status:     {'not configured: ' + problem if problem else 'ready'}")
-    if not router.providers:
+        try:
+            caps = provider.capabilities
+            print(f"  operations: {', '.join(sorted(caps.operations))}")
+            print(f"  languages:  {', '.join(caps.languages)}")
+            print(f"  quality:    {caps.quality}")
+            if caps.clone_modes:
+                print(f"  clone:      {', '.join(caps.clone_modes)}")
+            if caps.license:
+                print(f"  licence:    {caps.license}")
+        except Exception as exc:  # never let one provider stop the listing
+            print(f"  status:     broken: {_reason(exc)}")
+            continue
+        print(f"  status:     {_status(provider)}")
+    for name, reason in router.broken.items():
+        if name in router.providers:
+            continue
+        info = registry.entry_points.get(name)
+        if info is not None and name not in registry.providers:
+            print(f"plugin {name} ({_distribution(info.distribution, info.version)})")
+        else:
+            print(f"{name} {registry.versions.get(name, '')}".rstrip())
+        print(f"  status:     broken: {reason}")
+    for info in registry.entry_points.values():
+        if info.error is None and not info.provider_ids:
+            print(f"plugin {info.name} ({_distribution(info.distribution, info.version)})")
+            print(f"  status:     {info.status}")
+    if not router.providers and not router.broken:
         print("no providers installed (install tts-router-espeak for offline speech)")
+    if registry.filtered:
+        print(
+            f"filtered by {ALLOW_LIST_VARIABLE}={_allow_list_text(registry)}: "
+            + ", ".join(registry.filtered)
+        )
     _print_default_note(router)
-    _print_plugin_errors(router)
     return 0
+
+
+def _status(provider: Provider) -> str:
+    """``ready``, ``not configured: <what to set>``, ``unavailable: ...`` or ``broken: <why>``."""
+    try:
+        problem = provider.missing_configuration()
+        if problem:
+            return f"not configured: {problem}"
+        available = provider.available
+    except Exception as exc:  # a plugin's bug, shown, never raised through
+        return f"broken: {_reason(exc)}"
+    return "ready" if available else "unavailable: its circuit is open after repeated failures"
+
+
+def _reason(exc: BaseException) -> str:
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+
+
+def _distribution(name: str, version: str) -> str:
+    return f"{name} {version}".strip() or "unknown distribution"
 
 
 def _print_default_note(router: Router) -> None:
-    ready = [p for p in router.providers.values() if not p.missing_configuration()]
-    if ready and all(p.capabilities.quality == "approximate" for p in ready):
-        names = ", ".join(p.id for p in ready)
-        print(
-            f"note: {names} is the default only because no other provider is configured; "
-            "its clones are approximate (pitch/rate/language), not the reference's timbre"
-        )
+    ready = [p for p in router.providers.values() if _status(p) == "ready"]
+    with contextlib.suppress(Exception):
+        if ready and all(p.capabilities.quality == "approximate" for p in ready):
+            names = ", ".join(p.id for p in ready)
+            print(
+                f"note: {names} is the default only because no other provider is configured; "
+                "its clones are approximate (pitch/rate/language), not the reference's timbre"
+            )
 
 
 def _plugins(router: Router, args: argparse.Namespace) -> int:
+    """Each entry point: distribution, provider ids, status. Exit 1 if any is not ok."""
     registry = get_plugins()
-    for provider_id, version in registry.versions.items():
-        print(f"{provider_id} {version} ok")
-    _ = router.providers  # building them reports misconfigured ones too
-    _print_plugin_errors(router)
-    return 1 if registry.errors or router.build_errors else 0
+    rows, failing = _plugin_rows(router, registry)
+    if rows:
+        _print_table(("ENTRY POINT", "DISTRIBUTION", "PROVIDERS", "STATUS"), rows)
+    else:
+        print("no plugins installed (install tts-router-espeak for offline speech)")
+    if registry.allowed is not None:
+        print(
+            f"{ALLOW_LIST_VARIABLE}={_allow_list_text(registry)}; filtered out: "
+            + (", ".join(registry.filtered) or "none")
+        )
+    for name in registry.unknown_allowed:
+        failing += 1
+        print(f"{ALLOW_LIST_VARIABLE} names {name!r}, which is not an installed entry point")
+    return 1 if failing else 0
 
 
-def _print_plugin_errors(router: Router) -> None:
-    for name, error in get_plugins().errors.items():
-        print(f"plugin {name!r} failed to load: {error}", file=sys.stderr)
-    for provider_id, error in router.build_errors.items():
-        print(f"provider {provider_id!r} is misconfigured: {error}", file=sys.stderr)
+def _plugin_rows(
+    router: Router, registry: PluginRegistry
+) -> tuple[list[tuple[str, str, str, str]], int]:
+    broken = router.broken
+    rows = []
+    failing = 0
+    for info in registry.entry_points.values():
+        status = info.status
+        if status == "ok":
+            bad = [f"{pid}: {broken[pid]}" for pid in info.provider_ids if pid in broken]
+            bad += [
+                f"{pid}: {_status(router.providers[pid]).removeprefix('broken: ')}"
+                for pid in info.provider_ids
+                if pid in router.providers and _status(router.providers[pid]).startswith("broken:")
+            ]
+            if bad:
+                status = "broken: " + "; ".join(bad)
+        failing += status != "ok"
+        rows.append(
+            (
+                info.name,
+                _distribution(info.distribution, info.version),
+                ", ".join(info.provider_ids) or "-",
+                status,
+            )
+        )
+    return rows, failing
+
+
+def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
+    for row in (header, *rows):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
 
 
 def _languages(router: Router, args: argparse.Namespace) -> int:
-    provider: Provider = router
-    if args.provider:
-        if args.provider not in router.providers:
-            raise ValidationError(f"no provider {args.provider!r}; see `tts-router providers`")
-        provider = router.providers[args.provider]
     from .languages import LANGUAGES
 
+    provider: Provider = router
+    requested = None if args.provider in (None, "", AUTO) else args.provider
+    if requested:
+        problem = _unusable(router, requested)
+        if problem:
+            raise NoProviderError(f"provider {requested!r} {problem}")
+        if requested not in router.providers:
+            raise ValidationError(
+                f"no provider {requested!r}; installed: "
+                + (", ".join(sorted(router.providers)) or "none")
+                + " (see `tts-router providers`)"
+            )
+        provider = router.providers[requested]
     for code in provider.capabilities.languages:
-        print(f"{code}\t{LANGUAGES[code].name}")
+        language = LANGUAGES.get(code)
+        print(f"{code}\t{language.name if language else '?'}")
     return 0
 
 
+# -- doctor ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    what: str
+    fix: str
+
+
 def _doctor(router: Router, args: argparse.Namespace) -> int:
-    print(json.dumps(router.settings.describe(), indent=2, sort_keys=True))
-    failing = 0
-    for provider in router.providers.values():
-        problem = provider.missing_configuration()
-        if problem:
-            print(f"{provider.id}: not configured ({problem})")
+    settings = router.settings
+    registry = get_plugins()
+    print("configuration (secrets masked):")
+    print(json.dumps(settings.describe(), indent=2, sort_keys=True))
+
+    print()
+    if registry.allowed is None:
+        print(f"plugins: every installed entry point ({ALLOW_LIST_VARIABLE} is not set)")
+    else:
+        print(
+            f"plugins: {ALLOW_LIST_VARIABLE}={_allow_list_text(registry)}; filtered out: "
+            + (", ".join(registry.filtered) or "none")
+        )
+    rows, _ = _plugin_rows(router, registry)
+    if rows:
+        _print_table(("  ENTRY POINT", "DISTRIBUTION", "PROVIDERS", "STATUS"), _indent(rows))
+
+    problems = _configuration_problems(router, registry)
+
+    print()
+    print("providers:")
+    statuses = {provider.id: _status(provider) for provider in router.providers.values()}
+    configured = [
+        p for p in router.providers.values() if not statuses[p.id].startswith(("not ", "broken"))
+    ]
+    healths = dict(zip((p.id for p in configured), _probe_all(router, configured), strict=True))
+    for provider_id, status in statuses.items():
+        health = healths.get(provider_id)
+        if health is None:
+            print(f"  {provider_id}: {status}")
+            if status.startswith("broken:"):
+                problems.append(_Problem(f"{provider_id} is {status}", _PLUGIN_BUG_FIX))
             continue
-        health = asyncio.run(provider.health())
-        failing += not health.ok
-        print(f"{provider.id}: {'ok' if health.ok else 'FAILING'} {health.detail}".rstrip())
-    _print_plugin_errors(router)
-    return 1 if failing else 0
+        detail = mask_url(health.detail)
+        if health.ok:
+            print(f"  {provider_id}: ok {detail}".rstrip())
+            continue
+        if detail.startswith("broken:"):  # its health check raised: a bug, not an outage
+            print(f"  {provider_id}: {detail}")
+            problems.append(_Problem(f"{provider_id} is {detail}", _PLUGIN_BUG_FIX))
+            continue
+        print(f"  {provider_id}: FAILING {detail}".rstrip())
+        problems.append(
+            _Problem(
+                f"{provider_id} is configured but failing: {detail or 'no detail'}",
+                "check that its service is running and reachable at that URL, and the "
+                "credentials (MODAL_KEY/MODAL_SECRET)",
+            )
+        )
+    for name, reason in router.broken.items():
+        print(f"  {name}: broken: {mask_url(reason)}")
+    if not router.providers and not router.broken:
+        print("  none installed")
+    if not any(health.ok for health in healths.values()):
+        problems.append(
+            _Problem(
+                "no provider is ready to serve requests",
+                "configure one of those listed as not configured, or install "
+                "tts-router-espeak for offline speech",
+            )
+        )
+    print()
+    return _report_problems(problems)
+
+
+def _indent(rows: list[tuple[str, str, str, str]]) -> list[tuple[str, str, str, str]]:
+    return [(f"  {row[0]}", *row[1:]) for row in rows]
+
+
+def _report_problems(problems: Sequence[_Problem]) -> int:
+    for problem in problems:
+        print(f"problem: {mask_url(problem.what)}")
+        print(f"    fix: {mask_url(problem.fix)}")
+    count = len(problems)
+    print(f"{count} problem{'s' if count != 1 else ''} found" if count else "no problems found")
+    return 1 if problems else 0
+
+
+def _configuration_problems(router: Router, registry: PluginRegistry) -> list[_Problem]:
+    settings = router.settings
+    problems: list[_Problem] = []
+    for name in registry.unknown_allowed:
+        problems.append(
+            _Problem(
+                f"{ALLOW_LIST_VARIABLE} names {name!r}, which is not an installed entry point",
+                "installed entry points: "
+                + (", ".join(sorted({*registry.entry_points, *registry.filtered})) or "none"),
+            )
+        )
+    if settings.provider != AUTO:
+        problems.extend(_choice_problems(router, registry, settings.provider, "TTS_PROVIDER"))
+    for index, rule in enumerate(settings.rules):
+        where = f"[[rules]] #{index + 1} (provider = {rule.provider!r})"
+        problems.extend(_choice_problems(router, registry, rule.provider, where))
+    for section in settings.providers:
+        problems.extend(_section_problems(router, registry, section))
+    problems.extend(_broken_problems(router, registry))
+    return problems
+
+
+def _section_problems(router: Router, registry: PluginRegistry, section: str) -> list[_Problem]:
+    """``[providers.<id>]`` naming no provider, or holding keys the provider does not read."""
+    settings = router.settings
+    where = f"[providers.{section}]" + (f" in {settings.source}" if settings.source else "")
+    cls = registry.providers.get(section)
+    built = router.providers.get(section)
+    if section in registry.filtered:
+        return []  # configured but deliberately left out; the plugins line says so
+    if cls is None and built is None and section not in router.broken:
+        guess = difflib.get_close_matches(section, list(router.providers), n=1)
+        return [
+            _Problem(
+                f"{where} configures {section!r}, which is not an installed provider",
+                (f"did you mean [providers.{guess[0]}]? " if guess else "")
+                + f"installed: {', '.join(sorted(router.providers)) or 'none'}",
+            )
+        ]
+    keys = cls.setting_keys if cls is not None else None
+    if keys is None and built is not None:
+        keys = type(built).setting_keys
+    if keys is None:
+        return []  # the provider does not declare its keys
+    allowed = keys | COMMON_SETTING_KEYS
+    problems = []
+    for key in sorted(set(settings.providers[section]) - allowed):
+        guess = difflib.get_close_matches(key, sorted(allowed), n=1)
+        problems.append(
+            _Problem(
+                f"{where} has unknown key {key!r}",
+                (f"did you mean {guess[0]!r}? " if guess else "")
+                + f"{section} reads: {', '.join(sorted(allowed))}",
+            )
+        )
+    return problems
+
+
+def _broken_problems(router: Router, registry: PluginRegistry) -> list[_Problem]:
+    problems = []
+    for name, reason in router.broken.items():
+        if reason.startswith("ConfigurationError"):
+            fix = "change the setting the reason names"
+        else:
+            fix = _PLUGIN_BUG_FIX
+        problems.append(_Problem(f"{name} is broken: {reason}", fix))
+    for info in registry.entry_points.values():
+        if info.error is None and not info.provider_ids:
+            problems.append(
+                _Problem(
+                    f"plugin {info.name} ({_distribution(info.distribution, info.version)}) "
+                    f"{info.status}",
+                    "its register_providers hook must call register(YourProvider); or leave "
+                    f"it out with {ALLOW_LIST_VARIABLE}",
+                )
+            )
+    return problems
+
+
+def _choice_problems(
+    router: Router, registry: PluginRegistry, provider_id: str, where: str
+) -> list[_Problem]:
+    """Problems with a provider named by TTS_PROVIDER or a rule."""
+    installed = ", ".join(sorted(router.providers)) or "none"
+    if provider_id in router.providers:
+        if where != "TTS_PROVIDER":
+            return []
+        problem = router.providers[provider_id].missing_configuration()
+        if not problem:
+            return []
+        return [
+            _Problem(
+                f"TTS_PROVIDER chooses {provider_id!r}, which is not configured; every request "
+                "would fail",
+                problem,
+            )
+        ]
+    if provider_id in router.broken:
+        return [
+            _Problem(
+                f"{where} names {provider_id!r}, which is broken: {router.broken[provider_id]}",
+                f"fix it, or choose another provider (installed: {installed})",
+            )
+        ]
+    if provider_id in registry.filtered:
+        return [
+            _Problem(
+                f"{where} names {provider_id!r}, whose plugin is filtered by "
+                f"{ALLOW_LIST_VARIABLE}={_allow_list_text(registry)}",
+                f"add {provider_id} to {ALLOW_LIST_VARIABLE}, or unset it",
+            )
+        ]
+    guess = difflib.get_close_matches(provider_id, list(router.providers), n=1)
+    fix = f"did you mean {guess[0]!r}? " if guess else ""
+    fix += f"installed: {installed}; install the plugin that provides it"
+    if where == "TTS_PROVIDER":
+        fix += ", or set TTS_PROVIDER=auto"
+    return [_Problem(f"{where} names {provider_id!r}, which is not installed", fix)]
+
+
+def _probe_all(router: Router, providers: Sequence[Provider]) -> list[Health]:
+    async def one(provider: Provider) -> Health:
+        try:
+            return await asyncio.wait_for(probe(provider), PROBE_TIMEOUT_S)
+        except TimeoutError:
+            return Health(
+                ok=False, detail=f"no answer to the health check in {PROBE_TIMEOUT_S:g} s"
+            )
+
+    async def every() -> list[Health]:
+        try:
+            return list(await asyncio.gather(*(one(p) for p in providers)))
+        finally:
+            await router.aclose()
+
+    return asyncio.run(every()) if providers else []
+
+
+# -- explain, clone, design -----------------------------------------------------------------------
 
 
 def _explain(router: Router, args: argparse.Namespace) -> int:
     has_transcript = args.operation == "clone" and bool(args.transcript)
     decision = router.explain(
-        args.operation, args.language, has_transcript=has_transcript, provider=args.provider
+        args.operation,
+        args.language,
+        has_transcript=has_transcript,
+        provider=_requested(router, args),
     )
     print(decision.provider)
     for reason in decision.reasons:
@@ -187,23 +648,27 @@ def _explain(router: Router, args: argparse.Namespace) -> int:
 def _speak(router: Router, args: argparse.Namespace) -> int:
     if args.text == "-" and getattr(args, "transcript", None) == "-":
         raise ValidationError("only one of --text and --transcript can read stdin")
+    provider = _requested(router, args)
     text = _read_text(args.text)
     result: SpeechResult
     if args.operation == "clone":
-        reference = VoiceReference.from_file(
-            args.reference, transcript=_read_text(args.transcript) if args.transcript else None
-        )
+        with _file("read", args.reference):
+            reference = VoiceReference.from_file(
+                args.reference,
+                transcript=_read_text(args.transcript) if args.transcript else None,
+            )
         request = CloneRequest(
-            text=text, reference=reference, language=args.language, provider=args.provider
+            text=text, reference=reference, language=args.language, provider=provider
         )
         result = asyncio.run(_closing(router, router.clone(request)))
     else:
         design = DesignRequest(
-            text=text, instruct=args.instruct, language=args.language, provider=args.provider
+            text=text, instruct=args.instruct, language=args.language, provider=provider
         )
         result = asyncio.run(_closing(router, router.design(design)))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    result.save(args.output)
+    with _file("write", args.output):
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        result.save(args.output)
     print(
         f"wrote {args.output} ({result.duration:.2f} s, {result.sample_rate} Hz) "
         f"with {result.provider}/{result.model}, mode {result.mode}, quality {result.quality}"

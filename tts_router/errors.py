@@ -1,53 +1,82 @@
-"""One typed error tree for everything tts_router raises.
+"""One typed error tree, and one table that says what every error code means.
 
-Every error has a stable ``code`` (safe to match on, log, or return over HTTP) and ``retryable``
-(whether trying the same job again could succeed). Messages name the fix and never contain input
-text, transcripts, reference audio or secrets: callers may log them as they are.
+Every error has a stable ``code`` (safe to match on, log, or return over HTTP). What a code
+means is written once, in :data:`ERRORS`: the class that carries it, the HTTP status a host app
+should answer with, ``retryable`` (the same call to the same provider may succeed later) and
+``fallback`` (another provider may succeed where this one failed). The provider base class, the
+service, the engines and the client all raise codes from this table, so a host sees the same
+code whether the provider ran in-process or behind a service.
+
+Messages name the fix and never contain input text, transcripts, reference audio or secrets:
+callers may log them as they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
 
 __all__ = [
+    "ERRORS",
     "AudioValidationError",
     "AuthenticationError",
     "ConfigurationError",
+    "ErrorSpec",
     "NoProviderError",
     "OutputValidationError",
     "PluginError",
     "ProviderError",
+    "ProviderTimeoutError",
     "ProviderUnavailableError",
+    "ProvidersFailedError",
     "RateLimitedError",
     "TTSRouterError",
     "TruncatedOutputError",
     "UnsupportedLanguageError",
     "UnsupportedOperationError",
     "ValidationError",
+    "error_for_code",
+    "spec_for",
 ]
 
 
 class TTSRouterError(Exception):
-    """Base of every error raised by tts_router and its providers."""
+    """Base of every error raised by tts_router and its providers.
+
+    ``retryable``, ``fallback`` and ``http_status`` come from :data:`ERRORS` for the error's
+    ``code``; a code the table does not know (a third-party plugin's own) takes its class's.
+    """
 
     code: str = "tts_router_error"
-    retryable: bool = False
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        retryable: bool | None = None,
-        provider: str | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, code: str | None = None, provider: str | None = None):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
-        if retryable is not None:
-            self.retryable = retryable
         self.provider = provider
+
+    @property
+    def spec(self) -> ErrorSpec:
+        """This error's row of the table (its class's row for an unknown code)."""
+        return spec_for(self.code, type(self))
+
+    @property
+    def retryable(self) -> bool:
+        """Whether trying the same call on the same provider again could succeed."""
+        return self.spec.retryable
+
+    @property
+    def fallback(self) -> bool:
+        """Whether another provider may succeed where this one failed."""
+        return self.spec.fallback
+
+    @property
+    def http_status(self) -> int:
+        """The status a host app (or the protocol's service) answers with."""
+        return self.spec.status
 
     def __str__(self) -> str:
         prefix = f"[{self.provider}] " if self.provider else ""
@@ -110,7 +139,7 @@ class PluginError(TTSRouterError):
 
 
 class ProviderError(TTSRouterError):
-    """A provider failed while doing the work. Subclasses say whether a retry can help."""
+    """A provider failed while doing the work; the table says whether a retry can help."""
 
     code = "provider_error"
 
@@ -119,14 +148,13 @@ class ProviderError(TTSRouterError):
         message: str,
         *,
         code: str | None = None,
-        retryable: bool | None = None,
         provider: str | None = None,
         status: int | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(message, code=code, retryable=retryable, provider=provider)
-        self.status = status
+        super().__init__(message, code=code, provider=provider)
+        self.status = status  # the service's HTTP status, when there was a service
         self.request_id = request_id
         self.retry_after = retry_after  # seconds the service asked us to wait, if it said
 
@@ -135,32 +163,183 @@ class ProviderUnavailableError(ProviderError):
     """The provider cannot be reached or is overloaded, or its circuit is open."""
 
     code = "provider_unavailable"
-    retryable = True
+
+
+class ProviderTimeoutError(ProviderError):
+    """The provider did not finish within its timeout or the request's."""
+
+    code = "provider_timeout"
 
 
 class AuthenticationError(ProviderError):
     """The provider refused our credentials (401/403). Retrying will not help."""
 
     code = "authentication_failed"
-    retryable = False
 
 
 class RateLimitedError(ProviderError):
     """The provider asked us to slow down (429)."""
 
     code = "rate_limited"
-    retryable = True
 
 
 class OutputValidationError(ProviderError):
     """The provider returned something that is not usable audio (NaN, silence, empty...)."""
 
     code = "invalid_output"
-    retryable = True
 
 
 class TruncatedOutputError(OutputValidationError):
     """Generation stopped at its length cap: returning it would silently drop text."""
 
     code = "truncated_output"
-    retryable = False
+
+
+class ProvidersFailedError(ProviderError):
+    """Every provider the router tried failed; ``failures`` holds each one's error in order.
+
+    The message's first line is the first provider's own failure (the real cause).
+    """
+
+    code = "all_providers_failed"
+
+    def __init__(self, failures: Iterable[tuple[str, TTSRouterError]]) -> None:
+        self.failures = tuple(failures)
+        first_id, first = self.failures[0]
+        lines = [f"{first_id}: {first.message}"]
+        lines += [f"then {pid}: {exc.message}" for pid, exc in self.failures[1:]]
+        super().__init__("\n".join(lines), retry_after=getattr(first, "retry_after", None))
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSpec:
+    """One row of the error table."""
+
+    code: str
+    error: type[TTSRouterError]
+    status: int
+    retryable: bool
+    fallback: bool
+    meaning: str
+
+
+def _table(
+    *rows: tuple[str, type[TTSRouterError], int, bool, bool, str],
+) -> Mapping[str, ErrorSpec]:
+    return MappingProxyType({row[0]: ErrorSpec(*row) for row in rows})
+
+
+_V, _A, _P = ValidationError, AudioValidationError, ProviderError
+_OUT = OutputValidationError
+_AUDIO_MEANINGS = {
+    "empty": "there is no audio",
+    "too_large": "the file is larger than allowed",
+    "unreadable": "the file is not audio in a supported format, or is corrupt",
+    "format_not_allowed": "the container or encoding is not accepted",
+    "sample_rate": "the sample rate is out of range",
+    "channels": "too many channels",
+    "too_short": "shorter than the minimum",
+    "too_long": "longer than the maximum",
+    "not_finite": "NaN or infinite samples",
+    "silent": "silence (peak below -60 dBFS)",
+}
+_AUDIO_STATUS = {"too_large": 413, "unreadable": 415, "format_not_allowed": 415}
+
+# code, class, HTTP status, retryable, fallback, meaning. Statuses are what a host app should
+# answer its own caller: 4xx for the caller's mistakes, 502/503/504 when a provider failed.
+ERRORS: Mapping[str, ErrorSpec] = _table(
+    # -- the caller's request ---------------------------------------------------------------
+    ("invalid_request", _V, 400, False, False, "the request is malformed"),
+    ("validation_failed", _V, 422, False, False, "a field of a protocol body is invalid"),
+    ("empty_text", _V, 400, False, False, "the text has nothing speakable"),
+    ("empty_instruct", _V, 400, False, False, "the voice description is empty"),
+    ("text_too_long", _V, 413, False, False, "the text is over the limit; split it"),
+    ("unpronounceable_text", _V, 400, False, False, "nothing in the text can be spoken"),
+    ("transcript_required", _V, 400, False, False, "this provider needs the transcript"),
+    ("invalid_options", _V, 400, False, False, "unknown or out-of-range generation options"),
+    ("invalid_base64", _V, 400, False, False, "audio_base64 is not base64"),
+    ("invalid_audio", _A, 400, False, False, "the reference audio was rejected"),
+    *(
+        (f"audio_{name}", _A, _AUDIO_STATUS.get(name, 400), False, False, meaning)
+        for name, meaning in _AUDIO_MEANINGS.items()
+    ),
+    ("unsupported_language", UnsupportedLanguageError, 400, False, False, "language not spoken"),
+    ("unsupported_operation", UnsupportedOperationError, 400, False, False, "not offered"),
+    ("unsupported_media_type", _V, 415, False, False, "the body's content type is wrong"),
+    ("body_too_large", _V, 413, False, False, "the request body is over the service's limit"),
+    ("hash_mismatch", _V, 400, False, False, "an uploaded voice does not match its sha256"),
+    ("voice_not_found", _V, 404, False, False, "the service holds no voice with this id"),
+    ("no_provider", NoProviderError, 422, False, False, "no installed provider qualifies"),
+    # -- configuration and plugins ------------------------------------------------------------
+    ("configuration_error", ConfigurationError, 500, False, True, "settings are wrong"),
+    ("missing_extra", ConfigurationError, 500, False, True, "an optional extra is missing"),
+    ("plugin_error", PluginError, 500, False, True, "a plugin is broken"),
+    ("espeak_data_path", ConfigurationError, 500, False, True, "eSpeak NG data not found"),
+    ("espeak_init_failed", ConfigurationError, 500, False, True, "eSpeak NG did not start"),
+    # -- the provider or its service ------------------------------------------------------
+    ("provider_error", _P, 502, False, True, "the provider failed"),
+    ("internal_error", _P, 502, True, True, "the provider failed unexpectedly (a bug)"),
+    ("provider_unavailable", ProviderUnavailableError, 503, True, True, "cannot be reached"),
+    ("circuit_open", ProviderUnavailableError, 503, False, True, "failing; not tried for now"),
+    ("loading", ProviderUnavailableError, 503, True, True, "the model is still loading"),
+    ("overloaded", ProviderUnavailableError, 503, True, True, "the service is at capacity"),
+    ("load_failed", ProviderUnavailableError, 503, False, True, "the model failed to load"),
+    ("provider_timeout", ProviderTimeoutError, 504, False, True, "did not finish in time"),
+    ("service_timeout", ProviderTimeoutError, 504, True, True, "no answer within the read timeout"),
+    ("rate_limited", RateLimitedError, 429, True, True, "the provider is rate limiting"),
+    ("authentication_failed", AuthenticationError, 502, False, True, "credentials refused"),
+    ("all_providers_failed", ProvidersFailedError, 503, False, False, "every provider failed"),
+    ("service_error", _P, 502, True, True, "the service failed with a code we do not know"),
+    ("request_rejected", _P, 502, False, False, "the service refused with a code we do not know"),
+    ("not_found", _P, 502, False, True, "the service has no such route (a wrong URL?)"),
+    ("method_not_allowed", _P, 502, False, True, "the service refused the method (wrong URL?)"),
+    ("redirect_refused", _P, 502, False, True, "redirected to another origin"),
+    ("too_many_redirects", _P, 504, False, True, "the job's result never became ready"),
+    ("unexpected_content_type", _P, 502, True, True, "not audio/wav (a proxy page?)"),
+    ("invalid_response", _P, 502, False, True, "the service's answer breaks the protocol"),
+    ("espeak_failed", _P, 502, False, True, "eSpeak NG failed to synthesise"),
+    ("espeak_voice_missing", _P, 502, False, True, "an eSpeak NG voice is missing"),
+    # -- the audio a provider returned ----------------------------------------------------
+    ("invalid_output", _OUT, 502, True, True, "the audio returned is unusable"),
+    ("truncated_output", TruncatedOutputError, 502, False, True, "generation hit its length cap"),
+    ("output_not_float", _OUT, 502, False, True, "samples are not floating point"),
+    ("output_not_mono", _OUT, 502, False, True, "samples are not a 1-D mono array"),
+    ("output_out_of_range", _OUT, 502, False, True, "samples outside [-1, 1]"),
+    ("output_no_rate", _OUT, 502, False, True, "samples without a sample rate"),
+    ("output_rate_mismatch", _OUT, 502, False, True, "not the declared sample rate"),
+    *(
+        (f"output_{name}", _OUT, 502, True, True, meaning)
+        for name, meaning in _AUDIO_MEANINGS.items()
+    ),
+)
+
+_UNKNOWN = ErrorSpec("tts_router_error", TTSRouterError, 500, False, False, "unknown")
+
+
+def spec_for(code: str, cls: type[TTSRouterError] = TTSRouterError) -> ErrorSpec:
+    """The table's row for ``code``; for a code it lacks, the row of ``cls``'s own code."""
+    spec = ERRORS.get(code)
+    for klass in cls.__mro__:
+        if spec is not None:
+            return spec
+        spec = ERRORS.get(getattr(klass, "code", ""))
+    return spec or _UNKNOWN
+
+
+def error_for_code(code: str, message: str, **details: Any) -> TTSRouterError:
+    """An error of the table's class for ``code``: how the client rebuilds a service's error.
+
+    ``details`` (``provider``, ``status``, ``request_id``, ``retry_after``) go where the class
+    takes them.
+    """
+    cls = ERRORS[code].error
+    provider = details.get("provider")
+    if cls is UnsupportedLanguageError:
+        return UnsupportedLanguageError(message, provider=provider)
+    if cls is NoProviderError:
+        return NoProviderError(message)
+    if cls is ProvidersFailedError:
+        cls = ProviderError
+    if issubclass(cls, ProviderError):
+        return cls(message, code=code, **details)
+    return cls(message, code=code, provider=provider)

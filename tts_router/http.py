@@ -4,15 +4,25 @@ One client for every GPU provider. What it guarantees:
 
 - **One retry layer.** Connect errors, timeouts, broken responses, 408, 429, 500, 502, 503 and
   504 are retried with full-jitter exponential backoff (``Retry-After`` honoured, capped), inside
-  a total deadline that also bounds each attempt's timeouts. Other 4xx, auth failures and an
-  open circuit are raised at once. The transport itself never retries.
+  a total deadline that also bounds each attempt's timeouts. Failures are retried up to
+  ``max_attempts``; back-pressure (429, 503 with ``Retry-After``) is retried until the
+  deadline, whatever the count. Other 4xx and auth failures are raised at once. The transport
+  itself never retries.
 - **One job, one key.** Every attempt of a job carries the same ``Idempotency-Key``, so a
   service that already finished the job answers from its cache instead of generating again.
 - **Modal's long-running web endpoints.** A 303 to a result URL is followed with GET, only on
   the same origin (auth headers never leave it); a reset while waiting re-GETs the result URL
   instead of POSTing the job again; an endless redirect loop is a typed error.
-- **A circuit breaker per endpoint** opens after repeated connect/5xx failures; the router reads
-  it through :attr:`ServiceClient.available` and skips the provider until it half-opens.
+- **A circuit breaker per endpoint, across jobs.** It is consulted when a job starts, never
+  between one job's attempts, so a job always has its whole retry budget. It counts jobs that
+  ended in a failure saying the service is unhealthy (unreachable, 5xx other than a job's own
+  bad output), never back-pressure or a read timeout (a busy service), and opens after
+  ``failures`` such jobs in a row; the router reads it through
+  :attr:`ServiceClient.available` and skips the provider until it half-opens. The error raised
+  while it is open names the last real cause.
+- **Errors name the cause**: the service URL (credentials masked) and what went wrong
+  ("connection refused"), rebuilt from the service's code through the one error table, so a
+  host sees the same code as in-process. Nothing is chained to them (see ``_detach``).
 - **Validated output.** A 2xx must be ``audio/wav`` that parses, is non-empty and not silent.
 - **Nothing leaked.** Logs and errors carry method, path, status, service error code and
   request id only: never bodies, text, transcripts, audio or secrets.
@@ -21,8 +31,10 @@ One client for every GPU provider. What it guarantees:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import logging
+import os
 import random
 import time
 import uuid
@@ -32,22 +44,25 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from .audio import validate_output_wav
 from .errors import (
+    ERRORS,
     AuthenticationError,
     ProviderError,
+    ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitedError,
-    TruncatedOutputError,
+    TTSRouterError,
+    error_for_code,
 )
 from .protocol import (
     HEADER_IDEMPOTENCY_KEY,
     HEADER_MODE,
     HEADER_MODEL,
     HEADER_REQUEST_ID,
-    HEADER_TIMING_PREFIX,
+    HEADER_TIMINGS,
     HEADER_WARNINGS,
     CloneBatchBody,
     CloneBatchResult,
@@ -55,7 +70,9 @@ from .protocol import (
     DesignBody,
     HealthInfo,
     LanguagesInfo,
+    decode_timings,
 )
+from .urls import mask_url, validate_service_url
 
 __all__ = [
     "AudioResponse",
@@ -76,7 +93,11 @@ _WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave")
 
 @dataclass(frozen=True, slots=True)
 class RetryOptions:
-    """How hard to try one job. ``deadline`` bounds all attempts and waits together."""
+    """How hard to try one job. ``deadline`` bounds all attempts and waits together.
+
+    ``max_attempts`` counts attempts that failed; back-pressure answers (429, 503 with
+    ``Retry-After``) do not count, and are retried until ``deadline``.
+    """
 
     max_attempts: int = 6
     initial_backoff: float = 0.5
@@ -102,9 +123,10 @@ class Timeouts:
 
 @dataclass(frozen=True, slots=True)
 class CircuitOptions:
-    """Open after ``failures`` consecutive connect/5xx failures; half-open after ``reset_after``."""
+    """Open after ``failures`` jobs in a row failed because the service is unhealthy (each
+    after its whole retry budget); half-open after ``reset_after``."""
 
-    failures: int = 5
+    failures: int = 3
     reset_after: float = 30.0
 
 
@@ -124,7 +146,7 @@ class ServiceAuth:
 
 
 class CircuitBreaker:
-    """Closed -> open after repeated failures -> half-open (one trial) after a pause."""
+    """Closed -> open after repeated failed jobs -> half-open (one trial job) after a pause."""
 
     def __init__(
         self, options: CircuitOptions, clock: Callable[[], float] = time.monotonic
@@ -134,6 +156,8 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_in_flight = False
+        self.last_cause: str | None = None
+        """The last unhealthy failure's message (never secrets): why the circuit is open."""
 
     @property
     def reset_after(self) -> float:
@@ -150,7 +174,7 @@ class CircuitBreaker:
         return "open"
 
     def allow(self) -> bool:
-        """Whether a request may go out now (in half-open, exactly one trial at a time)."""
+        """Whether a job may start now (in half-open, exactly one trial job at a time)."""
         state = self.state
         if state == "closed":
             return True
@@ -160,42 +184,65 @@ class CircuitBreaker:
         return False
 
     def record_success(self) -> None:
-        """The service answered: close the circuit."""
+        """A job got a proper answer (even a refusal): the service is healthy."""
         self._failures = 0
         self._opened_at = None
         self._trial_in_flight = False
 
-    def record_failure(self) -> None:
-        """The service failed to answer; open (or re-open) when over the threshold."""
+    def record_failure(self, cause: str) -> None:
+        """A job failed because the service is unhealthy; open (or re-open) over the threshold."""
         self._failures += 1
         self._trial_in_flight = False
+        self.last_cause = cause
         if self._opened_at is not None or self._failures >= self._options.failures:
             self._opened_at = self._clock()
+
+    def record_neutral(self) -> None:
+        """A job ended without telling health apart (back-pressure, a read timeout)."""
+        self._trial_in_flight = False
 
 
 @dataclass(frozen=True, slots=True)
 class AudioResponse:
-    """A WAV from the service (already checked: type, parses, not silent) and its headers."""
+    """A WAV from the service (already checked: type, parses, not silent) and its headers.
 
-    wav: bytes
+    ``timings``: the service's stages (``queue``, ``prompt``, ``generate``, ``encode``...) and
+    the client's: ``request`` (the HTTP exchange, redirects and retries included),
+    ``network`` (that, less the service's stages) and, for clones, ``upload``.
+    """
+
+    wav: bytes = field(repr=False)
     model: str
     mode: str
     timings: dict[str, float]
     warnings: tuple[str, ...]
 
+    def with_client_timings(self, **stages: float) -> AudioResponse:
+        """A copy with more client-side stages."""
+        return dataclasses.replace(self, timings={**self.timings, **stages})
+
 
 @dataclass
 class _Job:
-    """One logical job across attempts: where to go next and the key that names it."""
+    """One logical job across attempts: where to go next and the key that names it.
+
+    Its repr shows no body, audio or headers: a job is a local in frames an error reporter
+    may capture.
+    """
 
     method: str
     url: str
-    json: Any = None
-    content: bytes | None = None
+    json: Any = field(default=None, repr=False)
+    content: bytes | None = field(default=None, repr=False)
     idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     request_id: str | None = None
     retry: RetryOptions | None = None  # None: the client's options
     hops: int = 0
+    attempts: int = 0
+    failures: int = 0  # attempts that failed other than by back-pressure
+    # What the last attempt said of the service's health (read by the circuit breaker):
+    # "unhealthy" (down or broken), "answered" (a proper answer, even a refusal) or "busy".
+    health: Literal["unhealthy", "answered", "busy"] = "answered"
     started: float = field(default_factory=time.monotonic)
 
 
@@ -216,7 +263,9 @@ class ServiceClient:
         circuit: CircuitOptions = CircuitOptions(),
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.base_url = httpx.URL(base_url.rstrip("/") + "/")
+        self.base_url = httpx.URL(validate_service_url(base_url, setting="base_url") + "/")
+        self.where = mask_url(str(self.base_url).rstrip("/"))
+        """The service's URL as messages show it (credentials masked)."""
         self.provider = provider
         self.retry = retry
         self.timeouts = timeouts
@@ -228,7 +277,7 @@ class ServiceClient:
         self._voice_locks: dict[str, asyncio.Lock] = {}
 
     def __repr__(self) -> str:
-        return f"ServiceClient({str(self.base_url)!r}, provider={self.provider!r})"
+        return f"ServiceClient({self.where!r}, provider={self.provider!r})"
 
     @property
     def available(self) -> bool:
@@ -270,17 +319,24 @@ class ServiceClient:
     ) -> AudioResponse:
         """``POST /clone``. With ``reference`` (the audio behind ``body.voice_id``) the voice
         is uploaded first if the service lacks it, and once more if the service forgot it."""
+        started = time.perf_counter()
         if reference is not None and body.voice_id is not None:
             await self.ensure_voice(body.voice_id, reference)
+        uploaded = time.perf_counter()
         try:
-            return await self._audio(_Job("POST", "clone", json=_dump(body), request_id=request_id))
-        except ProviderError as exc:
+            response = await self._audio(
+                _Job("POST", "clone", json=_dump(body), request_id=request_id)
+            )
+        except TTSRouterError as exc:
             if exc.code != "voice_not_found" or reference is None or body.voice_id is None:
                 raise
             logger.debug("voice missing on the service (new container?); uploading again")
             self._known_voices.discard(body.voice_id)
             await self.ensure_voice(body.voice_id, reference, force=True)
-            return await self._audio(_Job("POST", "clone", json=_dump(body), request_id=request_id))
+            response = await self._audio(
+                _Job("POST", "clone", json=_dump(body), request_id=request_id)
+            )
+        return response.with_client_timings(upload=uploaded - started)
 
     async def clone_batch(self, body: CloneBatchBody) -> CloneBatchResult:
         """``POST /clone-batch``: ordered results, each ok or its own error."""
@@ -304,44 +360,78 @@ class ServiceClient:
         return self._client
 
     async def _audio(self, job: _Job) -> AudioResponse:
+        started = time.perf_counter()
         response = await self._run(job, expect_wav=True)
+        elapsed = time.perf_counter() - started
         headers = response.headers
-        timings = {
-            name[len(HEADER_TIMING_PREFIX) :].lower(): _float(value)
-            for name, value in headers.items()
-            if name.lower().startswith(HEADER_TIMING_PREFIX.lower())
-        }
+        service = decode_timings(headers.get(HEADER_TIMINGS, ""))
+        # The service's own "total" (if it sends one) would collide with the router's.
+        if "total" in service:
+            service["service_total"] = service.pop("total")
+        spent = service.get("service_total", sum(service.values()))
         warnings = headers.get(HEADER_WARNINGS, "")
         return AudioResponse(
             wav=response.content,
             model=headers.get(HEADER_MODEL, "unknown"),
             mode=headers.get(HEADER_MODE, "unknown"),
-            timings=timings,
+            timings={**service, "request": elapsed, "network": max(elapsed - spent, 0.0)},
             warnings=tuple(w.strip() for w in warnings.split(";") if w.strip()),
         )
 
     async def _run(
         self, job: _Job, *, allow: frozenset[int] | set[int] = frozenset(), expect_wav: bool = False
     ) -> httpx.Response:
+        """Run one job with its whole retry budget; the circuit is asked once, before it."""
         job.retry = job.retry or self.retry
+        if not self.circuit.allow():
+            raise self._circuit_open(job)
+        error: TTSRouterError
+        try:
+            response = await self._retrying(job, allow, expect_wav)
+        except TTSRouterError as exc:
+            error = exc
+        else:
+            self.circuit.record_success()
+            return response
+        if job.health == "unhealthy":
+            self.circuit.record_failure(error.message)
+        elif job.health == "answered":
+            self.circuit.record_success()
+        else:
+            self.circuit.record_neutral()
+        if job.attempts > 1:
+            elapsed = time.monotonic() - job.started
+            error.message += f" ({job.attempts} attempts over {elapsed:.1f} s)"
+        raise _detach(error)
+
+    async def _retrying(
+        self, job: _Job, allow: frozenset[int] | set[int], expect_wav: bool
+    ) -> httpx.Response:
+        options = self._options(job)
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(job.retry.max_attempts),
+            stop=lambda state: job.failures >= options.max_attempts,
             wait=lambda state: self._wait(state, job),
             retry=retry_if_exception(_should_retry),
             reraise=True,
         )
         async for attempt in retrying:
             with attempt:
-                return await self._attempt(job, allow, expect_wav)
+                job.attempts += 1
+                try:
+                    return await self._attempt(job, allow, expect_wav)
+                except TTSRouterError as exc:
+                    if not _back_pressure(exc):
+                        job.failures += 1
+                    raise
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     def _wait(self, state: RetryCallState, job: _Job) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        retry_after = exc.retry_after if isinstance(exc, ProviderError) else None
+        retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             delay = min(float(retry_after), self._options(job).max_retry_after)
         else:  # full jitter: uniform in [0, min(cap, base * 2^n)]
-            ceiling = self._options(job).initial_backoff * 2 ** (state.attempt_number - 1)
+            ceiling = self._options(job).initial_backoff * 2 ** (job.failures - 1)
             delay = random.uniform(0, min(self._options(job).max_backoff, ceiling))
         if exc is not None and delay >= self._remaining(job):
             raise exc  # the deadline would pass while waiting: the last failure is the answer
@@ -353,42 +443,50 @@ class ServiceClient:
     def _options(self, job: _Job) -> RetryOptions:
         return job.retry or self.retry
 
+    def _circuit_open(self, job: _Job) -> ProviderUnavailableError:
+        cause = self.circuit.last_cause or "repeated failures"
+        return ProviderUnavailableError(
+            f"{self.where} is failing ({cause}); not tried again for up to "
+            f"{self.circuit.reset_after:g} s (circuit open)",
+            provider=self.provider,
+            code="circuit_open",
+            request_id=job.request_id,
+        )
+
     async def _attempt(
         self, job: _Job, allow: frozenset[int] | set[int], expect_wav: bool
     ) -> httpx.Response:
-        if not self.circuit.allow():
-            raise ProviderUnavailableError(
-                "the service's circuit is open after repeated failures; it will be tried "
-                f"again in up to {self.circuit.reset_after:g} s",
-                provider=self.provider,
-                code="circuit_open",
-                retryable=False,
-            )
+        failure: str
+        job.health = "answered"
         try:
             response = await self._follow(job)
-        except ProviderError:
-            self.circuit.record_success()  # it answered, with something we refuse to follow
-            raise
         except httpx.TransportError as exc:
-            self.circuit.record_failure()
             logger.debug("%s %s failed: %s", job.method, _path(job.url), type(exc).__name__)
-            raise ProviderUnavailableError(
-                f"could not reach the service ({type(exc).__name__}); check its URL and that "
-                "it is deployed",
+            failure, kind = _transport_failure(exc), type(exc)
+        else:
+            status = response.status_code
+            logger.debug("%s %s -> %d (hop %d)", job.method, _path(job.url), status, job.hops)
+            if status < 300 or status in allow:
+                if expect_wav and status < 300:
+                    self._require_wav(response, job)
+                return response
+            error = self._error_for(response, job.request_id)
+            job.health = _health_of(status, error)
+            raise error
+        # Raised outside the except block: the httpx error's frames hold the auth headers.
+        job.health = "busy" if issubclass(kind, _BUSY_TRANSPORT_ERRORS) else "unhealthy"
+        if kind is httpx.ReadTimeout:
+            raise ProviderTimeoutError(
+                f"{self.where} did not answer within {self.timeouts.read:g} s (read timeout)",
+                code="service_timeout",
                 provider=self.provider,
                 request_id=job.request_id,
-            ) from None
-        status = response.status_code
-        logger.debug("%s %s -> %d (hop %d)", job.method, _path(job.url), status, job.hops)
-        if status >= 500:
-            self.circuit.record_failure()
-        else:
-            self.circuit.record_success()
-        if status < 300 or status in allow:
-            if expect_wav and status < 300:
-                _require_wav(response, self.provider, job.request_id)
-            return response
-        raise _error_for(response, self.provider, job.request_id)
+            )
+        raise ProviderUnavailableError(
+            f"could not reach {self.where}: {failure}",
+            provider=self.provider,
+            request_id=job.request_id,
+        )
 
     async def _follow(self, job: _Job) -> httpx.Response:
         """Send the job's current request, following same-origin redirects with GET."""
@@ -415,7 +513,7 @@ class ServiceClient:
                 self.base_url.port,
             ):
                 raise ProviderError(
-                    "the service redirected to another host; refusing to follow (credentials "
+                    f"{self.where} redirected to another host; refusing to follow (credentials "
                     "must not leave the service's origin)",
                     provider=self.provider,
                     code="redirect_refused",
@@ -426,7 +524,7 @@ class ServiceClient:
             max_redirects = self._options(job).max_redirects
             if job.hops > max_redirects:
                 raise ProviderError(
-                    f"the service redirected more than {max_redirects} times",
+                    f"{self.where} redirected more than {max_redirects} times",
                     provider=self.provider,
                     code="too_many_redirects",
                     status=response.status_code,
@@ -453,73 +551,125 @@ class ServiceClient:
             pool=min(t.pool, remaining),
         )
 
+    def _require_wav(self, response: httpx.Response, job: _Job) -> None:
+        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type not in _WAV_TYPES:
+            job.health = "unhealthy"  # something else (a proxy?) answers at the service's URL
+            raise ProviderError(
+                f"{self.where} answered {response.status_code} with "
+                f"{content_type or 'no type'} instead of audio/wav (a proxy page?)",
+                provider=self.provider,
+                code="unexpected_content_type",
+                status=response.status_code,
+                request_id=job.request_id,
+            )
+        validate_output_wav(response.content, provider=self.provider)
+
+    def _error_for(self, response: httpx.Response, request_id: str | None) -> TTSRouterError:
+        """The typed error for a refusal: the table's class for the service's code, so the
+        caller meets the same error as in-process."""
+        status = response.status_code
+        service_code = _service_code(response)
+        where = f"{self.where} answered HTTP {status}"
+        details: dict[str, Any] = {
+            "provider": self.provider,
+            "status": status,
+            "request_id": request_id,
+            "retry_after": _retry_after(response.headers),
+        }
+        if status in (401, 403):
+            return AuthenticationError(
+                f"{where}: the credentials were refused; check MODAL_KEY and MODAL_SECRET",
+                **details,
+            )
+        if status == 429:
+            return RateLimitedError(f"{where}: rate limited", **details)
+        if service_code is not None and service_code in ERRORS:
+            return error_for_code(
+                service_code, f"{where} {service_code}: {ERRORS[service_code].meaning}", **details
+            )
+        if status == 503:
+            return ProviderUnavailableError(f"{where}: unavailable", **details)
+        if status >= 500 or status == 408:
+            return ProviderError(f"{where}: the service failed", code="service_error", **details)
+        return ProviderError(
+            f"{where}: the service refused the request", code="request_rejected", **details
+        )
+
+
+# A read timeout or an empty pool says the service (or we) are busy, not that it is down.
+_BUSY_TRANSPORT_ERRORS = (httpx.ReadTimeout, httpx.PoolTimeout)
+# Codes of a 5xx that belong to one job (its own bad output), not to the service's health.
+_JOB_CODES = frozenset(
+    code for code, spec in ERRORS.items() if code.startswith("output_") or not spec.fallback
+) | {"invalid_output", "truncated_output"}
+
+
+def _health_of(status: int, error: TTSRouterError) -> Literal["unhealthy", "answered", "busy"]:
+    if _back_pressure(error) or status == 408:
+        return "busy"
+    if status >= 500 and error.code not in _JOB_CODES:
+        return "unhealthy"
+    return "answered"
+
+
+def _back_pressure(error: TTSRouterError) -> bool:
+    """429, or a 503 that says when to come back: the service is alive and asks us to wait."""
+    if not isinstance(error, ProviderError):
+        return False
+    return error.code == "rate_limited" or (error.status == 503 and error.retry_after is not None)
+
 
 def _should_retry(exc: BaseException) -> bool:
-    return isinstance(exc, ProviderError) and exc.retryable
+    return isinstance(exc, TTSRouterError) and exc.retryable
 
 
-def _require_wav(response: httpx.Response, provider: str, request_id: str | None) -> None:
-    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in _WAV_TYPES:
-        raise ProviderError(
-            f"the service answered {response.status_code} with {content_type or 'no type'} "
-            "instead of audio/wav (a proxy page?)",
-            provider=provider,
-            code="unexpected_content_type",
-            retryable=True,
-            status=response.status_code,
-            request_id=request_id,
-        )
-    validate_output_wav(response.content, provider=provider)
+def _detach(error: TTSRouterError) -> TTSRouterError:
+    """The error without chained exceptions or the frames below, whose locals hold the job's
+    body and the client's auth headers."""
+    error.__cause__ = error.__context__ = None
+    error.__suppress_context__ = True
+    return error.with_traceback(None)
 
 
-def _error_for(response: httpx.Response, provider: str, request_id: str | None) -> ProviderError:
-    status = response.status_code
-    code = _service_code(response)
-    where = f"HTTP {status}" + (f" {code}" if code else "")
-    common: dict[str, Any] = {"provider": provider, "status": status, "request_id": request_id}
-    if status in (401, 403):
-        return AuthenticationError(
-            f"the service refused the credentials ({where}); check MODAL_KEY and MODAL_SECRET",
-            **common,
-        )
-    retry_after = _retry_after(response.headers)
-    if status == 429:
-        return RateLimitedError(
-            f"the service is rate limiting ({where})", retry_after=retry_after, **common
-        )
-    if status == 503:
-        return ProviderUnavailableError(
-            f"the service is unavailable ({where})", retry_after=retry_after, **common
-        )
-    if code == "truncated_output":
-        return TruncatedOutputError(
-            "the service's generation hit its length cap; send shorter text per request",
-            **common,
-        )
-    if status in _RETRY_STATUSES:
-        return ProviderError(
-            f"the service failed ({where})", code=code or f"http_{status}", retryable=True, **common
-        )
-    return ProviderError(
-        f"the service rejected the request ({where})",
-        code=code or f"http_{status}",
-        retryable=False,
-        **common,
-    )
+def _transport_failure(exc: httpx.TransportError) -> str:
+    """What went wrong, in words, without the exception's own text (it may hold the URL)."""
+    if isinstance(exc, httpx.TimeoutException):
+        return {
+            httpx.ConnectTimeout: "connecting timed out",
+            httpx.ReadTimeout: "no answer within the read timeout",
+            httpx.WriteTimeout: "sending the request timed out",
+            httpx.PoolTimeout: "no free connection in the client's pool",
+        }.get(type(exc), "timed out")
+    cause: BaseException | None = exc
+    while cause is not None:
+        errno = getattr(cause, "errno", None)
+        if isinstance(cause, OSError) and errno:
+            return os.strerror(errno).lower()
+        cause = cause.__cause__ or cause.__context__
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the connection closed before a whole response"
+    if isinstance(exc, httpx.ReadError):
+        return "the connection broke while reading the response"
+    return f"{type(exc).__name__}"
 
 
 def _service_code(response: httpx.Response) -> str | None:
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
-    error = payload.get("error") if isinstance(payload, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
+    error = _service_error(response)
+    code = error.get("code")
     # A code is an identifier; anything else (or anything long) is not trusted into messages.
     if isinstance(code, str) and code.replace("_", "").isalnum() and len(code) <= 64:
         return code
     return None
+
+
+def _service_error(response: httpx.Response) -> dict[str, Any]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    error = payload.get("error") if isinstance(payload, dict) else None
+    return error if isinstance(error, dict) else {}
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -535,13 +685,6 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-def _float(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        return float("nan")
 
 
 def _path(url: str) -> str:

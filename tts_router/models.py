@@ -78,6 +78,11 @@ class _SpeechRequest(BaseModel):
         default_factory=dict, description="Provider-specific generation options."
     )
     request_id: str = Field(default_factory=_new_request_id)
+    timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds each provider tried may take; a provider's own timeout may be lower.",
+    )
 
 
 class CloneRequest(_SpeechRequest):

@@ -17,7 +17,9 @@ Audio responses carry the ``X-TTS-*`` headers below. Errors are JSON ``{"error":
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -30,9 +32,8 @@ __all__ = [
     "HEADER_MODE",
     "HEADER_MODEL",
     "HEADER_REQUEST_ID",
-    "HEADER_TIMING_PREFIX",
+    "HEADER_TIMINGS",
     "HEADER_WARNINGS",
-    "STATUS_FOR_CODE",
     "BatchItemResult",
     "CloneBatchBody",
     "CloneBatchResult",
@@ -44,6 +45,8 @@ __all__ = [
     "HealthInfo",
     "LanguagesInfo",
     "VoiceInfo",
+    "decode_timings",
+    "encode_timings",
     "is_voice_id",
 ]
 
@@ -53,29 +56,40 @@ HEADER_MODE = "X-TTS-Mode"
 HEADER_MODEL = "X-TTS-Model"
 HEADER_AUDIO_SECONDS = "X-TTS-Audio-Seconds"
 HEADER_WARNINGS = "X-TTS-Warnings"
-HEADER_TIMING_PREFIX = "X-TTS-Timing-"  # X-TTS-Timing-Generate: 1.234 (seconds)
+# Seconds per stage of the service's work: "queue=0.0012,prompt=0.31,generate=2.5"; see
+# encode_timings/decode_timings, the one codec both sides use.
+HEADER_TIMINGS = "X-TTS-Timings"
 
 _VOICE_ID = re.compile(r"^[0-9a-f]{64}$")
 
-# Error codes a service returns, and the HTTP status each maps to. Anything else is a 500.
-STATUS_FOR_CODE: dict[str, int] = {
-    "invalid_request": 400,
-    "empty_text": 400,
-    "text_too_long": 413,
-    "body_too_large": 413,
-    "invalid_base64": 400,
-    "unsupported_language": 400,
-    "unsupported_operation": 400,
-    "unsupported_media_type": 415,
-    "voice_not_found": 404,
-    "hash_mismatch": 400,
-    "validation_failed": 422,
-    "loading": 503,
-    "overloaded": 503,
-    "truncated_output": 500,
-    "invalid_output": 500,
-    "internal_error": 500,
-}
+_STAGE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def encode_timings(timings: Mapping[str, float]) -> str:
+    """The ``X-TTS-Timings`` value for ``timings`` (stage names: lowercase identifiers).
+
+    Lossless: ``repr`` of a float reads back as the same float.
+    """
+    for stage in timings:
+        if not _STAGE.match(stage):
+            raise ValueError(f"timing stage {stage!r} is not a lowercase identifier")
+    return ",".join(f"{stage}={float(seconds)!r}" for stage, seconds in timings.items())
+
+
+def decode_timings(value: str) -> dict[str, float]:
+    """The stages of an ``X-TTS-Timings`` value; malformed entries are skipped, not trusted."""
+    timings: dict[str, float] = {}
+    for entry in value.split(","):
+        stage, _, seconds = entry.strip().partition("=")
+        if not _STAGE.match(stage):
+            continue
+        try:
+            number = float(seconds)
+        except ValueError:
+            continue
+        if math.isfinite(number) and number >= 0:
+            timings[stage] = number
+    return timings
 
 
 def is_voice_id(value: str) -> bool:

@@ -10,12 +10,15 @@ small private methods :meth:`Provider._clone` and :meth:`Provider._design` for O
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .audio import (
     REFERENCE_LIMITS,
@@ -27,8 +30,15 @@ from .audio import (
     validate_output_samples,
     validate_output_wav,
 )
-from .errors import ProviderError, TTSRouterError, UnsupportedOperationError, ValidationError
-from .languages import normalize_language
+from .errors import (
+    OutputValidationError,
+    ProviderError,
+    ProviderTimeoutError,
+    TTSRouterError,
+    UnsupportedOperationError,
+    ValidationError,
+)
+from .languages import LANGUAGES, normalize_language
 from .models import (
     CloneMode,
     CloneRequest,
@@ -37,7 +47,7 @@ from .models import (
     QualityTier,
     SpeechResult,
 )
-from .text import split_text
+from .text import require_speakable, split_text
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -64,6 +74,8 @@ X_VECTOR_WARNING = (
 
 T = TypeVar("T")
 
+logger = logging.getLogger("tts_router.provider")
+
 
 class Capabilities(BaseModel):
     """What a provider can do; the router selects on this without any I/O."""
@@ -81,6 +93,35 @@ class Capabilities(BaseModel):
     )
     quality: QualityTier = "reference"
     license: str | None = Field(default=None, description="Licence terms the host must honour.")
+
+    @field_validator("languages")
+    @classmethod
+    def _canonical_languages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        wrong = [code for code in value if code not in LANGUAGES]
+        if wrong:
+            hints = [_canonical_hint(code) for code in wrong]
+            raise ValueError(
+                "not canonical language codes: " + ", ".join(hints) + " (see tts_router.languages)"
+            )
+        return value
+
+    @field_validator("sample_rate", "max_text_chars")
+    @classmethod
+    def _positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("must be a positive number")
+        return value
+
+    @model_validator(mode="after")
+    def _modes_match_operations(self) -> Capabilities:
+        clones = "clone" in self.operations
+        if clones and not self.clone_modes:
+            raise ValueError("'clone' is an operation, so clone_modes must name at least one mode")
+        if not clones and self.clone_modes:
+            raise ValueError("clone_modes are declared but 'clone' is not an operation")
+        if "design" in self.clone_modes:
+            raise ValueError("'design' is not a clone mode")
+        return self
 
     @property
     def uses_transcript(self) -> bool:
@@ -103,7 +144,13 @@ class Health:
 
 @dataclass(slots=True)
 class Speech:
-    """What a provider's private method returns for one chunk: samples or a WAV file."""
+    """What a provider's private method returns for one chunk: samples or a WAV file.
+
+    ``samples``: a 1-D float array (float32 or float64) of finite mono samples in [-1, 1], at
+    ``sample_rate``, which must equal ``capabilities.sample_rate``. Or ``wav``: a complete
+    mono WAV file. ``timings``: seconds per stage of the provider's own work, if it measured
+    any (a remote provider passes on the service's).
+    """
 
     model: str
     mode: CloneMode
@@ -111,13 +158,27 @@ class Speech:
     sample_rate: int | None = None
     wav: bytes | None = None
     warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Speech(model={self.model!r}, mode={self.mode!r}, rate={self.sample_rate!r})"
 
     def decoded(self, provider_id: str) -> DecodedAudio:
         """The chunk's audio, checked by the one output validator."""
         if self.wav is not None:
             return validate_output_wav(self.wav, provider=provider_id)
-        if self.samples is None or self.sample_rate is None:
-            raise ProviderError("the provider returned no audio", provider=provider_id)
+        if self.samples is None:
+            raise OutputValidationError(
+                "the provider returned no audio: set Speech.samples (or Speech.wav)",
+                code="output_empty",
+                provider=provider_id,
+            )
+        if self.sample_rate is None:
+            raise OutputValidationError(
+                "the provider returned samples without a rate: set Speech.sample_rate",
+                code="output_no_rate",
+                provider=provider_id,
+            )
         return validate_output_samples(self.samples, self.sample_rate, provider=provider_id)
 
 
@@ -131,6 +192,14 @@ class Provider:
 
     id: ClassVar[str]
     reference_limits: ClassVar[AudioLimits] = REFERENCE_LIMITS
+    setting_keys: ClassVar[frozenset[str] | None] = None
+    """The ``[providers.<id>]`` keys this provider reads; ``doctor`` flags any other key.
+    None: the provider does not say, and its keys are not checked. Every provider also
+    accepts ``timeout`` (seconds for one request, see :attr:`timeout`)."""
+    timeout: float | None = None
+    """Seconds one request may take in this provider before a fallback-eligible
+    ``provider_timeout``; None: no limit of the base class (a remote client keeps its own
+    deadline). The router sets it from ``[providers.<id>] timeout``."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Provider:
@@ -167,6 +236,42 @@ class Provider:
 
     async def clone(self, request: CloneRequest) -> SpeechResult:
         """Speak ``request.text`` in the voice of ``request.reference``."""
+        return await self._public(self._clone_request(request), request.timeout)
+
+    async def design(self, request: DesignRequest) -> SpeechResult:
+        """Speak ``request.text`` in a new voice described by ``request.instruct``."""
+        return await self._public(self._design_request(request), request.timeout)
+
+    @property
+    def sync(self) -> SyncProvider:
+        """Blocking versions of the public methods, for scripts and notebooks."""
+        return SyncProvider(self)
+
+    # -- what subclasses implement -----------------------------------------------------------
+    #
+    # Either as ``async def`` (it runs on the host's event loop, so it must only await: no
+    # blocking I/O, no long computation; hand those to ``asyncio.to_thread``) or as a plain
+    # ``def``, which the base class runs in a worker thread so the host's loop never stalls.
+
+    def _clone(
+        self, text: str, language: str, request: CloneRequest, reference: DecodedAudio
+    ) -> Speech | Awaitable[Speech]:
+        """Clone one chunk (at most ``max_text_chars``) in a canonical ``language``.
+
+        ``reference`` is the decoded, validated reference (mono float32, its own rate);
+        ``request`` carries the transcript, seed and ``options``.
+        """
+        raise UnsupportedOperationError("this provider cannot clone voices", provider=self.id)
+
+    def _design(
+        self, text: str, language: str, request: DesignRequest
+    ) -> Speech | Awaitable[Speech]:
+        """Design a voice for one chunk (at most ``max_text_chars``)."""
+        raise UnsupportedOperationError("this provider cannot design voices", provider=self.id)
+
+    # -- shared machinery ------------------------------------------------------------------
+
+    async def _clone_request(self, request: CloneRequest) -> SpeechResult:
         caps = self._require("clone")
         language = self._language(request.language, caps)
         reference = decode_audio(request.reference.audio, self.reference_limits)
@@ -178,44 +283,54 @@ class Provider:
             )
 
         def one_chunk(chunk: str) -> Awaitable[Speech]:
-            return self._clone(chunk, language, request, reference)
+            return self._off_loop(self._clone, chunk, language, request, reference)
 
         return await self._synthesise(request.text, request.request_id, caps, one_chunk)
 
-    async def design(self, request: DesignRequest) -> SpeechResult:
-        """Speak ``request.text`` in a new voice described by ``request.instruct``."""
+    async def _design_request(self, request: DesignRequest) -> SpeechResult:
         caps = self._require("design")
         language = self._language(request.language, caps)
-        if not request.instruct.strip():
-            raise ValidationError(
-                "the voice description is empty; describe the voice in instruct=...",
-                code="empty_instruct",
-                provider=self.id,
-            )
+        require_speakable(request.instruct, field="instruct", provider=self.id)
 
         def one_chunk(chunk: str) -> Awaitable[Speech]:
-            return self._design(chunk, language, request)
+            return self._off_loop(self._design, chunk, language, request)
 
         return await self._synthesise(request.text, request.request_id, caps, one_chunk)
 
-    @property
-    def sync(self) -> SyncProvider:
-        """Blocking versions of the public methods, for scripts and notebooks."""
-        return SyncProvider(self)
+    async def _public(
+        self, work: Coroutine[Any, Any, SpeechResult], request_timeout: float | None
+    ) -> SpeechResult:
+        """Run a public call under its timeout; errors leave it typed and detached.
 
-    # -- what subclasses implement -----------------------------------------------------------
+        Detached: no traceback below this frame and no chained exceptions, because error
+        reporters that capture frame locals (Sentry does by default) would otherwise collect
+        the user's text and a client's credentials from the frames deeper down.
+        """
+        limits = [t for t in (self.timeout, request_timeout) if t is not None]
+        limit = min(limits) if limits else None
+        error: TTSRouterError
+        try:
+            async with asyncio.timeout(limit) as scope:
+                return await work
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            error = ProviderTimeoutError(
+                f"{self.id} did not finish within {limit:g} s; raise the request's timeout or "
+                f"[providers.{self.id}] timeout, or send shorter text",
+                provider=self.id,
+            )
+        except TTSRouterError as exc:
+            exc.provider = exc.provider or self.id
+            error = exc
+        raise _detached(error)
 
-    async def _clone(
-        self, text: str, language: str, request: CloneRequest, reference: DecodedAudio
-    ) -> Speech:
-        """Clone one chunk (at most ``max_text_chars``) in a canonical ``language``."""
-        raise UnsupportedOperationError("this provider cannot clone voices", provider=self.id)
-
-    async def _design(self, text: str, language: str, request: DesignRequest) -> Speech:
-        """Design a voice for one chunk (at most ``max_text_chars``)."""
-        raise UnsupportedOperationError("this provider cannot design voices", provider=self.id)
-
-    # -- shared machinery ------------------------------------------------------------------
+    async def _off_loop(self, method: Callable[..., Any], *args: Any) -> Speech:
+        if inspect.iscoroutinefunction(method):
+            speech: Speech = await method(*args)
+        else:
+            speech = await asyncio.to_thread(method, *args)
+        return speech
 
     def _require(self, operation: Operation) -> Capabilities:
         caps = self.capabilities
@@ -242,43 +357,62 @@ class Provider:
         try:
             speeches = [await one_chunk(chunk) for chunk in chunks]
             decoded = [speech.decoded(self.id) for speech in speeches]
-        except TTSRouterError as exc:
-            exc.provider = exc.provider or self.id
+        except TTSRouterError:
             raise
         except Exception as exc:  # a bug or an engine failure: type it, never echo its text
-            raise ProviderError(
-                f"the provider failed unexpectedly ({type(exc).__name__}); see its logs",
-                code="provider_internal_error",
-                provider=self.id,
-            ) from exc
-        sample_rate = decoded[0].sample_rate
-        if any(d.sample_rate != sample_rate for d in decoded):
-            raise ProviderError(
-                "the provider returned chunks at different sample rates", provider=self.id
-            )
-        samples = stitch([d.samples for d in decoded], sample_rate)
+            _log_unexpected(self.id, exc)
+            failure = type(exc).__name__
+        else:
+            return self._result(speeches, decoded, caps, request_id, started)
+        raise ProviderError(  # outside the except block: nothing chained, see _public
+            f"the provider failed unexpectedly ({failure}); see its logs",
+            code="internal_error",
+            provider=self.id,
+        )
+
+    def _result(
+        self,
+        speeches: list[Speech],
+        decoded: list[DecodedAudio],
+        caps: Capabilities,
+        request_id: str,
+        started: float,
+    ) -> SpeechResult:
+        for chunk in decoded:
+            if chunk.sample_rate != caps.sample_rate:
+                raise OutputValidationError(
+                    f"the provider returned audio at {chunk.sample_rate} Hz but declares "
+                    f"{caps.sample_rate} Hz in its capabilities; return the declared rate",
+                    code="output_rate_mismatch",
+                    provider=self.id,
+                )
+        samples = stitch([d.samples for d in decoded], caps.sample_rate)
         warnings = list(dict.fromkeys(w for s in speeches for w in s.warnings))
         if speeches[0].mode == "x_vector":
             warnings.append(X_VECTOR_WARNING)
-        if len(chunks) > 1:
-            warnings.append(f"text was spoken in {len(chunks)} chunks joined with crossfades")
+        if len(speeches) > 1:
+            warnings.append(f"text was spoken in {len(speeches)} chunks joined with crossfades")
+        timings: dict[str, float] = {}
+        for speech in speeches:
+            for stage, seconds in speech.timings.items():
+                timings[stage] = timings.get(stage, 0.0) + seconds
+        timings["total"] = time.perf_counter() - started
         return SpeechResult(
-            audio=encode_wav(samples, sample_rate),
-            sample_rate=sample_rate,
-            duration=len(samples) / sample_rate,
+            audio=encode_wav(samples, caps.sample_rate),
+            sample_rate=caps.sample_rate,
+            duration=len(samples) / caps.sample_rate,
             provider=self.id,
             model=speeches[0].model,
             mode=speeches[0].mode,
             quality=caps.quality,
             request_id=request_id,
-            timings={"total": time.perf_counter() - started},
+            timings=timings,
             warnings=tuple(warnings),
         )
 
 
 def _checked_chunks(text: str, max_chars: int, provider_id: str) -> list[str]:
-    if not text.strip():
-        raise ValidationError("the text is empty", code="empty_text", provider=provider_id)
+    require_speakable(text, provider=provider_id)
     if len(text) > MAX_TEXT_CHARS:
         raise ValidationError(
             f"the text is {len(text)} characters; split it into requests of at most "
@@ -287,6 +421,29 @@ def _checked_chunks(text: str, max_chars: int, provider_id: str) -> list[str]:
             provider=provider_id,
         )
     return split_text(text, max_chars)
+
+
+def _canonical_hint(code: str) -> str:
+    try:
+        return f"{code!r} (use {normalize_language(code)!r})"
+    except TTSRouterError:
+        return repr(code)
+
+
+def _detached(error: TTSRouterError) -> TTSRouterError:
+    error.__cause__ = error.__context__ = None
+    error.__suppress_context__ = True
+    return error.with_traceback(None)
+
+
+def _log_unexpected(provider_id: str, exc: BaseException) -> None:
+    # The traceback's lines, not the exception's message: engines quote what they reject.
+    logger.error(
+        "provider %s failed unexpectedly (%s)\n%s",
+        provider_id,
+        type(exc).__name__,
+        "".join(traceback.format_tb(exc.__traceback__)),
+    )
 
 
 class SyncProvider:
@@ -312,6 +469,11 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
-    coro.close()
-    raise RuntimeError("the sync facade cannot run inside an event loop; await the method")
+        in_loop = False
+    else:
+        in_loop = True
+    if in_loop:
+        coro.close()
+        raise RuntimeError("the sync facade cannot run inside an event loop; await the method")
+    # Outside the except block, so errors carry no "no running event loop" context.
+    return asyncio.run(coro)

@@ -16,8 +16,15 @@ import httpx
 from pydantic import ValidationError as PydanticValidationError
 
 from .audio import DecodedAudio
-from .errors import ProviderError, UnsupportedOperationError, ValidationError
-from .http import CircuitOptions, RetryOptions, ServiceAuth, ServiceClient, Timeouts
+from .errors import ProviderError, TTSRouterError, UnsupportedOperationError, ValidationError
+from .http import (
+    AudioResponse,
+    CircuitOptions,
+    RetryOptions,
+    ServiceAuth,
+    ServiceClient,
+    Timeouts,
+)
 from .models import CloneMode, CloneRequest, DesignRequest, Operation
 from .protocol import CloneBody, DesignBody, GenerationOptions
 from .provider import Capabilities, Health, Provider, Speech
@@ -121,9 +128,9 @@ class RemoteProvider(Provider):
             try:
                 info = await client.health()
                 languages = await client.languages()
-            except ProviderError as exc:
+            except TTSRouterError as exc:
                 ok = False
-                details.append(f"{operation}: {exc.code}")
+                details.append(f"{operation}: {exc.code}: {exc.message}")
                 continue
             ok = ok and info.loaded
             # Keep only what both the service and the router's language table know.
@@ -153,7 +160,7 @@ class RemoteProvider(Provider):
         response = await self.client("clone").clone(
             body, reference=ref.audio, request_id=request.request_id
         )
-        return self._speech(response.wav, response.model, response.mode, response.warnings)
+        return self._speech(response, response.mode)
 
     async def _design(self, text: str, language: str, request: DesignRequest) -> Speech:
         body = DesignBody(
@@ -164,7 +171,7 @@ class RemoteProvider(Provider):
             options=self._options(request.options),
         )
         response = await self.client("design").design(body, request_id=request.request_id)
-        return self._speech(response.wav, response.model, "design", response.warnings)
+        return self._speech(response, "design")
 
     def _options(self, options: dict[str, Any]) -> GenerationOptions:
         try:
@@ -178,11 +185,17 @@ class RemoteProvider(Provider):
                 provider=self.id,
             ) from None
 
-    def _speech(self, wav: bytes, model: str, mode: str, warnings: tuple[str, ...]) -> Speech:
+    def _speech(self, response: AudioResponse, mode: str) -> Speech:
         if mode not in _MODES:
             raise ProviderError(
                 "the service reported an unknown clone mode",
                 code="invalid_response",
                 provider=self.id,
             )
-        return Speech(model=model, mode=mode, wav=wav, warnings=list(warnings))  # type: ignore[arg-type]
+        return Speech(
+            model=response.model,
+            mode=mode,  # type: ignore[arg-type]
+            wav=response.wav,
+            warnings=list(response.warnings),
+            timings=response.timings,
+        )

@@ -16,23 +16,31 @@ Rules, in order:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from pydantic import ValidationError as PydanticValidationError
+
 from .errors import (
     NoProviderError,
-    ProviderError,
+    PluginError,
+    ProvidersFailedError,
     ProviderUnavailableError,
     TTSRouterError,
     UnsupportedLanguageError,
     UnsupportedOperationError,
+    ValidationError,
 )
 from .languages import normalize_language
 from .models import CloneMode, CloneRequest, DesignRequest, Operation, SpeechResult
-from .provider import MAX_TEXT_CHARS, Capabilities, Provider
+from .provider import Capabilities, Health, Provider
 from .settings import Settings
+from .text import require_speakable
 
-__all__ = ["Candidate", "Decision", "Router", "select"]
+__all__ = ["Candidate", "Decision", "Router", "probe", "select"]
+
+logger = logging.getLogger("tts_router.router")
 
 AUTO = "auto"
 
@@ -52,12 +60,20 @@ class Candidate:
 
     @classmethod
     def of(cls, provider: Provider) -> Candidate:
-        """Snapshot a provider's capabilities, configuration and circuit state."""
+        """Snapshot a provider's capabilities, configuration and circuit state.
+
+        A provider whose ``available`` raises is skipped as unhealthy, never raised through.
+        """
+        try:
+            healthy = bool(provider.available)
+        except Exception as exc:
+            logger.warning("provider %s: available raised %s", provider.id, type(exc).__name__)
+            healthy = False
         return cls(
             id=provider.id,
             capabilities=provider.capabilities,
             problem=provider.missing_configuration(),
-            healthy=provider.available,
+            healthy=healthy,
         )
 
 
@@ -68,6 +84,8 @@ class Decision:
     provider: str
     fallbacks: tuple[str, ...]
     reasons: tuple[str, ...]
+    skipped: tuple[str, ...] = ()
+    """Better-ranked providers passed over because their circuit is open."""
 
 
 def select(
@@ -85,6 +103,7 @@ def select(
     explicit choice) naming what is missing.
     """
     language = normalize_language(language)
+    requested = requested.strip().lower() if requested else None
     explicit = requested or (settings.provider if settings.provider != AUTO else None)
     if explicit:
         return _explicit(explicit, operation, language, has_transcript, candidates, requested)
@@ -126,12 +145,18 @@ def select(
         if c not in eligible
     )
     healthy = [c for c in eligible if c.healthy]
-    reasons.extend(f"{c.id}: skipped, circuit open" for c in eligible if not c.healthy)
+    skipped = tuple(c.id for c in eligible if not c.healthy)
+    reasons.extend(f"{pid}: skipped, circuit open" for pid in skipped)
+    approximate = [c for c in ranked if c not in eligible and c.healthy]
+    if not healthy and settings.allow_approximate_fallback and approximate:
+        healthy, approximate = approximate, []
+        reasons.append("every reference-quality provider is unavailable: approximate fallback")
     if not healthy:
         raise ProviderUnavailableError(
-            "every qualifying provider is unavailable right now: "
-            + ", ".join(c.id for c in eligible)
-            + "; try again shortly"
+            "every qualifying provider is unavailable right now (circuit open): "
+            + ", ".join(skipped)
+            + "; try again shortly",
+            code="circuit_open",
         )
     chosen, *rest = healthy
     fallbacks = [
@@ -140,9 +165,9 @@ def select(
         if c.capabilities.quality == "reference" or settings.allow_approximate_fallback
     ]
     if settings.allow_approximate_fallback:
-        fallbacks += [c.id for c in ranked if c not in eligible and c.healthy]
+        fallbacks += [c.id for c in approximate]
     lead = [f"{chosen.id}: {_why_chosen(chosen, operation, has_transcript, ruled)}"]
-    return Decision(chosen.id, tuple(fallbacks), tuple(lead + reasons))
+    return Decision(chosen.id, tuple(fallbacks), tuple(lead + reasons), skipped)
 
 
 def _explicit(
@@ -230,7 +255,9 @@ class Router(Provider):
     """A provider that routes each request to the best provider it holds.
 
     ``Router()`` builds every plugin-registered provider from :meth:`Settings.load`; pass
-    ``providers=`` (instances) and/or ``settings=`` to choose them yourself.
+    ``providers=`` (instances) and/or ``settings=`` to choose them yourself. A provider that
+    fails to build, or whose capabilities raise or are invalid, is left out and listed in
+    :attr:`broken`; it never affects another provider.
     """
 
     id = "router"
@@ -239,11 +266,9 @@ class Router(Provider):
         self, providers: Iterable[Provider] | None = None, settings: Settings | None = None
     ) -> None:
         self._settings = settings
-        self.build_errors: dict[str, str] = {}
-        """Providers whose ``from_settings`` raised, with the error (shown by the CLI)."""
-        self._providers: dict[str, Provider] | None = (
-            None if providers is None else {p.id: p for p in providers}
-        )
+        self._broken: dict[str, str] = {}
+        self._given = None if providers is None else list(providers)
+        self._providers: dict[str, Provider] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Router:
@@ -259,17 +284,56 @@ class Router(Provider):
 
     @property
     def providers(self) -> dict[str, Provider]:
-        """Providers by id; plugin providers are built on first use."""
+        """Working providers by id; plugin providers are built on first use."""
         if self._providers is None:
-            from .plugins import get_plugins
-
             self._providers = {}
-            for pid, cls in get_plugins().providers.items():
-                try:
-                    self._providers[pid] = cls.from_settings(self.settings)
-                except TTSRouterError as exc:  # one misconfigured provider must not stop the rest
-                    self.build_errors[pid] = str(exc)
+            built: list[Provider | None]
+            if self._given is None:
+                from .plugins import get_plugins
+
+                registry = get_plugins()
+                self._broken.update(registry.errors)
+                built = [self._build(pid, cls) for pid, cls in registry.providers.items()]
+            else:
+                built = list(self._given)
+            for provider in built:
+                if provider is not None and self._usable(provider):
+                    self._providers[provider.id] = provider
         return self._providers
+
+    @property
+    def broken(self) -> dict[str, str]:
+        """Providers (by id) and plugins (by entry-point name) that failed, with why."""
+        _ = self.providers
+        return dict(self._broken)
+
+    def _build(self, provider_id: str, cls: type[Provider]) -> Provider | None:
+        try:
+            provider = cls.from_settings(self.settings)
+        except Exception as exc:  # one broken provider must not stop the rest
+            self._broken[provider_id] = _reason(exc)
+            return None
+        timeout = self.settings.providers.get(provider_id, {}).get("timeout")
+        if timeout is not None:
+            provider.timeout = float(timeout)
+        return provider
+
+    def _usable(self, provider: Provider) -> bool:
+        """Check what the router reads of a provider without I/O, once, at build time."""
+        try:
+            caps = provider.capabilities
+            if not isinstance(caps, Capabilities):
+                raise PluginError(f"capabilities is a {type(caps).__name__}, not Capabilities")
+            # Validated again: model_construct() and model_copy(update=...) skip validation.
+            Capabilities.model_validate(caps.model_dump())
+            provider.missing_configuration()
+        except PydanticValidationError as exc:
+            self._broken[provider.id] = "invalid capabilities: " + _fields(exc)
+            return False
+        except Exception as exc:
+            self._broken[provider.id] = _reason(exc)
+            return False
+        return True
 
     @property
     def capabilities(self) -> Capabilities:
@@ -279,8 +343,8 @@ class Router(Provider):
             operations=frozenset(op for c in usable for op in c.operations),
             languages=tuple(dict.fromkeys(lang for c in usable for lang in c.languages)),
             clone_modes=tuple(dict.fromkeys(m for c in usable for m in c.clone_modes)),
-            sample_rate=max((c.sample_rate for c in usable), default=0),
-            max_text_chars=MAX_TEXT_CHARS,
+            sample_rate=max((c.sample_rate for c in usable), default=1),
+            max_text_chars=self.settings.max_text_chars,
             quality="reference" if any(c.quality == "reference" for c in usable) else "approximate",
         )
 
@@ -304,42 +368,96 @@ class Router(Provider):
 
     async def clone(self, request: CloneRequest) -> SpeechResult:
         """Route a clone request; fall back only to providers that can make the same voice."""
-        decision = self.explain(
-            "clone",
-            request.language,
-            has_transcript=request.reference.has_transcript,
-            provider=request.provider,
-        )
-        return await self._attempt(decision, lambda p: p.clone(request))
+
+        async def route() -> SpeechResult:
+            self._check_text(request.text)
+            decision = self.explain(
+                "clone",
+                request.language,
+                has_transcript=request.reference.has_transcript,
+                provider=request.provider,
+            )
+            return await self._attempt(decision, lambda p: p.clone(request))
+
+        return await self._public(route(), None)
 
     async def design(self, request: DesignRequest) -> SpeechResult:
         """Route a design request."""
-        decision = self.explain("design", request.language, provider=request.provider)
-        return await self._attempt(decision, lambda p: p.design(request))
+
+        async def route() -> SpeechResult:
+            self._check_text(request.text)
+            decision = self.explain("design", request.language, provider=request.provider)
+            return await self._attempt(decision, lambda p: p.design(request))
+
+        return await self._public(route(), None)
 
     async def aclose(self) -> None:
         """Close every provider that was built."""
         for provider in (self._providers or {}).values():
             await provider.aclose()
 
+    def _check_text(self, text: str) -> None:
+        require_speakable(text)
+        limit = self.settings.max_text_chars
+        if len(text) > limit:
+            raise ValidationError(
+                f"the text is {len(text)} characters, over the router's limit of {limit}; "
+                "split it, or raise TTS_ROUTER_MAX_TEXT_CHARS (max_text_chars)",
+                code="text_too_long",
+            )
+
     async def _attempt(
         self, decision: Decision, call: Callable[[Provider], Awaitable[SpeechResult]]
     ) -> SpeechResult:
-        failed: list[str] = []
-        attempts = (decision.provider, *decision.fallbacks)
-        for index, provider_id in enumerate(attempts):
+        failures: list[tuple[str, TTSRouterError]] = []
+        for provider_id in (decision.provider, *decision.fallbacks):
             try:
                 result = await call(self.providers[provider_id])
-            except ProviderError as exc:
-                # Only failures of the service, not of the request, move on to a fallback.
-                if not exc.retryable or index == len(attempts) - 1:
-                    raise
-                failed.append(provider_id)
+            except TTSRouterError as exc:
+                failures.append((provider_id, exc))
+                # Only a failure another provider may not repeat moves on (never bad input).
+                if not exc.fallback:
+                    break
+                logger.info("provider %s failed (%s); falling back", provider_id, exc.code)
                 continue
-            if not failed:
-                return result
-            note = f"fell back to {provider_id} after {', '.join(failed)} failed"
-            return result.model_copy(
-                update={"fallback_from": tuple(failed), "warnings": (*result.warnings, note)}
-            )
-        raise AssertionError("unreachable: the last attempt either returns or raises")
+            return _with_fallback_note(result, decision.skipped, failures)
+        if len(failures) == 1:
+            raise failures[0][1]
+        raise ProvidersFailedError(failures)
+
+
+async def probe(provider: Provider) -> Health:
+    """``provider.health()`` that never raises: a broken provider is ``ok=False``, with why."""
+    try:
+        return await provider.health()
+    except TTSRouterError as exc:
+        return Health(ok=False, detail=str(exc))
+    except Exception as exc:
+        return Health(ok=False, detail=f"broken: {_reason(exc)}")
+
+
+def _with_fallback_note(
+    result: SpeechResult, skipped: tuple[str, ...], failures: list[tuple[str, TTSRouterError]]
+) -> SpeechResult:
+    if not skipped and not failures:
+        return result
+    notes = [f"skipped {pid}: its circuit is open after repeated failures" for pid in skipped]
+    notes += [f"{pid} failed ({exc.code}: {exc.message})" for pid, exc in failures]
+    fell_back = (*skipped, *(pid for pid, _ in failures))
+    note = f"fell back to {result.provider}: " + "; ".join(notes)
+    return result.model_copy(
+        update={"fallback_from": fell_back, "warnings": (*result.warnings, note)}
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    # A plugin's own exception text is not user input (nothing was requested yet): show it.
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _fields(exc: PydanticValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'capabilities'}: {err['msg']}"
+        for err in exc.errors()
+    )

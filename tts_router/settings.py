@@ -2,13 +2,15 @@
 
 Variables (all optional):
 
-- ``TTS_PROVIDER``: ``auto`` (default), or a provider id such as ``espeak``, ``qwen``, ``echo``.
+- ``TTS_PROVIDER``: ``auto`` (default), or a provider id such as ``espeak``, ``qwen``, ``echo``
+  (case-insensitive: ids are stored lowercase, here, in ``[[rules]]`` and ``[providers.<id>]``).
 - ``TTS_ROUTER_CONFIG``: path of a TOML file (see README, "Configuration").
 - ``TTS_ROUTER_PLUGINS``: comma-separated allow-list of plugin names (read by plugins.py).
 - ``TTS_ROUTER_ALLOW_APPROXIMATE_FALLBACK``: ``1`` lets fallback land on an approximate provider.
 
 Provider sections (``[providers.<id>]``) are passed to that provider as a plain mapping; any key
-that looks like a secret (key, secret, token, password) is masked in every repr and dump.
+that looks like a secret (key, secret, token, password) is masked in every repr and dump, and
+so are the credentials inside any URL (``user:password@``, query values).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pydantic import ValidationError as PydanticValidationError
 from .errors import ConfigurationError
 from .languages import normalize_language
 from .models import Operation
+from .urls import mask_url
 
 __all__ = ["RoutingRule", "Settings", "is_secret_key", "mask_secrets"]
 
@@ -47,9 +50,16 @@ def mask_secrets(values: Mapping[str, Any]) -> dict[str, Any]:
             masked[key] = mask_secrets(value)
         elif is_secret_key(key) and value not in (None, ""):
             masked[key] = "***"
+        elif isinstance(value, str) and "://" in value:
+            masked[key] = mask_url(value)
         else:
             masked[key] = value
     return masked
+
+
+def _provider_id(value: str) -> str:
+    # Provider ids are case-insensitive: "QWEN", " qwen " and "qwen" name the same provider.
+    return value.strip().lower()
 
 
 class RoutingRule(BaseModel):
@@ -66,6 +76,11 @@ class RoutingRule(BaseModel):
     def _canonical(cls, value: str | None) -> str | None:
         return None if value is None else normalize_language(value)
 
+    @field_validator("provider")
+    @classmethod
+    def _lowercase(cls, value: str) -> str:
+        return _provider_id(value)
+
     def matches(self, operation: Operation, language: str) -> bool:
         """Whether this rule applies to the request."""
         return (self.operation in (None, operation)) and (self.language in (None, language))
@@ -79,9 +94,34 @@ class Settings(BaseModel):
     provider: str = Field(default="auto", description="TTS_PROVIDER: a provider id or 'auto'.")
     rules: tuple[RoutingRule, ...] = ()
     allow_approximate_fallback: bool = False
+    max_text_chars: int = Field(
+        default=20_000,
+        gt=0,
+        description="TTS_ROUTER_MAX_TEXT_CHARS: the longest text the router accepts per request.",
+    )
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     env: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
     source: str | None = Field(default=None, description="The TOML file read, if any.")
+
+    @field_validator("provider")
+    @classmethod
+    def _lowercase(cls, value: str) -> str:
+        return _provider_id(value) or "auto"
+
+    @field_validator("providers")
+    @classmethod
+    def _lowercase_sections(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        sections: dict[str, dict[str, Any]] = {}
+        for name, section in value.items():
+            if _provider_id(name) in sections:
+                raise ValueError(f"[providers.{name}] repeats a section (ids ignore case)")
+            timeout = section.get("timeout")
+            if timeout is not None and (
+                isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+            ):
+                raise ValueError(f"[providers.{name}] timeout must be a positive number of seconds")
+            sections[_provider_id(name)] = section
+        return sections
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +131,12 @@ class Settings(BaseModel):
         path = env.get("TTS_ROUTER_CONFIG")
         if path:
             data = _read_toml(Path(path))
+            for reserved in ("env", "source"):  # fields, but not settable from the file
+                if reserved in data:
+                    raise ConfigurationError(
+                        f"invalid configuration in {path}: unknown key {reserved!r}; known: "
+                        + ", ".join(_TOML_KEYS)
+                    )
             data["source"] = path
         if env.get("TTS_PROVIDER"):
             data["provider"] = env["TTS_PROVIDER"]
@@ -99,20 +145,30 @@ class Settings(BaseModel):
             data["allow_approximate_fallback"] = _parse_bool(
                 flag, "TTS_ROUTER_ALLOW_APPROXIMATE_FALLBACK"
             )
+        if env.get("TTS_ROUTER_MAX_TEXT_CHARS"):
+            data["max_text_chars"] = env["TTS_ROUTER_MAX_TEXT_CHARS"]
         data["env"] = env
         try:
             return cls.model_validate(data)
         except PydanticValidationError as exc:
-            raise ConfigurationError(f"invalid configuration: {_describe(exc)}") from None
+            where = f" in {path}" if path else ""
+            raise ConfigurationError(f"invalid configuration{where}: {_describe(exc)}") from None
 
     def setting(self, provider_id: str, key: str, variable: str | None = None) -> Any:
         """One provider setting: the environment variable wins over the TOML key."""
         if variable and self.env.get(variable):
             return self.env[variable]
-        return self.providers.get(provider_id, {}).get(key)
+        return self.providers.get(_provider_id(provider_id), {}).get(key)
+
+    def origin(self, provider_id: str, key: str, variable: str | None = None) -> str:
+        """Where :meth:`setting` finds that value, for messages: the variable or the TOML key."""
+        if variable and self.env.get(variable):
+            return variable
+        where = f" in {self.source}" if self.source else ""
+        return f"[providers.{provider_id}] {key}{where}"
 
     def describe(self) -> dict[str, Any]:
-        """Everything, secrets masked: what ``tts-router doctor`` prints."""
+        """Everything, secrets and credentials in URLs masked: what ``tts-router doctor`` prints."""
         return mask_secrets(self.model_dump(mode="json"))
 
     def __repr_args__(self) -> list[tuple[str | None, Any]]:
@@ -127,6 +183,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigurationError(
             f"TTS_ROUTER_CONFIG names {str(path)!r}, which does not exist"
         ) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"TTS_ROUTER_CONFIG names {str(path)!r}, which cannot be read: "
+            f"{exc.strerror or type(exc).__name__}"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
 
@@ -140,9 +201,19 @@ def _parse_bool(value: str, name: str) -> bool:
     raise ConfigurationError(f"{name} must be 1 or 0 (true/false)")
 
 
+_TOML_KEYS = ("provider", "allow_approximate_fallback", "rules", "providers")
+_RULE_KEYS = ("provider", "operation", "language")
+
+
 def _describe(exc: PydanticValidationError) -> str:
     # Locations and messages only: hide_input_in_errors keeps values (maybe secrets) out.
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-        for err in exc.errors()
-    )
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        if err["type"] == "extra_forbidden":
+            known = _RULE_KEYS if err["loc"][0] == "rules" else _TOML_KEYS
+            problems.append(f"unknown key {where!r}; known: {', '.join(known)}")
+        else:
+            message = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {message}")
+    return "; ".join(problems)

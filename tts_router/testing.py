@@ -9,8 +9,11 @@ A plugin author runs the contract suite on their provider with::
         def provider(self):
             return MyProvider()
 
-Installed as a pytest plugin (``pytest11``), this module also gives host apps the fixtures
-``tts_reference_wav``, ``fake_provider`` and ``fake_router``: the whole API, offline and instant.
+This module needs no pytest: :class:`FakeProvider` and :func:`make_reference_wav` work in any
+program (the provider CLIs' ``smoke`` uses them). :class:`ProviderContract` is pytest tests, so
+it is imported (with pytest) on first use. The pytest plugin :mod:`tts_router.pytest_plugin`
+(``pytest11``) gives host apps the fixtures ``tts_reference_wav``, ``fake_provider`` and
+``fake_router``: the whole API, offline and instant.
 """
 
 from __future__ import annotations
@@ -19,23 +22,16 @@ import asyncio
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pytest
 
-from .audio import OUTPUT_LIMITS, DecodedAudio, decode_audio, encode_wav
-from .errors import (
-    AudioValidationError,
-    UnsupportedLanguageError,
-    UnsupportedOperationError,
-    ValidationError,
-)
-from .languages import LANGUAGES
-from .models import CloneMode, CloneRequest, DesignRequest, Operation, VoiceReference
+from .audio import DecodedAudio, encode_wav
+from .models import CloneMode, CloneRequest, DesignRequest, Operation
 from .provider import Capabilities, Provider, Speech
-from .router import Router
-from .settings import Settings
+
+if TYPE_CHECKING:
+    from ._contract import ProviderContract
 
 __all__ = [
     "FakeCall",
@@ -162,123 +158,10 @@ class FakeProvider(Provider):
         )
 
 
-class ProviderContract:
-    """Tests every provider must pass. Subclass it and define a ``provider`` fixture.
+def __getattr__(name: str) -> Any:
+    # ProviderContract's tests and fixtures are pytest's: import pytest only when it is asked for.
+    if name == "ProviderContract":
+        from ._contract import ProviderContract
 
-    The tests use the sync facade so no async test plugin is needed.
-    """
-
-    @pytest.fixture
-    def reference(self) -> VoiceReference:
-        """A synthetic reference with a transcript."""
-        return VoiceReference(audio=make_reference_wav(), transcript="Hello there, my friend.")
-
-    @pytest.fixture
-    def contract_text(self) -> str:
-        """Short text in a language the provider speaks."""
-        return "Hello world. This is a test."
-
-    def _language(self, provider: Provider) -> str:
-        langs = provider.capabilities.languages
-        return "en" if "en" in langs else next(lang for lang in langs if lang != "auto")
-
-    def test_capabilities_are_consistent(self, provider: Provider) -> None:
-        caps = provider.capabilities
-        assert caps.operations, "a provider must offer at least one operation"
-        assert all(lang in LANGUAGES for lang in caps.languages), "languages must be canonical"
-        assert caps.sample_rate > 0 and caps.max_text_chars > 0
-        assert ("clone" in caps.operations) == bool(caps.clone_modes)
-        assert isinstance(provider.id, str) and provider.id
-
-    def test_clone_returns_valid_wav_or_is_unsupported(
-        self, provider: Provider, reference: VoiceReference, contract_text: str
-    ) -> None:
-        request = CloneRequest(
-            text=contract_text, reference=reference, language=self._language(provider)
-        )
-        if "clone" not in provider.capabilities.operations:
-            with pytest.raises(UnsupportedOperationError):
-                provider.sync.clone(request)
-            return
-        self._check_result(provider, provider.sync.clone(request), request.request_id)
-
-    def test_design_returns_valid_wav_or_is_unsupported(
-        self, provider: Provider, contract_text: str
-    ) -> None:
-        request = DesignRequest(
-            text=contract_text, instruct="a calm voice", language=self._language(provider)
-        )
-        if "design" not in provider.capabilities.operations:
-            with pytest.raises(UnsupportedOperationError):
-                provider.sync.design(request)
-            return
-        self._check_result(provider, provider.sync.design(request), request.request_id)
-
-    def test_empty_text_is_rejected(self, provider: Provider, reference: VoiceReference) -> None:
-        with pytest.raises(ValidationError) as info:
-            self._call(provider, "   ", reference, self._language(provider))
-        assert info.value.code == "empty_text"
-
-    def test_unsupported_language_is_rejected(
-        self, provider: Provider, reference: VoiceReference, contract_text: str
-    ) -> None:
-        unsupported = [c for c in LANGUAGES if c not in provider.capabilities.languages]
-        for language in (*unsupported[:1], "tlh"):  # one we know but it lacks; one nobody knows
-            with pytest.raises(UnsupportedLanguageError):
-                self._call(provider, contract_text, reference, language)
-
-    def test_unreadable_reference_is_rejected(self, provider: Provider, contract_text: str) -> None:
-        bad = VoiceReference(audio=b"RIFF not really a wave file", transcript="hi")
-        expected = (
-            AudioValidationError
-            if "clone" in provider.capabilities.operations
-            else UnsupportedOperationError
-        )
-        with pytest.raises(expected):
-            provider.sync.clone(
-                CloneRequest(text=contract_text, reference=bad, language=self._language(provider))
-            )
-
-    def test_repr_and_errors_leak_no_text(
-        self, provider: Provider, reference: VoiceReference
-    ) -> None:
-        secret_text = "zebra-quartz-7731"
-        request = CloneRequest(text=secret_text, reference=reference)
-        assert secret_text not in repr(request)
-        with pytest.raises(UnsupportedLanguageError) as info:
-            self._call(provider, secret_text, reference, "xx-unknown")
-        assert secret_text not in str(info.value) and secret_text not in repr(info.value)
-
-    def _call(self, provider: Provider, text: str, reference: VoiceReference, lang: str) -> Any:
-        if "clone" in provider.capabilities.operations:
-            return provider.sync.clone(CloneRequest(text=text, reference=reference, language=lang))
-        return provider.sync.design(DesignRequest(text=text, instruct="calm", language=lang))
-
-    def _check_result(self, provider: Provider, result: Any, request_id: str) -> None:
-        decoded = decode_audio(result.audio, OUTPUT_LIMITS)
-        assert result.provider == provider.id
-        assert result.request_id == request_id
-        assert result.sample_rate == decoded.sample_rate == provider.capabilities.sample_rate
-        assert abs(result.duration - decoded.duration) < 1e-3
-        assert result.quality == provider.capabilities.quality
-
-
-# -- pytest plugin fixtures (registered through the pytest11 entry point) ---------------------
-
-
-@pytest.fixture
-def tts_reference_wav() -> bytes:
-    """Three seconds of a synthetic voice-like WAV, for clone requests."""
-    return make_reference_wav()
-
-
-@pytest.fixture
-def fake_provider() -> FakeProvider:
-    """A FakeProvider with default capabilities (clone + design, en/de/fr)."""
-    return FakeProvider()
-
-
-@pytest.fixture
-def fake_router(fake_provider: FakeProvider) -> Router:
-    """A Router over only ``fake_provider``, ignoring installed plugins and the environment."""
-    return Router(providers=[fake_provider], settings=Settings.load({}))
+        return ProviderContract
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,8 +8,11 @@ of the input appears in exactly one chunk, in order.
 from __future__ import annotations
 
 import re
+import unicodedata
 
-__all__ = ["split_text"]
+from .errors import ValidationError
+
+__all__ = ["is_speakable", "require_speakable", "split_text"]
 
 # A sentence ends after terminal punctuation (and any closing quotes/brackets). Latin
 # punctuation needs following whitespace ("3.5" is not a boundary); CJK full-width punctuation
@@ -17,6 +20,33 @@ __all__ = ["split_text"]
 _SENTENCE_END = re.compile(r"(?:[.!?…]+[\"'”’)\]]*\s+|[。！？；]+[」』”’）]*\s*|\n\s*\n)")
 _CLAUSE_END = re.compile(r"(?:[,;:—–]\s+|[，、；：]\s*)")
 _SPACE = re.compile(r"\s+")
+
+
+def is_speakable(text: str) -> bool:
+    """Whether ``text`` has anything to say: a letter, digit or symbol.
+
+    Whitespace, punctuation, zero-width and control characters alone are nothing to speak (and
+    must not be billed as GPU work).
+    """
+    return any(unicodedata.category(char)[0] in "LNS" for char in text)
+
+
+def require_speakable(text: str, *, field: str = "text", provider: str | None = None) -> str:
+    """``text`` if :func:`is_speakable`, else ``empty_text`` (``empty_instruct`` for the
+    voice description): the one check every layer makes, so every layer gives one code."""
+    if is_speakable(text):
+        return text
+    if field == "instruct":
+        raise ValidationError(
+            "the voice description is empty; describe the voice in instruct=...",
+            code="empty_instruct",
+            provider=provider,
+        )
+    raise ValidationError(
+        f"the {field} has nothing to speak (only spaces, punctuation or invisible characters)",
+        code="empty_text",
+        provider=provider,
+    )
 
 
 def split_text(text: str, max_chars: int) -> list[str]:

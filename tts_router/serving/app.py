@@ -122,7 +122,9 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "request_rejected"
+        )
         body = {"error": {"code": code, "message": f"HTTP {exc.status_code}"}}
         return JSONResponse(body, status_code=exc.status_code)
 

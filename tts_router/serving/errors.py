@@ -5,14 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import (
-    AudioValidationError,
-    ProviderError,
-    ProviderUnavailableError,
-    TTSRouterError,
-    ValidationError,
-)
-from ..protocol import STATUS_FOR_CODE
+from ..errors import ProviderError, TTSRouterError, ValidationError
 
 __all__ = [
     "ServiceError",
@@ -22,21 +15,14 @@ __all__ = [
     "validation_error",
 ]
 
-# Audio codes that are the wrong kind of payload rather than a bad recording.
-_AUDIO_STATUS = {"audio_unreadable": 415, "audio_format_not_allowed": 415, "audio_too_large": 413}
-
 
 def status_for_error(exc: TTSRouterError) -> int:
-    """The HTTP status for a typed error: the protocol's table first, then the error's kind."""
-    if exc.code in STATUS_FOR_CODE:
-        return STATUS_FOR_CODE[exc.code]
-    if isinstance(exc, AudioValidationError):
-        return _AUDIO_STATUS.get(exc.code, 400)
-    if isinstance(exc, ValidationError):
-        return 400
-    if isinstance(exc, ProviderUnavailableError):
-        return 503
-    return 500
+    """The service's HTTP status for a typed error, from its row of the error table.
+
+    The table's status is what a host app answers; 502 there means "the provider failed",
+    and here the service is that provider: it answers 500.
+    """
+    return 500 if exc.http_status == 502 else exc.http_status
 
 
 class ServiceError(TTSRouterError):

@@ -20,6 +20,7 @@ from ..protocol import (
     VoiceInfo,
     is_voice_id,
 )
+from ..text import require_speakable
 from .engine import CloneJob, DesignJob
 from .idempotency import IdempotencyCache
 from .lru import BoundedLRU
@@ -144,11 +145,9 @@ class Handlers:
                 "this service has no voice-design model; run it with one or use clone",
                 code="unsupported_operation",
             )
-        if not body.instruct.strip():
-            raise ValidationError("the voice description (instruct) is empty", code="empty_text")
         job = DesignJob(
             text=self._text(body.text),
-            instruct=body.instruct,
+            instruct=require_speakable(body.instruct, field="instruct"),
             language=self._language(body.language),
             seed=body.seed,
             options=_options(body.options),
@@ -156,8 +155,7 @@ class Handlers:
         return audio_response(await self.worker.design(job))
 
     def _text(self, text: str) -> str:
-        if not text.strip():
-            raise ValidationError("the text is empty", code="empty_text")
+        require_speakable(text)
         if len(text) > self.max_text_chars:
             raise ValidationError(
                 f"the text is {len(text)} characters; at most {self.max_text_chars} per request",

@@ -7,20 +7,22 @@ cache can keep them and the ASGI guard can send them without FastAPI.
 from __future__ import annotations
 
 import base64
-import re
+import dataclasses
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..audio import encode_wav, validate_output_samples
-from ..errors import OutputValidationError, TTSRouterError
+from ..errors import TTSRouterError
 from ..protocol import (
     HEADER_AUDIO_SECONDS,
     HEADER_MODE,
     HEADER_MODEL,
-    HEADER_TIMING_PREFIX,
+    HEADER_TIMINGS,
     HEADER_WARNINGS,
     BatchItemResult,
     ErrorDetail,
+    encode_timings,
 )
 from .engine import EngineResult
 from .errors import status_for_error
@@ -57,7 +59,12 @@ def error_response(exc: TTSRouterError) -> Stored:
 
 def audio_response(result: EngineResult) -> Stored:
     """200 ``audio/wav`` with the ``X-TTS-*`` headers that say how it was made."""
-    return Stored(200, _encode(result), "audio/wav", _audio_headers(result))
+    started = time.perf_counter()
+    wav = _encode(result)
+    encoded = dataclasses.replace(
+        result, timings={**result.timings, "encode": time.perf_counter() - started}
+    )
+    return Stored(200, wav, "audio/wav", _audio_headers(encoded))
 
 
 def batch_item(result: EngineResult | TTSRouterError) -> BatchItemResult:
@@ -79,10 +86,7 @@ def batch_item(result: EngineResult | TTSRouterError) -> BatchItemResult:
 
 def _encode(result: EngineResult) -> bytes:
     """Encode an engine's samples as WAV after the same output checks every provider gets."""
-    try:
-        checked = validate_output_samples(result.samples, result.sample_rate)
-    except OutputValidationError as exc:
-        raise OutputValidationError(exc.message, code="invalid_output") from None
+    checked = validate_output_samples(result.samples, result.sample_rate)
     return encode_wav(checked.samples, result.sample_rate)
 
 
@@ -92,9 +96,8 @@ def _audio_headers(result: EngineResult) -> dict[str, str]:
         HEADER_MODEL: result.model,
         HEADER_AUDIO_SECONDS: f"{result.duration:.3f}",
     }
-    for stage, seconds in result.timings.items():
-        name = "-".join(part.capitalize() for part in re.split(r"[_\W]+", stage) if part)
-        headers[HEADER_TIMING_PREFIX + name] = f"{seconds:.4f}"
+    if result.timings:
+        headers[HEADER_TIMINGS] = encode_timings(result.timings)
     if result.warnings:
         # Header values must be latin-1; warnings are ours (never input), but be strict.
         text = "; ".join(result.warnings).encode("ascii", "replace").decode()

@@ -119,7 +119,7 @@ class EngineWorker:
                 retry_after=self._retry_after,
             )
         if self.load_state == "failed":
-            raise ServiceError("internal_error", "the model failed to load; see the service logs")
+            raise ServiceError("load_failed", "the model failed to load; see the service logs")
 
     @contextlib.contextmanager
     def _admission(self, count: int) -> Iterator[None]:

@@ -5,17 +5,33 @@ tts-router-echo download --model-dir DIR     # the only command that uses the ne
 tts-router-echo tiny --model-dir DIR         # a tiny random model, for trying it offline
 tts-router-echo deploy --gpu A10G [--dry-run] # the Modal app (tts_router_echo.modal_app)
 tts-router-echo smoke URL                    # health, languages, one short clone, timed
+
+``serve``, ``download`` and ``tiny`` need the ``engine`` extra, ``deploy`` the ``modal`` extra;
+without it they print the ``pip install`` that adds it, in one line, and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main"]
+from tts_router.errors import ConfigurationError
+from tts_router.extras import require_extra
+
+__all__ = ["DISTRIBUTION", "EXTRA_MODULES", "main"]
+
+DISTRIBUTION = "tts-router-echo"
+# command -> (extra, what it brings that the command imports): checked before it runs.
+EXTRA_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "serve": ("engine", ("torch", "echo_tts", "fastapi", "uvicorn")),
+    "download": ("engine", ("huggingface_hub",)),
+    "tiny": ("engine", ("torch", "echo_tts")),
+    "deploy": ("modal", ("modal",)),
+}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +88,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tts-router-echo`` script."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _run(args)
+    except ConfigurationError as exc:  # a missing extra or setting: one line, the fix in it
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command in EXTRA_MODULES:
+        extra, modules = EXTRA_MODULES[args.command]
+        require_extra(modules, DISTRIBUTION, extra, what=f"tts-router-echo {args.command}")
     if args.command == "deploy":
         return _deploy(args)
     if args.command == "smoke":

@@ -17,9 +17,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from tts_router.errors import ConfigurationError
+from tts_router.extras import require_extra
 from tts_router.provider import Capabilities, Provider
 from tts_router.remote import RemoteProvider, ServiceConfig, auth_from_settings
 from tts_router.settings import Settings
+from tts_router.urls import validate_service_url
 
 __all__ = ["ECHO_CAPABILITIES", "ECHO_LICENSE", "EchoProvider"]
 
@@ -42,6 +44,9 @@ class EchoProvider(RemoteProvider):
     """Echo-TTS through the protocol service."""
 
     id: ClassVar[str] = "echo"
+    setting_keys: ClassVar[frozenset[str] | None] = frozenset(
+        {"url", "backend", "modal_app", "modal_class", "modal_key", "modal_secret"}
+    )
     static_capabilities = ECHO_CAPABILITIES
     configure_hint = (
         "set ECHO_MODAL_URL to the deployed service (tts-router-echo deploy) or to a local one "
@@ -55,9 +60,14 @@ class EchoProvider(RemoteProvider):
         if backend not in _BACKENDS:
             raise ConfigurationError(f"ECHO_BACKEND must be one of {', '.join(_BACKENDS)}")
         if backend == "modal-sdk":
+            require_extra("modal", "tts-router-echo", "modal", what="ECHO_BACKEND=modal-sdk")
             from .sdk import EchoModalSdkProvider
 
             return EchoModalSdkProvider.from_settings(settings)
         url = settings.setting("echo", "url", "ECHO_MODAL_URL")
+        if url:  # a plain http(s) base URL, else ConfigurationError naming the setting
+            url = validate_service_url(
+                str(url), setting=settings.origin("echo", "url", "ECHO_MODAL_URL")
+            )
         config = ServiceConfig(clone_url=url, auth=auth_from_settings(settings, "echo"))
         return cls(config)

@@ -7,19 +7,30 @@ the protocol under uvicorn, the same app the Modal container runs. The Modal com
     tts-router-qwen deploy --model 0.6B --gpu A10G [--dry-run]          # modal deploy
     tts-router-qwen smoke URL [--design INSTRUCT]                       # health, languages, clone
 
-Each subcommand registers in :data:`COMMANDS`.
+Each subcommand registers in :data:`COMMANDS`. ``serve`` needs the ``engine`` extra,
+``download`` and ``deploy`` the ``modal`` extra; without it they print the ``pip install``
+that adds it, in one line, and exit 2. ``smoke`` needs only the client.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tts_router.errors import ConfigurationError
+from tts_router.extras import require_extra
+
 from .policy import ATTENTIONS, DTYPES
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "DISTRIBUTION", "ENGINE_MODULES", "MODAL_MODULES", "build_parser", "main"]
+
+DISTRIBUTION = "tts-router-qwen-modal"
+# What each extra brings that the commands import (checked before they run).
+ENGINE_MODULES = ("torch", "qwen_tts", "fastapi", "uvicorn")
+MODAL_MODULES = ("modal",)
 
 
 def _add_serve(sub: Any) -> None:
@@ -36,6 +47,7 @@ def _add_serve(sub: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    require_extra(ENGINE_MODULES, DISTRIBUTION, "engine", what="tts-router-qwen serve")
     import uvicorn
 
     from .service import create_service_app
@@ -64,6 +76,7 @@ def _add_download(sub: Any) -> None:
 
 
 def _download(args: argparse.Namespace) -> int:
+    require_extra(MODAL_MODULES, DISTRIBUTION, "modal", what="tts-router-qwen download")
     from tts_router import modal_kit
 
     from . import modal_app
@@ -84,6 +97,7 @@ def _add_deploy(sub: Any) -> None:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    require_extra(MODAL_MODULES, DISTRIBUTION, "modal", what="tts-router-qwen deploy")
     from tts_router import modal_kit
 
     from . import modal_app
@@ -130,4 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tts-router-qwen`` script."""
     args = build_parser().parse_args(argv)
-    return COMMANDS[args.command][1](args)
+    try:
+        return COMMANDS[args.command][1](args)
+    except ConfigurationError as exc:  # a missing extra or setting: one line, the fix in it
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -43,6 +43,7 @@ from tts_router.languages import AUTO, language_name, normalize_language
 from tts_router.models import CloneMode
 from tts_router.protocol import HealthInfo
 from tts_router.serving import BoundedLRU, CloneJob, DesignJob, EngineResult
+from tts_router.text import require_speakable
 
 from . import __version__
 from .checks import check_chunk
@@ -253,8 +254,7 @@ class QwenEngine:
         """Speak ``job.text`` in the voice ``job.instruct`` describes."""
         with self._lock:
             model = self._require("voice_design", "design")
-            if not job.instruct.strip():
-                raise ValidationError("the voice description is empty", code="invalid_request")
+            require_speakable(job.instruct, field="instruct")
             started = time.perf_counter()
             chunks = self._chunks(0, job.text, job.language, job.seed, job.options)
 
@@ -279,7 +279,7 @@ class QwenEngine:
 
     def _require(self, kind: str, operation: str) -> Any:
         if self._model is None:
-            raise ProviderError("the model is not loaded yet", code="loading", retryable=True)
+            raise ProviderError("the model is not loaded yet", code="loading")
         if self._kind != kind:
             raise UnsupportedOperationError(
                 f"this {self._variant} model cannot {operation}; load a "

@@ -13,6 +13,10 @@ variable                      TOML key            meaning
 ``QWEN_MODEL_DIR``            ``model_dir``       local backend: Base model directory or hub id
 ``QWEN_DESIGN_MODEL_DIR``     ``design_model_dir``  local backend: VoiceDesign model, optional
 ============================  ==================  ==============================================
+
+A URL must be a plain ``http(s)`` base URL: one with credentials, a query string or a fragment
+is refused (``ConfigurationError`` naming the setting; the token goes in ``MODAL_KEY``/
+``MODAL_SECRET``), so the provider shows as broken with that reason.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from typing import ClassVar
 import httpx
 
 from tts_router.errors import ConfigurationError
+from tts_router.extras import require_extra
 from tts_router.provider import Capabilities, Provider
 from tts_router.remote import RemoteProvider, ServiceConfig, auth_from_settings
 from tts_router.settings import Settings
+from tts_router.urls import validate_service_url
 
 __all__ = ["QWEN_CAPABILITIES", "QwenProvider", "service_url_from_settings"]
 
@@ -49,15 +55,16 @@ def service_url_from_settings(settings: Settings) -> tuple[str | None, str | Non
 
     ``QWEN_MODAL_ENDPOINT`` from the earlier Utter deployment is accepted when it names one of
     our services (a trailing ``/clone`` is dropped). A per-function URL of the earlier Modal app
-    (``...-clone.modal.run``) speaks a different protocol, so it is refused with the fix.
+    (``...-clone.modal.run``) speaks a different protocol, so it is refused with the fix. A URL
+    that is not a plain http(s) base URL raises :class:`ConfigurationError`.
     """
     url = settings.setting("qwen", "url", "QWEN_MODAL_URL")
     if url:
-        return str(url), None
+        return _service_url(settings, "url", "QWEN_MODAL_URL"), None
     legacy = settings.setting("qwen", "endpoint", "QWEN_MODAL_ENDPOINT")
     if not legacy:
         return None, None
-    parsed = httpx.URL(str(legacy))
+    parsed = httpx.URL(_service_url(settings, "endpoint", "QWEN_MODAL_ENDPOINT"))
     if _LEGACY_FUNCTION_HOST.search(parsed.host):
         return None, (
             "QWEN_MODAL_ENDPOINT names a per-function endpoint of the earlier Modal app; deploy "
@@ -67,10 +74,27 @@ def service_url_from_settings(settings: Settings) -> tuple[str | None, str | Non
     return str(parsed.copy_with(path=path or "/")), None
 
 
+def _service_url(settings: Settings, key: str, variable: str) -> str:
+    value = settings.setting("qwen", key, variable)
+    return validate_service_url(str(value), setting=settings.origin("qwen", key, variable))
+
+
 class QwenProvider(RemoteProvider):
     """Qwen3-TTS through the protocol service (on Modal, or ``tts-router-qwen serve``)."""
 
     id: ClassVar[str] = "qwen"
+    setting_keys: ClassVar[frozenset[str] | None] = frozenset(
+        {
+            "url",
+            "endpoint",
+            "design_url",
+            "backend",
+            "model_dir",
+            "design_model_dir",
+            "modal_key",
+            "modal_secret",
+        }
+    )
     static_capabilities = QWEN_CAPABILITIES
     configure_hint = (
         "set QWEN_MODAL_URL to the deployed service (tts-router-qwen deploy) or to a local "
@@ -94,13 +118,19 @@ class QwenProvider(RemoteProvider):
         if backend not in ("remote", "local"):
             raise ConfigurationError("QWEN_BACKEND must be 'remote' or 'local'")
         if backend == "local":
+            require_extra(
+                ("torch", "qwen_tts"), "tts-router-qwen-modal", "engine", what="QWEN_BACKEND=local"
+            )
             from .local import LocalQwenProvider
 
             return LocalQwenProvider.from_settings(settings)
         url, problem = service_url_from_settings(settings)
+        design_url = None
+        if settings.setting("qwen", "design_url", "QWEN_MODAL_DESIGN_URL"):
+            design_url = _service_url(settings, "design_url", "QWEN_MODAL_DESIGN_URL")
         config = ServiceConfig(
             clone_url=url,
-            design_url=settings.setting("qwen", "design_url", "QWEN_MODAL_DESIGN_URL"),
+            design_url=design_url,
             auth=auth_from_settings(settings, "qwen"),
         )
         return cls(config, problem=problem)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from tts_router import Capabilities, Provider, hookimpl
@@ -20,13 +19,6 @@ class EntryPointFake(FakeProvider):
     @property
     def capabilities(self) -> Capabilities:
         return self.caps
-
-    def missing_configuration(self) -> str | None:
-        # Usable only when a test asks for it, so a developer's environment never routes real
-        # requests to a tone generator.
-        if os.environ.get("TTS_ROUTER_TEST_FIXTURES") == "1":
-            return None
-        return "set TTS_ROUTER_TEST_FIXTURES=1"
 
 
 @hookimpl
