@@ -196,6 +196,7 @@ class Provider:
     """The ``[providers.<id>]`` keys this provider reads; ``doctor`` flags any other key.
     None: the provider does not say, and its keys are not checked. Every provider also
     accepts ``timeout`` (seconds for one request, see :attr:`timeout`)."""
+    _names_its_errors: ClassVar[bool] = True  # errors say "[id] ..." (not the router's own)
     timeout: float | None = None
     """Seconds one request may take in this provider before a fallback-eligible
     ``provider_timeout``; None: no limit of the base class (a remote client keeps its own
@@ -321,7 +322,8 @@ class Provider:
                 provider=self.id,
             )
         except TTSRouterError as exc:
-            exc.provider = exc.provider or self.id
+            if self._names_its_errors:
+                exc.provider = exc.provider or self.id
             error = exc
         raise _detached(error)
 

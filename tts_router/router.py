@@ -261,6 +261,7 @@ class Router(Provider):
     """
 
     id = "router"
+    _names_its_errors = False  # an error says which provider failed, not that a router did
 
     def __init__(
         self, providers: Iterable[Provider] | None = None, settings: Settings | None = None
