@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NoProviderError, TTSRouterError, ValidationError
+from .extras import require_extra
 from .models import CloneRequest, DesignRequest, SpeechResult, VoiceReference
 from .plugins import ALLOW_LIST_VARIABLE, PluginRegistry, get_plugins
 from .provider import Health, Provider
@@ -173,6 +174,23 @@ def _parser() -> argparse.ArgumentParser:
         _request_flags(cmd, name)
         cmd.add_argument("-o", "--output", required=True, type=Path, help="WAV file to write")
         cmd.set_defaults(handler=_speak, operation=name)
+
+    cmd = commands.add_parser(
+        "serve",
+        help="the OpenAI-compatible speech gateway (extra: gateway)",
+        epilog="keys: TTS_ROUTER_GATEWAY_KEYS=KEY1,KEY2 or [gateway] keys (hashes from hash-key)",
+    )
+    cmd.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    cmd.add_argument("--port", type=int, help="port (default 8080)")
+    cmd.add_argument("--data-dir", type=Path, help="voice library directory")
+    cmd.add_argument(
+        "--no-auth", action="store_true", default=None, help="no API keys (loopback only)"
+    )
+    cmd.set_defaults(handler=_serve)
+    cmd = commands.add_parser(
+        "hash-key", help="read an API key on stdin, print the hash [gateway] keys stores"
+    )
+    cmd.set_defaults(handler=_hash_key)
 
     cmd = commands.add_parser("explain", help="which provider a request would go to, and why")
     explain = cmd.add_subparsers(required=True, metavar="OPERATION")
@@ -687,3 +705,36 @@ async def _closing(router: Router, call: Awaitable[SpeechResult]) -> SpeechResul
 
 def _read_text(value: str) -> str:
     return sys.stdin.read() if value == "-" else value
+
+
+def _serve(router: Router, args: argparse.Namespace) -> int:
+    require_extra(("fastapi", "uvicorn", "multipart"), "tts-router-core", "gateway", what="serve")
+    import uvicorn
+
+    from .gateway import GatewayConfig, create_app
+
+    config = GatewayConfig.load(
+        router.settings,
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        no_auth=args.no_auth,
+    )
+    auth = "no API keys (loopback)" if not config.keys else f"{len(config.keys)} API key(s)"
+    print(
+        f"serving on http://{config.host}:{config.port}/v1 with {auth}; "
+        f"voices in {config.data_dir}",
+        file=sys.stderr,
+    )
+    uvicorn.run(create_app(config, router), host=config.host, port=config.port, log_level="warning")
+    return 0
+
+
+def _hash_key(router: Router, args: argparse.Namespace) -> int:
+    from .gateway.config import hash_key
+
+    key = sys.stdin.readline().strip()
+    if not key:
+        raise ValidationError("no key on standard input", code="invalid_request")
+    print(hash_key(key))
+    return 0

@@ -242,8 +242,14 @@ _AUDIO_MEANINGS = {
     "too_long": "longer than the maximum",
     "not_finite": "NaN or infinite samples",
     "silent": "silence (peak below -60 dBFS)",
+    "decoder_missing": "WebM or MP4 audio, and PyAV (the formats extra) is not installed",
 }
-_AUDIO_STATUS = {"too_large": 413, "unreadable": 415, "format_not_allowed": 415}
+_AUDIO_STATUS = {
+    "too_large": 413,
+    "unreadable": 415,
+    "format_not_allowed": 415,
+    "decoder_missing": 415,
+}
 
 # code, class, HTTP status, retryable, fallback, meaning. Statuses are what a host app should
 # answer its own caller: 4xx for the caller's mistakes, 502/503/504 when a provider failed.
@@ -263,13 +269,21 @@ ERRORS: Mapping[str, ErrorSpec] = _table(
         (f"audio_{name}", _A, _AUDIO_STATUS.get(name, 400), False, False, meaning)
         for name, meaning in _AUDIO_MEANINGS.items()
     ),
+    ("reference_is_text", _A, 400, False, False, "audio given as a str: bytes, or from_base64"),
     ("unsupported_language", UnsupportedLanguageError, 400, False, False, "language not spoken"),
     ("unsupported_operation", UnsupportedOperationError, 400, False, False, "not offered"),
     ("unsupported_media_type", _V, 415, False, False, "the body's content type is wrong"),
     ("body_too_large", _V, 413, False, False, "the request body is over the service's limit"),
     ("hash_mismatch", _V, 400, False, False, "an uploaded voice does not match its sha256"),
     ("voice_not_found", _V, 404, False, False, "the service holds no voice with this id"),
+    ("invalid_seed", _V, 400, False, False, "the seed is not an integer from 0 to 2**32 - 1"),
+    ("invalid_characters", _V, 400, False, False, "a text field holds lone surrogates"),
+    ("headers_too_large", _V, 431, False, False, "the request's headers are over the limit"),
     ("no_provider", NoProviderError, 422, False, False, "no installed provider qualifies"),
+    ("unsupported_format", _V, 400, False, False, "an output format this library lacks"),
+    ("unsupported_option", _V, 400, False, False, "an option no qualifying provider offers"),
+    ("invalid_api_key", _V, 401, False, False, "no valid API key (Authorization: Bearer)"),
+    ("concurrency_limit", RateLimitedError, 429, True, False, "too many requests in flight"),
     # -- configuration and plugins ------------------------------------------------------------
     ("configuration_error", ConfigurationError, 500, False, True, "settings are wrong"),
     ("missing_extra", ConfigurationError, 500, False, True, "an optional extra is missing"),
@@ -285,6 +299,25 @@ ERRORS: Mapping[str, ErrorSpec] = _table(
     ("overloaded", ProviderUnavailableError, 503, True, True, "the service is at capacity"),
     ("load_failed", ProviderUnavailableError, 503, False, True, "the model failed to load"),
     ("provider_timeout", ProviderTimeoutError, 504, False, True, "did not finish in time"),
+    (
+        "deadline_unmeetable",
+        ProviderUnavailableError,
+        503,
+        True,
+        True,
+        "the queue is too long to finish within the caller's deadline",
+    ),
+    (
+        "deadline_too_short",
+        ProviderTimeoutError,
+        504,
+        False,
+        True,
+        "the job alone takes longer than the caller's deadline",
+    ),
+    ("request_timeout", _P, 408, True, True, "the request was not sent in time (stalled upload)"),
+    ("job_not_found", _P, 404, False, True, "no such job here (expired, or another instance)"),
+    ("job_cancelled", _P, 409, False, False, "the job was cancelled before it finished"),
     ("service_timeout", ProviderTimeoutError, 504, True, True, "no answer within the read timeout"),
     ("rate_limited", RateLimitedError, 429, True, True, "the provider is rate limiting"),
     ("authentication_failed", AuthenticationError, 502, False, True, "credentials refused"),

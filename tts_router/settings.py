@@ -100,6 +100,10 @@ class Settings(BaseModel):
         description="TTS_ROUTER_MAX_TEXT_CHARS: the longest text the router accepts per request.",
     )
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    gateway: dict[str, Any] = Field(
+        default_factory=dict,
+        description="[gateway]: the `tts-router serve` settings (see tts_router.gateway).",
+    )
     env: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
     source: str | None = Field(default=None, description="The TOML file read, if any.")
 
@@ -201,7 +205,14 @@ def _parse_bool(value: str, name: str) -> bool:
     raise ConfigurationError(f"{name} must be 1 or 0 (true/false)")
 
 
-_TOML_KEYS = ("provider", "allow_approximate_fallback", "rules", "providers")
+_TOML_KEYS = (
+    "provider",
+    "allow_approximate_fallback",
+    "max_text_chars",
+    "rules",
+    "providers",
+    "gateway",
+)
 _RULE_KEYS = ("provider", "operation", "language")
 
 

@@ -1,0 +1,311 @@
+"""The gateway's FastAPI app: OpenAI's speech endpoint, a voice library, models, health.
+
+Three ASGI layers run before any route: an access log with a request id (outermost), the API
+key check and per-key in-flight limit (before the body is read, so an unauthorised or
+over-limit request costs nothing), and the body limit (counted as the body streams).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import ProviderError, TTSRouterError, ValidationError
+from ..router import Router
+from .config import GatewayConfig
+from .library import VoiceLibrary
+from .speech import SpeechBody, synthesise
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger("tts_router.gateway")
+
+_OPEN_PATHS = frozenset({"/healthz"})
+_ERROR_TYPES = {401: "authentication_error", 429: "rate_limit_error"}
+
+
+class DesignedVoiceBody(BaseModel):
+    """``POST /v1/voices/design``: design a voice and keep it in the library."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    name: str
+    instructions: str = Field(repr=False, min_length=1)
+    text: str = Field(repr=False, min_length=1, description="What the designed voice says.")
+    language: str = "auto"
+    model: str = "auto"
+
+
+def create_app(
+    config: GatewayConfig, router: Router | None = None, library: VoiceLibrary | None = None
+) -> ASGIApp:
+    """The gateway as an ASGI app over ``router`` (default: every installed provider)."""
+    router = router or Router()
+    library = library or VoiceLibrary(config.data_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await router.aclose()
+        library.close()
+
+    app = FastAPI(title="tts-router gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.exception_handler(TTSRouterError)
+    async def typed_error(request: Request, exc: TTSRouterError) -> JSONResponse:
+        return _error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = ", ".join(
+            dict.fromkeys(".".join(str(p) for p in e.get("loc", ())[1:]) for e in exc.errors())
+        )
+        return _error(
+            ValidationError(f"the request is invalid at: {fields}", code="validation_failed")
+        )
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "providers": sorted(router.providers), "broken": router.broken}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        data = [
+            {
+                "id": provider_id,
+                "object": "model",
+                "owned_by": "tts-router",
+                "capabilities": provider.capabilities.model_dump(mode="json"),
+                "ready": provider.missing_configuration() is None,
+            }
+            for provider_id, provider in router.providers.items()
+        ]
+        data.insert(0, {"id": "auto", "object": "model", "owned_by": "tts-router"})
+        return {"object": "list", "data": data}
+
+    @app.post("/v1/audio/speech")
+    async def speech(body: SpeechBody, request: Request) -> Response:
+        request_id = request.scope["state"]["request_id"]
+        result, encoded = await synthesise(body, router, library, request_id)
+        headers = {
+            "X-TTS-Provider": result.provider,
+            "X-TTS-Mode": result.mode,
+            "X-TTS-Quality": result.quality,
+            "X-TTS-Sample-Rate": str(encoded.sample_rate),
+        }
+        if result.fallback_from:
+            headers["X-TTS-Fallback-From"] = ",".join(result.fallback_from)
+        if result.warnings:  # ours, never input; header values must be latin-1
+            headers["X-TTS-Warnings"] = (
+                "; ".join(result.warnings).encode("ascii", "replace").decode()
+            )
+        return Response(encoded.data, media_type=encoded.media_type, headers=headers)
+
+    @app.post("/v1/voices")
+    async def add_voice(
+        file: Annotated[UploadFile, File()],
+        name: Annotated[str, Form()],
+        transcript: Annotated[str | None, Form()] = None,
+        language: Annotated[str, Form()] = "auto",
+    ) -> dict[str, object]:
+        audio = await file.read()
+        voice = await asyncio.to_thread(
+            library.add, audio, name=name, transcript=transcript, language=language
+        )
+        return voice.public()
+
+    @app.post("/v1/voices/design")
+    async def design_voice(body: DesignedVoiceBody, request: Request) -> dict[str, object]:
+        speech_body = SpeechBody(
+            model=body.model,
+            input=body.text,
+            instructions=body.instructions,
+            language=body.language,
+            response_format="wav",
+        )
+        result, encoded = await synthesise(
+            speech_body, router, library, request.scope["state"]["request_id"]
+        )
+        voice = await asyncio.to_thread(
+            library.add,
+            encoded.data,
+            name=body.name,
+            transcript=body.text,
+            language=body.language,
+            source="design",
+        )
+        return {**voice.public(), "designed_by": result.provider}
+
+    @app.get("/v1/voices")
+    async def list_voices() -> dict[str, object]:
+        return {"object": "list", "data": [v.public() for v in library.list()]}
+
+    @app.get("/v1/voices/{voice_id}")
+    async def get_voice(voice_id: str) -> dict[str, object]:
+        return library.get(voice_id).public()
+
+    @app.delete("/v1/voices/{voice_id}")
+    async def delete_voice(voice_id: str) -> dict[str, object]:
+        await asyncio.to_thread(library.delete, voice_id)
+        return {"id": voice_id, "object": "voice.deleted", "deleted": True}
+
+    return _AccessLog(_Auth(_BodyLimit(app, config.max_body_bytes), config))
+
+
+def _error(exc: TTSRouterError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """OpenAI's error shape, carrying the library's code and the table's status."""
+    status = exc.http_status
+    kind = _ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
+    body = {"error": {"message": exc.message, "type": kind, "param": None, "code": exc.code}}
+    headers = dict(headers or {})
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, round(retry_after)))
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _send(send: Send, response: JSONResponse, scope: Scope, receive: Receive) -> None:
+    await response(scope, receive, send)
+
+
+class _AccessLog:
+    """Request ids and one structured access-log line per request: no bodies, no text."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 0
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            logger.info(
+                json.dumps(
+                    {
+                        "request_id": request_id,
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                        "key": scope["state"].get("key_id"),
+                    }
+                )
+            )
+
+
+class _Auth:
+    """Bearer keys (compared as hashes) and a per-key limit on requests in flight."""
+
+    def __init__(self, app: ASGIApp, config: GatewayConfig) -> None:
+        self.app = app
+        self.config = config
+        self.in_flight: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in _OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        key_id = self._key_id(scope)
+        if key_id is None:
+            error = ValidationError(
+                "a valid API key is required: send Authorization: Bearer <key>",
+                code="invalid_api_key",
+            )
+            await _send(send, _error(error, {"WWW-Authenticate": "Bearer"}), scope, receive)
+            return
+        scope["state"]["key_id"] = key_id[7:19]  # a hash prefix: identifies, reveals nothing
+        limit = self.config.max_in_flight_per_key
+        if self.in_flight[key_id] >= limit:
+            busy = ProviderError(
+                f"this key has {limit} requests in flight; wait for one to finish",
+                code="concurrency_limit",
+                retry_after=1.0,
+            )
+            await _send(send, _error(busy), scope, receive)
+            return
+        self.in_flight[key_id] += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight[key_id] -= 1
+
+    def _key_id(self, scope: Scope) -> str | None:
+        if not self.config.keys:  # --no-auth on loopback (checked at start-up)
+            return "sha256:" + "0" * 64
+        for name, value in scope.get("headers", []):
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer" and token.strip():
+                    return self.config.key_id(token.strip())
+        return None
+
+
+class _BodyLimit:
+    """Refuse a body over the limit as it streams, whatever Content-Length claims."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                error = ValidationError(
+                    f"the request body is over {self.limit} bytes", code="body_too_large"
+                )
+                await _send(send, _error(error), scope, receive)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
