@@ -10,10 +10,13 @@ small private methods :meth:`Provider._clone` and :meth:`Provider._design` for O
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import logging
+import threading
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -196,6 +199,9 @@ class Provider:
     """The ``[providers.<id>]`` keys this provider reads; ``doctor`` flags any other key.
     None: the provider does not say, and its keys are not checked. Every provider also
     accepts ``timeout`` (seconds for one request, see :attr:`timeout`)."""
+    max_parallel_chunks: int = 1
+    """How many chunks of a long text may be in flight at once: 1 for an engine in this
+    process (it has one model); more for a remote service that scales out (fan-out)."""
     _names_its_errors: ClassVar[bool] = True  # errors say "[id] ..." (not the router's own)
     timeout: float | None = None
     """Seconds one request may take in this provider before a fallback-eligible
@@ -275,7 +281,7 @@ class Provider:
     async def _clone_request(self, request: CloneRequest) -> SpeechResult:
         caps = self._require("clone")
         language = self._language(request.language, caps)
-        reference = decode_audio(request.reference.audio, self.reference_limits)
+        reference = await _decoded_reference(request.reference.audio, self.reference_limits)
         if not caps.clones_without_transcript and not request.reference.has_transcript:
             raise ValidationError(
                 "this provider needs the reference transcript; pass transcript=...",
@@ -286,7 +292,8 @@ class Provider:
         def one_chunk(chunk: str) -> Awaitable[Speech]:
             return self._off_loop(self._clone, chunk, language, request, reference)
 
-        return await self._synthesise(request.text, request.request_id, caps, one_chunk)
+        result = await self._synthesise(request.text, request.request_id, caps, one_chunk)
+        return result.model_copy(update={"language": language})
 
     async def _design_request(self, request: DesignRequest) -> SpeechResult:
         caps = self._require("design")
@@ -296,7 +303,8 @@ class Provider:
         def one_chunk(chunk: str) -> Awaitable[Speech]:
             return self._off_loop(self._design, chunk, language, request)
 
-        return await self._synthesise(request.text, request.request_id, caps, one_chunk)
+        result = await self._synthesise(request.text, request.request_id, caps, one_chunk)
+        return result.model_copy(update={"language": language})
 
     async def _public(
         self, work: Coroutine[Any, Any, SpeechResult], request_timeout: float | None
@@ -357,7 +365,7 @@ class Provider:
         chunks = _checked_chunks(text, caps.max_text_chars, self.id)
         started = time.perf_counter()
         try:
-            speeches = [await one_chunk(chunk) for chunk in chunks]
+            speeches = await _in_order(chunks, one_chunk, self.max_parallel_chunks)
             decoded = [speech.decoded(self.id) for speech in speeches]
         except TTSRouterError:
             raise
@@ -411,6 +419,60 @@ class Provider:
             timings=timings,
             warnings=tuple(warnings),
         )
+
+
+async def _in_order(
+    chunks: list[str], one_chunk: Callable[[str], Awaitable[Speech]], parallel: int
+) -> list[Speech]:
+    """Every chunk spoken, in order, at most ``parallel`` at once; the first failure cancels
+    the rest and is raised naming its chunk."""
+    if parallel <= 1 or len(chunks) == 1:
+        return [await _named(index, chunks, one_chunk) for index in range(len(chunks))]
+    gate = asyncio.Semaphore(parallel)
+
+    async def gated(index: int) -> Speech:
+        async with gate:
+            return await _named(index, chunks, one_chunk)
+
+    tasks = [asyncio.ensure_future(gated(index)) for index in range(len(chunks))]
+    try:
+        return [await task for task in tasks]  # order kept whatever finishes first
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def _named(
+    index: int, chunks: list[str], one_chunk: Callable[[str], Awaitable[Speech]]
+) -> Speech:
+    try:
+        return await one_chunk(chunks[index])
+    except TTSRouterError as exc:
+        if len(chunks) > 1 and not exc.message.startswith("chunk "):
+            exc.message = f"chunk {index + 1} of {len(chunks)}: {exc.message}"
+        raise
+
+
+# Decoded references by content: a host cloning many texts in one voice decodes it once.
+_REFERENCES: OrderedDict[tuple[bytes, AudioLimits], DecodedAudio] = OrderedDict()
+_REFERENCES_MAX_BYTES = 256 * 1024 * 1024
+_references_lock = threading.Lock()
+
+
+async def _decoded_reference(audio: bytes, limits: AudioLimits) -> DecodedAudio:
+    """The one validator's verdict on ``audio``, computed once per content (off the loop)."""
+    key = (hashlib.sha256(audio).digest(), limits)
+    with _references_lock:
+        cached = _REFERENCES.get(key)
+        if cached is not None:
+            _REFERENCES.move_to_end(key)
+            return cached
+    decoded = await asyncio.to_thread(decode_audio, audio, limits)
+    with _references_lock:
+        _REFERENCES[key] = decoded
+        while sum(d.samples.nbytes for d in _REFERENCES.values()) > _REFERENCES_MAX_BYTES:
+            _REFERENCES.popitem(last=False)
+    return decoded
 
 
 def _checked_chunks(text: str, max_chars: int, provider_id: str) -> list[str]:

@@ -47,6 +47,9 @@ class ServiceConfig:
     retry: RetryOptions = field(default_factory=RetryOptions)
     timeouts: Timeouts = field(default_factory=Timeouts)
     circuit: CircuitOptions = field(default_factory=CircuitOptions)
+    max_parallel: int = 4
+    """Chunks of one long text sent at once (fan-out: a scaling service runs them side by
+    side); 1 sends them one after another."""
 
 
 def auth_from_settings(settings: Settings, provider_id: str) -> ServiceAuth | None:
@@ -70,6 +73,7 @@ class RemoteProvider(Provider):
         self, config: ServiceConfig, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self.config = config
+        self.max_parallel_chunks = max(1, config.max_parallel)
         self._clients: dict[Operation, ServiceClient] = {}
         urls: dict[Operation, str | None] = {"clone": config.clone_url, "design": config.design_url}
         for operation, url in urls.items():
