@@ -10,7 +10,6 @@ import asyncio
 import io
 import subprocess
 import sys
-import tomllib
 import types
 from pathlib import Path
 from typing import Any
@@ -103,14 +102,15 @@ def test_an_explicit_app_name_survives_a_variant_change() -> None:
     assert named.with_changes(variant="1.7B-Base").app_name == "my-tts"
 
 
-def test_image_pins_agree_with_the_lock_for_python_3_12() -> None:
-    lock = tomllib.loads((ROOT / "uv.lock").read_text())
-    versions: dict[str, set[str]] = {}
-    for package in lock["package"]:
-        versions.setdefault(package["name"], set()).add(package["version"])
-    for pin in (*kit.TORCH_REQUIREMENTS, *kit.CORE_REQUIREMENTS):
-        name, version = pin.split("==")
-        assert version in versions.get(name, set()), pin
+def test_autoscaling_target_is_one_engine_batch_below_the_burst_cap() -> None:
+    s = settings()
+    assert (s.concurrent_inputs, s.max_batch, s.autoscale_target) == (32, 16, 16)
+    assert settings(TTS_ROUTER_MODAL_MAX_BATCH="8").autoscale_target == 8  # follows the batch
+    assert settings(TTS_ROUTER_MODAL_MAX_BATCH="64").autoscale_target == 32  # never above cap
+    chosen = settings(TTS_ROUTER_MODAL_TARGET_INPUTS="4")
+    assert chosen.autoscale_target == 4 and settings(**chosen.env()) == chosen
+    with pytest.raises(ConfigurationError, match="cannot exceed"):
+        settings(TTS_ROUTER_MODAL_TARGET_INPUTS="40")
 
 
 def test_hub_cache_layout_and_download_report(tmp_path: Path) -> None:
@@ -188,7 +188,8 @@ def test_deploy_flow_prints_the_url_and_host_settings() -> None:
         echo=lines.append, runner=runner,
     )  # fmt: skip
     assert dry == 0 and len(ran) == 1  # nothing run
-    assert lines[0].startswith("$ TTS_ROUTER_QWEN_VARIANT=0.6B-Base") and "modal deploy" in lines[0]
+    assert lines[0].startswith("# Modal environment: ")
+    assert lines[1].startswith("$ TTS_ROUTER_QWEN_VARIANT=0.6B-Base") and "modal deploy" in lines[1]
 
 
 def test_cost_note_for_warm_containers() -> None:
@@ -229,15 +230,17 @@ def test_service_shell_methods_go_through_the_protocol_app() -> None:
     reference = make_reference_wav(seconds=1.0, sample_rate=16_000)
 
     async def calls() -> tuple[bytes, bytes, dict[str, Any]]:
-        async with app.router.lifespan_context(app):  # what Modal runs for the asgi app
-            cloned = await shell.clone_wav("Hello there.", reference, language="en")
-            again = await shell.clone_wav("Hello again.", reference, language="en")
-            designed = await shell.design_wav("Hello.", "a calm voice")
-            health = await shell.health_info()
-            with pytest.raises(TTSRouterError) as bad:
-                await shell.clone_wav("Hello.", b"not audio", language="en")
-            assert bad.value.code.startswith("audio_")  # a 4xx before any engine work
-            return cloned, again, health | {"designed": designed}
+        # No lifespan from anyone: the methods start the service themselves (an app
+        # without the web endpoint would otherwise hang on its first call).
+        cloned = await shell.clone_wav("Hello there.", reference, language="en")
+        again = await shell.clone_wav("Hello again.", reference, language="en")
+        designed = await shell.design_wav("Hello.", "a calm voice")
+        health = await shell.health_info()
+        with pytest.raises(TTSRouterError) as bad:
+            await shell.clone_wav("Hello.", b"not audio", language="en")
+        assert bad.value.code.startswith("audio_")  # a 4xx before any engine work
+        await shell.stop_service()
+        return cloned, again, health | {"designed": designed}
 
     cloned, again, health = asyncio.run(calls())
     assert soundfile.info(io.BytesIO(cloned)).samplerate == 16_000
@@ -257,16 +260,44 @@ def test_a_failed_load_is_logged_not_raised(caplog: pytest.LogCaptureFixture) ->
     assert "failed to load" in caplog.text
 
 
+def test_another_torch_index_replaces_the_whole_torch_family() -> None:
+    modal = pytest.importorskip("modal")
+    linux = " ; sys_platform == 'linux'"
+    pins = ("numpy==2.5.5", "torch==2.11.0", "torchaudio==2.11.0", "triton==3.6.0" + linux,
+            "nvidia-cublas==13.1.0.3" + linux, "cuda-bindings==13.5.0")  # fmt: skip
+    s = settings(TTS_ROUTER_MODAL_TORCH_INDEX=kit.TORCH_INDEX_URL)
+    image = kit.build_image(s, requirements=pins, local_packages=("tts_router",))
+    app = modal.App("t")
+
+    @app.function(image=image, serialized=True)
+    def f() -> None: ...
+
+    torch_layer, lock_layer = (
+        c for c in inspect_registration(f).image_commands if "uv pip install" in c
+    )
+    assert f"--index-url {kit.TORCH_INDEX_URL}" in torch_layer
+    assert "torch==2.11.0" in torch_layer and "torchaudio==2.11.0" in torch_layer
+    assert "numpy==2.5.5" in lock_layer and "--no-deps" in lock_layer
+    for name in ("torch==", "triton", "nvidia", "cuda-"):
+        assert name not in lock_layer, name
+    with pytest.raises(ConfigurationError, match="exact pin"):
+        kit.build_image(s, requirements=("torch>=2",), local_packages=())
+
+
 def test_registration_reader_on_a_small_app() -> None:
     modal = pytest.importorskip("modal")
     s = settings(TTS_ROUTER_GPU="T4", TTS_ROUTER_MODAL_HF_SECRET="hf-secret")
-    image = kit.build_image(s, requirements=("tiny==1.0",), local_packages=("tts_router",))
+    image = kit.build_image(
+        s, requirements=("tiny==1.0", "sox==1.5.0 ; python_full_version >= '3.12'"),
+        local_packages=("tts_router",),
+    )  # fmt: skip
     volume = kit.model_volume(s)
     app = modal.App(s.app_name)
 
     # serialized=True: Modal refuses classes defined inside a function otherwise (which is
     # why each provider's decorated class lives at module level of its modal_app.py).
     @app.cls(**kit.service_options(s, image, volume), serialized=True)
+    @modal.concurrent(max_inputs=s.concurrent_inputs, target_inputs=s.autoscale_target)
     class Service(kit.ServiceShell):
         @modal.enter(snap=True)
         def prepare(self) -> None: ...
@@ -282,8 +313,11 @@ def test_registration_reader_on_a_small_app() -> None:
     assert service.volumes == {"/models": "vol"}
     assert service.env == kit.SERVE_ENV and service.memory_snapshot
     assert service.web_endpoints == {"web": True} and service.enter_snapshot == ("prepare",)
+    assert (service.concurrent_inputs, service.target_inputs) == (32, 16)
     assert "ENV HF_HOME=/models/hf" in service.image_commands
-    assert any("tiny==1.0" in c and "torch==2.11.0" in c for c in service.image_commands)
+    install = [c for c in service.image_commands if "uv pip install" in c]
+    assert len(install) == 1 and "--no-deps" in install[0] and "tiny==1.0" in install[0]
+    assert "RUN apt-get install -y sox" in service.image_commands  # what the sox pin needs
     assert service.image_commands[0].startswith("FROM python:3.12")
     fetch = inspect_registration(download)
     assert fetch.gpu is None and fetch.secrets == ("hf-secret",) and fetch.env == {}

@@ -58,6 +58,8 @@ class Registration:
     max_containers: int | None
     memory_snapshot: bool
     concurrent_inputs: int | None
+    target_inputs: int | None
+    """``@modal.concurrent(target_inputs=)``: what the autoscaler aims for per container."""
     image_commands: tuple[str, ...]
     """Dockerfile commands of every image layer, base first."""
     local_sources: frozenset[str]
@@ -111,6 +113,7 @@ def inspect_registration(obj: Any, *, builder_version: str = "2025.06") -> Regis
         max_containers=getattr(autoscaler, "max_containers", None),
         memory_snapshot=bool(options.get("enable_memory_snapshot")),
         concurrent_inputs=options.get("max_concurrent_inputs"),
+        target_inputs=options.get("target_concurrent_inputs_int") or None,
         image_commands=_image_commands(spec.image, builder_version),
         local_sources=frozenset(getattr(spec.image, "_added_python_source_set", ())),
         web_endpoints=web,

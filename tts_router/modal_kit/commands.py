@@ -2,8 +2,9 @@
 
 :func:`deploy_command` and :func:`modal_run_command` build a :class:`ModalCommand` (argv plus
 the variables the app reads at import); :func:`run_modal` prints it and runs it unless it is a
-dry run (:func:`run_streaming` echoes the output as it comes); :func:`find_web_url` reads the
-endpoint URL back from ``modal deploy``'s output.
+dry run (:func:`run_streaming` echoes the output as it comes; the environment is
+:func:`command_env`); :func:`find_web_url` reads the endpoint URL back from ``modal deploy``'s
+output.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .settings import ModalSettings
+from .settings import ENV_PREFIX, ModalSettings
 
 __all__ = [
     "ModalCommand",
+    "command_env",
     "deploy_command",
     "find_web_url",
     "modal_run_command",
@@ -73,11 +75,16 @@ def modal_run_command(
 
 
 def run_streaming(command: ModalCommand, *, echo: Callable[[str], None] = print) -> tuple[int, str]:
-    """Run ``command``, echoing its output as it comes; return its status and output."""
+    """Run ``command``, echoing its output as it comes; return its status and output.
+
+    It runs with this process's environment minus every ``TTS_ROUTER_*`` variable, plus the
+    command's own: the app module reads its settings from the environment at import, so only
+    what the command chose reaches the deployment.
+    """
     lines: list[str] = []
     with subprocess.Popen(
         command.argv,
-        env={**os.environ, **command.env},
+        env=command_env(command),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -88,6 +95,14 @@ def run_streaming(command: ModalCommand, *, echo: Callable[[str], None] = print)
             lines.append(line)
         status = process.wait()
     return status, "".join(lines)
+
+
+def command_env(command: ModalCommand, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment ``command`` runs with: ``environ`` (default ``os.environ``) without
+    its ``TTS_ROUTER_*`` variables, then the command's variables."""
+    base = os.environ if environ is None else environ
+    kept = {name: value for name, value in base.items() if not name.startswith(ENV_PREFIX)}
+    return {**kept, **command.env}
 
 
 _URL = re.compile(r"https://[A-Za-z0-9.-]+\.modal\.run\b")

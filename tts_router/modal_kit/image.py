@@ -1,16 +1,19 @@
 """The Modal objects every provider's app is built from: image, Volume, decorator options.
 
-- :func:`build_image`: Debian slim + Python 3.12, system audio libraries, pinned torch and the
-  provider's packages, the settings baked in as environment variables (the container imports
-  the app module again and must define the same app), and the core plus the provider added
-  as local Python source, so the container runs the code the tests run;
+- :func:`build_image`: Debian slim + Python 3.12, the Debian packages the requirement set needs
+  (:func:`.lock.system_packages`: FFmpeg for torchcodec, sox, libsndfile), the provider's
+  requirement set installed exactly as ``uv.lock`` pins it (``uv pip install --no-deps``: no
+  package resolves afresh at build time), the settings baked in as environment variables (the
+  container imports the app module again and must define the same app), and the core plus the
+  provider added as local Python source, so the container runs the code the tests run;
 - :func:`model_volume`: the ``modal.Volume`` holding the weights, mounted at
   :attr:`ModalSettings.mount` with ``HF_HOME`` inside it;
 - :func:`service_options` / :func:`download_options`: the keyword arguments of ``@app.cls`` and
   ``@app.function`` (GPU, CPU and memory reservations, timeouts, scale-down, memory
   snapshots, ``HF_HUB_OFFLINE=1`` at serve time, the optional Hugging Face token secret);
 - :func:`app_resources`, :func:`service_class`, :func:`download_function`: the app, image and
-  Volume together, and the two decorators with those options applied.
+  Volume together, and the two decorators with those options applied (the service class
+  with ``@modal.concurrent(max_inputs=..., target_inputs=...)``).
 
 ``modal`` is imported inside the functions only.
 """
@@ -20,16 +23,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .lock import parse_pins, split_torch, system_packages
 from .settings import ModalSettings
 
 if TYPE_CHECKING:
     import modal
 
 __all__ = [
-    "CORE_REQUIREMENTS",
     "PYTHON_VERSION",
     "SERVE_ENV",
-    "TORCH_REQUIREMENTS",
     "app_resources",
     "build_image",
     "download_function",
@@ -40,20 +42,6 @@ __all__ = [
 ]
 
 PYTHON_VERSION = "3.12"
-
-# The versions uv.lock resolves for Python 3.12 (a test checks they still agree with the lock).
-TORCH_REQUIREMENTS: tuple[str, ...] = ("torch==2.11.0", "torchaudio==2.11.0")
-CORE_REQUIREMENTS: tuple[str, ...] = (
-    "pydantic==2.14.3",
-    "pluggy==1.7.0",
-    "numpy==2.5.5",
-    "soundfile==0.14.0",
-    "httpx==0.28.1",
-    "tenacity==9.2.1",
-    "fastapi==0.165.0",
-    "uvicorn==0.54.0",
-    "huggingface-hub==0.36.2",
-)
 
 # Environment of the serving container only: weights come from the Volume, never the Hub.
 # qwen-tts calls snapshot_download(local_files_only=HF_HUB_OFFLINE) on every load of a hub id,
@@ -68,9 +56,16 @@ def build_image(
     *,
     requirements: Sequence[str],
     local_packages: Sequence[str],
-    apt_packages: Sequence[str] = ("libsndfile1",),
+    apt_packages: Sequence[str] = (),
 ) -> modal.Image:
-    """The container image: slim Debian, pinned packages, settings, then the local source.
+    """The container image: slim Debian, the locked packages, settings, then the local source.
+
+    ``requirements`` is the provider's whole requirement set as exact pins (its generated
+    ``image_requirements.REQUIREMENTS``); anything else is refused. They are installed with
+    ``--no-deps``: the set is the lock's complete closure, so nothing is resolved at build
+    time. With :attr:`ModalSettings.torch_index` set, torch and torchaudio (same versions)
+    come from that index first, with their own CUDA wheels, and the lock's torch family is
+    left out of the second layer.
 
     Layers run from the least to the most often changed, so a code change re-uploads only
     the local source and a settings change adds only an environment layer. The local
@@ -78,13 +73,16 @@ def build_image(
     """
     import modal
 
-    image = modal.Image.debian_slim(python_version=PYTHON_VERSION).apt_install(*apt_packages)
+    pins = parse_pins(requirements)
+    image = modal.Image.debian_slim(python_version=PYTHON_VERSION)
+    system = system_packages(pins, apt_packages)
+    if system:
+        image = image.apt_install(*system)
     if settings.torch_index:
-        image = image.pip_install(*TORCH_REQUIREMENTS, index_url=settings.torch_index)
-    else:
-        image = image.pip_install(*TORCH_REQUIREMENTS)
-    # torch again: already satisfied, it pins the resolver so no package swaps the build.
-    image = image.pip_install(*TORCH_REQUIREMENTS, *CORE_REQUIREMENTS, *requirements)
+        family, pins = split_torch(pins)
+        top = [pin.line() for pin in family if pin.name in ("torch", "torchaudio")]
+        image = image.uv_pip_install(*top, index_url=settings.torch_index)
+    image = image.uv_pip_install(*(pin.line() for pin in pins), extra_options="--no-deps")
     return image.env(settings.image_env()).add_local_python_source(*local_packages)
 
 
@@ -145,7 +143,7 @@ def app_resources(
     *,
     requirements: Sequence[str],
     local_packages: Sequence[str],
-    apt_packages: Sequence[str] = ("libsndfile1",),
+    apt_packages: Sequence[str] = (),
 ) -> tuple[modal.App, modal.Image, modal.Volume]:
     """The app named by ``settings``, its image (:func:`build_image`) and its Volume
     (:func:`model_volume`): what every provider's app file starts from. Lazy: no network."""
@@ -163,13 +161,21 @@ def app_resources(
 def service_class(
     app: modal.App, settings: ModalSettings, image: modal.Image, volume: modal.Volume
 ) -> Callable[[_C], _C]:
-    """``@app.cls(**service_options(...))`` over ``@modal.concurrent(max_inputs=...)``: the
-    decorator of a provider's service class (which must itself be defined at module level of
-    the app file)."""
+    """``@app.cls(**service_options(...))`` over ``@modal.concurrent(max_inputs=...,
+    target_inputs=...)``: the decorator of a provider's service class (which must itself be
+    defined at module level of the app file).
+
+    ``target_inputs`` (:attr:`ModalSettings.autoscale_target`, one engine batch) is what the
+    autoscaler aims for per container before it starts another; ``max_inputs``
+    (:attr:`ModalSettings.concurrent_inputs`) is the burst a container takes when no further
+    container may start.
+    """
     import modal
 
     def decorate(cls: _C) -> _C:
-        concurrent: Any = modal.concurrent(max_inputs=settings.concurrent_inputs)
+        concurrent: Any = modal.concurrent(
+            max_inputs=settings.concurrent_inputs, target_inputs=settings.autoscale_target
+        )
         register: Any = app.cls(**service_options(settings, image, volume))
         decorated: _C = register(concurrent(cls))
         return decorated

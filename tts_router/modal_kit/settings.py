@@ -21,11 +21,15 @@ __all__ = [
     "GPU_CAPABILITY",
     "GPU_PRICE_PER_HOUR",
     "TORCH_INDEX_URL",
+    "VOICES_DIR_VARIABLE",
     "ModalSettings",
     "app_name_for",
+    "setting_variables",
+    "variable_for",
 ]
 
 ENV_PREFIX = "TTS_ROUTER_"
+VOICES_DIR_VARIABLE = ENV_PREFIX + "VOICES_DIR"
 DEFAULT_GPU = "A10G"
 
 # Dollars per GPU-hour on Modal (../shared/FACTS.md). A scaled-to-zero app costs nothing idle;
@@ -53,9 +57,10 @@ GPU_CAPABILITY: dict[str, tuple[int, int]] = {
     "B200": (10, 0),
 }
 
-# PyPI's torch 2.11 wheels are built for CUDA 13 (driver >= 580); the CUDA 12.8 build runs on
-# drivers >= 570 and still covers the T4 (sm_75). Override with TTS_ROUTER_MODAL_TORCH_INDEX
-# ("" installs PyPI's build).
+# The image installs torch from uv.lock: PyPI's torch 2.11 wheels, built for CUDA 13 (driver
+# >= 580, Turing/T4 and newer). For hosts with an older driver, TTS_ROUTER_MODAL_TORCH_INDEX set
+# to this index installs the CUDA 12.8 build of the same version instead (driver >= 570); the
+# torch family then comes from that index, everything else still from the lock.
 TORCH_INDEX_URL = "https://download.pytorch.org/whl/cu128"
 
 # Every setting: (field, environment variable, parser). The variant's variable is the
@@ -69,6 +74,7 @@ _INT_FIELDS = {
     "min_containers": "MODAL_MIN_CONTAINERS",
     "max_batch": "MODAL_MAX_BATCH",
     "concurrent_inputs": "MODAL_CONCURRENT_INPUTS",
+    "target_inputs": "MODAL_TARGET_INPUTS",
 }
 _STR_FIELDS = {
     "app_name": "MODAL_APP",
@@ -116,13 +122,19 @@ class ModalSettings:
     max_batch: int = 16
     """Clone jobs generated together in one engine call."""
     concurrent_inputs: int = 32
-    """Requests one container accepts at once (``@modal.concurrent``): without it a container
-    takes one request at a time and nothing could be batched."""
+    """The most requests one container accepts at once (``@modal.concurrent(max_inputs=)``):
+    the burst cap, reached only when no further container can start (``max_containers``).
+    Without it a container takes one request at a time and nothing could be batched."""
+    target_inputs: int = 0
+    """Requests per container Modal's autoscaler aims for (``target_inputs``) before it starts
+    another container; 0: :attr:`max_batch` (one engine batch per container, see
+    :attr:`autoscale_target`)."""
     model: str = ""
     """Where to load from instead of the variant's default (a directory in the Volume)."""
     hf_secret: str = ""
     """Name of a ``modal.Secret`` with ``HF_TOKEN`` for downloads; empty: none (public)."""
-    torch_index: str = TORCH_INDEX_URL
+    torch_index: str = ""
+    """A wheel index for the torch family (e.g. :data:`TORCH_INDEX_URL`); empty: the lock's."""
 
     def __post_init__(self) -> None:
         if not self.app_name:
@@ -135,8 +147,16 @@ class ModalSettings:
             raise ConfigurationError("the CPU and memory reservations must be positive")
         if not 2 <= self.scaledown_window_s <= 3600:
             raise ConfigurationError("the scale-down window must be 2 to 3600 seconds (Modal)")
-        if self.max_batch < 1 or self.concurrent_inputs < 1:
-            raise ConfigurationError("max_batch and concurrent_inputs must be at least 1")
+        if self.max_batch < 1 or self.concurrent_inputs < 1 or self.target_inputs < 0:
+            raise ConfigurationError(
+                "max_batch and concurrent_inputs must be at least 1, target_inputs at least 0"
+            )
+        if self.target_inputs > self.concurrent_inputs:
+            raise ConfigurationError(
+                f"target_inputs ({self.target_inputs}) cannot exceed concurrent_inputs "
+                f"({self.concurrent_inputs}): the target is what a container holds before "
+                "Modal scales out, the concurrency its burst cap"
+            )
         if self.min_containers > self.max_containers or self.max_containers < 1:
             raise ConfigurationError("need 1 <= max_containers and min <= max containers")
         if not self.mount.startswith("/") or self.mount == "/":
@@ -153,6 +173,19 @@ class ModalSettings:
     def variant_variable(self) -> str:
         """The provider's own variable naming the variant (``TTS_ROUTER_QWEN_VARIANT``)."""
         return f"{ENV_PREFIX}{self.provider.upper()}_VARIANT"
+
+    @property
+    def autoscale_target(self) -> int:
+        """The ``target_inputs`` Modal gets: :attr:`target_inputs`, or :attr:`max_batch` when
+        0, never above :attr:`concurrent_inputs`.
+
+        The engine generates at most ``max_batch`` clone jobs per call on one worker thread;
+        a container holding more makes the rest wait a whole batch, and that wait counts
+        toward Modal's 150 s web limit and :attr:`timeout_s`. Aiming at one batch per
+        container makes Modal start another container (up to :attr:`max_containers`) before
+        requests queue inside one.
+        """
+        return min(self.target_inputs or self.max_batch, self.concurrent_inputs)
 
     @property
     def price_per_hour(self) -> float | None:
@@ -176,9 +209,16 @@ class ModalSettings:
             values[ENV_PREFIX + suffix] = str(getattr(self, name))
         return values
 
+    @property
+    def voices_dir(self) -> str:
+        """Where the service keeps uploaded voices: in the Volume, so they survive a scale to
+        zero and every container shares them."""
+        return f"{self.mount}/voices"
+
     def image_env(self) -> dict[str, str]:
-        """What the image sets: the settings (same app in the container) and ``HF_HOME``."""
-        return {**self.env(), "HF_HOME": self.hf_home}
+        """What the image sets: the settings (same app in the container), ``HF_HOME`` and
+        the voice directory (see :mod:`.voices`)."""
+        return {**self.env(), "HF_HOME": self.hf_home, VOICES_DIR_VARIABLE: self.voices_dir}
 
     def with_changes(self, **changes: Any) -> ModalSettings:
         """A copy with fields changed; a derived app name follows a new variant, a name
@@ -240,6 +280,26 @@ def _number(raw: str, name: str, kind: Callable[[str], Any]) -> Any:
         return kind(raw.strip())
     except ValueError:
         raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
+
+
+def variable_for(provider: str, field: str) -> str:
+    """The variable that sets ``field`` of ``provider``'s settings (``"gpu"`` ->
+    ``TTS_ROUTER_GPU``, ``"variant"`` -> ``TTS_ROUTER_QWEN_VARIANT``)."""
+    if field == "variant":
+        return f"{ENV_PREFIX}{provider.upper()}_VARIANT"
+    if field == "cpu":
+        return ENV_PREFIX + "MODAL_CPU"
+    suffix = _STR_FIELDS.get(field) or _INT_FIELDS.get(field)
+    if suffix is None:
+        raise KeyError(f"no variable sets {field!r}")
+    return ENV_PREFIX + suffix
+
+
+def setting_variables(provider: str) -> tuple[str, ...]:
+    """Every variable :meth:`ModalSettings.from_env` reads for ``provider``: the ones that
+    change a deployment (``TTS_ROUTER_QWEN_VARIANT``, ``TTS_ROUTER_GPU``, ...)."""
+    suffixes = (*_STR_FIELDS.values(), "MODAL_CPU", *_INT_FIELDS.values())
+    return (f"{ENV_PREFIX}{provider.upper()}_VARIANT", *(ENV_PREFIX + s for s in suffixes))
 
 
 def app_name_for(provider: str, variant: str) -> str:

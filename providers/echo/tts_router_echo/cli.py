@@ -3,11 +3,17 @@
 tts-router-echo serve --model-dir DIR [--host 127.0.0.1] [--port 8000] [--device cuda]
 tts-router-echo download --model-dir DIR     # the only command that uses the network
 tts-router-echo tiny --model-dir DIR         # a tiny random model, for trying it offline
-tts-router-echo deploy --gpu A10G [--dry-run] # the Modal app (tts_router_echo.modal_app)
+tts-router-echo deploy --gpu A10G [--download] [--dry-run] # the Modal app
 tts-router-echo smoke URL                    # health, languages, one short clone, timed
+tts-router-echo check [--write] [--full]     # the image's packages vs uv.lock, Python 3.12
 
-``serve``, ``download`` and ``tiny`` need the ``engine`` extra, ``deploy`` the ``modal`` extra;
-without it they print the ``pip install`` that adds it, in one line, and exit 2.
+``deploy`` uses only the settings given as flags or ``--set NAME=VALUE`` (``TTS_ROUTER_*``
+variables of the shell are refused unless ``--inherit-env``) and refuses to run while the
+Volume lacks the weights (``--download`` fetches them first).
+
+``serve``, ``download`` and ``tiny`` need the ``engine`` extra, ``deploy`` and ``check`` the
+``modal`` extra; without it they print the ``pip install`` that adds it, in one line, and exit
+2.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ EXTRA_MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "download": ("engine", ("huggingface_hub",)),
     "tiny": ("engine", ("torch", "echo_tts")),
     "deploy": ("modal", ("modal",)),
+    "check": ("modal", ("modal",)),
 }
 
 
@@ -42,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", default=8000, type=int, help="port (default 8000)")
     serve.add_argument("--device", default=None, help="cuda, cpu... (default: cuda if present)")
+    from tts_router.serving.options import add_serve_arguments
+
+    add_serve_arguments(serve)
     download = commands.add_parser("download", help="fetch the real weights from the hub")
     download.add_argument("--model-dir", required=True, type=Path)
     tiny = commands.add_parser("tiny", help="write a tiny random-weight model (noise, offline)")
@@ -63,6 +73,10 @@ def _add_modal_commands(commands: Any) -> None:
     modal_kit.add_modal_arguments(deploy)
     smoke = commands.add_parser("smoke", help="health, languages and one clone against a URL")
     modal_kit.add_smoke_arguments(smoke)
+    check = commands.add_parser(
+        "check", help="the image's packages against uv.lock; the app imported under Python 3.12"
+    )
+    modal_kit.add_check_arguments(check)
 
 
 def _deploy(args: argparse.Namespace) -> int:
@@ -70,17 +84,15 @@ def _deploy(args: argparse.Namespace) -> int:
 
     from . import modal_app
 
-    settings = modal_kit.settings_from_args(modal_app.echo_settings(), args)
-    if args.download:
-        status = modal_kit.run_function_flow(modal_app.MODULE, "download_weights", settings, args)
-        if status:
-            return status
+    settings = modal_kit.command_settings(args, "echo", modal_app.echo_settings)
     return modal_kit.deploy_flow(
         modal_app.MODULE,
         settings,
         args,
         url_variable="ECHO_MODAL_URL",
         extra=[f"# SDK callers: ECHO_MODAL_APP={settings.app_name} ECHO_MODAL_CLASS=EchoService"],
+        weights=modal_app.volume_weights(settings),
+        download=("download_weights", []),
     )
 
 
@@ -101,6 +113,12 @@ def _run(args: argparse.Namespace) -> int:
         require_extra(modules, DISTRIBUTION, extra, what=f"tts-router-echo {args.command}")
     if args.command == "deploy":
         return _deploy(args)
+    if args.command == "check":
+        from tts_router import modal_kit
+
+        from . import modal_app
+
+        return modal_kit.check_flow(args, modal_app.IMAGE, modal_app.echo_settings({}))
     if args.command == "smoke":
         from tts_router import modal_kit
 
@@ -108,10 +126,20 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         import uvicorn
 
+        from tts_router.serving.options import app_options, apply_threads, server_options
+
         from .service import create_service_app
 
-        app = create_service_app(args.model_dir, device=args.device)
-        uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+        apply_threads(args)
+        app = create_service_app(args.model_dir, device=args.device, **app_options(args))
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="info",
+            access_log=False,
+            **server_options(args),
+        )
     elif args.command == "download":
         import os
 

@@ -7,8 +7,14 @@ tts_router_echo.modal_app``. The variables are the shared ones of :mod:`tts_rout
 Volume defaults to ``echo-tts-models``, the app name to ``tts-router-echo-base``.
 
 Weights live in the Volume in the layout :mod:`.weights` reads (``/models/echo/<repo>/<file>``)
-and are fetched once by ``download_weights`` (``tts-router-echo deploy`` prints how). Echo-TTS
-weights and everything generated with them are CC-BY-NC-SA-4.0 (non-commercial).
+and are fetched once by ``download_weights`` (``tts-router-echo deploy --download``; a deploy
+refuses to run while they are missing). The image installs
+:data:`.image_requirements.REQUIREMENTS`, the ``engine`` extra exactly as ``uv.lock`` pins it,
+and FFmpeg for torchcodec. Echo-TTS weights and everything generated with them are
+CC-BY-NC-SA-4.0 (non-commercial).
+
+The snapshot phase imports torch and echo_tts and builds the app; the weights load after the
+restore, straight onto the GPU, so the memory snapshot holds no file mapping.
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ import modal  # this module IS the Modal app; nothing else in the package import
 
 from tts_router import modal_kit as kit
 
+from . import image_requirements
+from .architecture import weight_paths
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
 __all__ = [
+    "IMAGE",
     "MODULE",
     "EchoService",
     "app",
@@ -33,13 +43,24 @@ __all__ = [
     "download_weights",
     "echo_settings",
     "model_root",
+    "volume_weights",
 ]
 
 MODULE = "tts_router_echo.modal_app"
 VARIANT = "base"
 DEFAULT_VOLUME = "echo-tts-models"
-REQUIREMENTS = ("echo-tts==0.1.4", "einops==0.8.2", "safetensors==0.8.0")
 LOCAL_PACKAGES = ("tts_router", "tts_router_echo")
+IMAGE = kit.ImageSpec(
+    package=image_requirements.PACKAGE,
+    extras=image_requirements.EXTRAS,
+    requirements=image_requirements.REQUIREMENTS,
+    module_file=Path(image_requirements.__file__),
+    command="tts-router-echo check --write",
+    app_module=MODULE,
+    source_packages=LOCAL_PACKAGES,
+    engine_modules=("torch", "torchaudio", "echo_tts", "tts_router_echo.service"),
+)
+"""The image: the ``engine`` extra's locked closure (FFmpeg follows from torchcodec)."""
 
 
 def echo_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> kit.ModalSettings:
@@ -57,6 +78,17 @@ def echo_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
 def model_root(settings: kit.ModalSettings) -> Path:
     """The weights root in the Volume (or ``settings.model`` when set)."""
     return Path(settings.model or f"{settings.mount}/echo")
+
+
+def volume_weights(settings: kit.ModalSettings) -> kit.VolumeWeights:
+    """The three weight files in the Volume (below :func:`model_root`, which must be inside
+    the Volume)."""
+    root = kit.volume_path(settings, str(model_root(settings)))
+    return kit.VolumeWeights(
+        "the Echo-TTS weights",
+        tuple(str(path) for path in weight_paths(Path(root)).values()),
+        "tts-router-echo deploy --download",
+    )
 
 
 def build_service_app(
@@ -81,7 +113,7 @@ def build_service_app(
 
 SETTINGS = echo_settings()
 app, image, volume = kit.app_resources(
-    SETTINGS, requirements=REQUIREMENTS, local_packages=LOCAL_PACKAGES
+    SETTINGS, requirements=IMAGE.requirements, local_packages=LOCAL_PACKAGES
 )
 
 
@@ -108,17 +140,24 @@ class EchoService(kit.ServiceShell):
     @modal.enter(snap=True)
     def prepare(self) -> None:
         """Before the snapshot (no GPU): torch and echo_tts imported, the app built."""
-        self.open(build_service_app(SETTINGS), "echo")
+        app = build_service_app(SETTINGS, device=kit.container_device(SETTINGS.gpu))
+        self.open(app, "echo", ready_timeout_s=SETTINGS.startup_timeout_s)
 
     @modal.enter(snap=False)
     def start(self) -> None:
         """After the restore: the weights onto the GPU before any request is taken."""
         self.start_engine()
 
+    @modal.exit()
+    async def stop(self) -> None:
+        """The service's worker stopped (if the web endpoint's lifespan did not already)."""
+        await self.stop_service()
+
     @modal.asgi_app(requires_proxy_auth=True)
-    def web(self) -> FastAPI:
-        """The protocol app; Modal answers 401 without ``Modal-Key``/``Modal-Secret``."""
-        return self.service_app()
+    def web(self) -> kit.ShellApp:
+        """The protocol app, started by the shell before the first request; Modal answers
+        401 without ``Modal-Key``/``Modal-Secret``."""
+        return self.asgi()
 
     @modal.method()
     async def clone(

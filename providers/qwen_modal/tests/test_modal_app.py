@@ -1,5 +1,6 @@
-"""The Qwen Modal app, checked offline: what is registered for each variant and GPU, the deploy
-and download commands, the snapshot loader, and the app the class serves (on tiny models).
+"""The Qwen Modal app, checked offline: what is registered for each variant and GPU, the image
+against the lock, the deploy and download commands (their guards), the snapshot loader (no
+weights file mapped at snapshot time), and the app the class serves (on tiny models).
 
 Modal's cloud is never contacted; what Modal recorded is read back with
 :func:`core_support.modal_introspect.inspect_registration`, the class's container code path
@@ -8,6 +9,7 @@ is run locally with :func:`core_support.modal_introspect.local_service`.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -23,6 +25,7 @@ import pytest
 from core_support.modal_introspect import inspect_registration, load_app_module, local_service
 
 from tts_router import modal_kit as kit
+from tts_router.errors import ConfigurationError
 from tts_router.serving import serve_in_thread
 
 pytest.importorskip("modal")
@@ -81,14 +84,16 @@ def test_registered_service_per_variant_and_gpu(
         2,
     )
     assert service.memory_snapshot and service.concurrent_inputs == 32
+    assert service.target_inputs == 16  # one engine batch per container, then scale out
     assert service.enter_snapshot == ("prepare",) and service.enter_restore == ("start",)
     assert service.web_endpoints == {"web": True}  # proxy auth on every web endpoint
     assert set(service.methods) == {"clone", "design", "health"}
     commands = service.image_commands
     assert commands[0].startswith("FROM python:3.12")
-    assert any("apt-get install" in c and "libsndfile1" in c for c in commands)
-    pip = " ".join(c for c in commands if "pip install" in c)
-    for pin in ("qwen-tts==0.1.1", "torch==2.11.0", "torchaudio==2.11.0", "fastapi==", "uvicorn"):
+    assert "RUN apt-get install -y libsndfile1 sox" in commands  # sox: qwen-tts's wrapper
+    (pip,) = [c for c in commands if "uv pip install" in c]  # one layer: the lock's set
+    assert "--no-deps" in pip  # nothing resolved at build time
+    for pin in ("qwen-tts==0.1.1", "torch==2.11.0", "torchaudio==2.11.0", "fastapi==", "uvicorn=="):
         assert pin in pip
     assert "ENV HF_HOME=/models/hf" in commands  # the hub cache lives in the Volume
     assert f"ENV TTS_ROUTER_QWEN_VARIANT={variant}" in commands  # same app in the container
@@ -151,7 +156,11 @@ def test_deploy_dry_run_builds_the_modal_deploy_invocation(
     load_app(monkeypatch)
     monkeypatch.setattr(subprocess, "Popen", _no_subprocess)
     assert cli.main(["deploy", "--model", model, "--gpu", "T4", "--dry-run"]) == 0
-    line = capsys.readouterr().out.splitlines()[0]
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("# Modal environment: ")
+    cache = "hf/hub/models--" + HUB_IDS[variant].replace("/", "--")
+    assert out[1].startswith(f"# would check Volume qwen3-tts-models for: {cache}/refs/main")
+    line = out[2]
     assert line.endswith("-m modal deploy -m tts_router_qwen_modal.modal_app")
     assert f"TTS_ROUTER_QWEN_VARIANT={variant} " in line and "TTS_ROUTER_GPU=T4 " in line
     # After a real deploy the same flow prints the host settings (fake modal run).
@@ -184,6 +193,47 @@ def test_download_dry_run(
 
 def _no_subprocess(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("a dry run must not run anything")
+
+
+def test_deploy_refuses_settings_inherited_from_the_shell(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tts_router_qwen_modal import cli
+
+    load_app(monkeypatch)
+    monkeypatch.setattr(subprocess, "Popen", _no_subprocess)
+    monkeypatch.setenv("TTS_ROUTER_MODAL_MODEL", "/home/me/Qwen3-TTS")  # a local experiment
+    assert cli.main(["deploy", "--model", "0.6B", "--dry-run"]) == 2
+    assert "TTS_ROUTER_MODAL_MODEL" in capsys.readouterr().err
+    # Said explicitly, a path in the Volume is taken (and checked there); a local one is not.
+    argv = ["deploy", "--dry-run", "--set", "TTS_ROUTER_MODAL_MODEL=/models/qwen-custom"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "TTS_ROUTER_MODAL_MODEL=/models/qwen-custom " in out and "qwen-custom/config.json" in out
+    assert cli.main(["deploy", "--dry-run", "--inherit-env"]) == 2
+    assert "not inside the Volume" in capsys.readouterr().err
+
+
+def test_volume_weights_of_each_kind_of_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = load_app(monkeypatch)
+    hub = module.volume_weights(module.qwen_settings({}, variant="1.7B-Base"))
+    cache = "hf/hub/models--Qwen--Qwen3-TTS-12Hz-1.7B-Base"
+    listing = [
+        f"{cache}/refs/main",
+        f"{cache}/blobs/0a1b",
+        f"{cache}/snapshots/0123/config.json",
+        f"{cache}/snapshots/0123/model.safetensors",
+        f"{cache}/snapshots/0123/speech_tokenizer/model.safetensors",
+    ]
+    assert kit.missing_weights(listing, hub.patterns) == []
+    assert kit.missing_weights(listing[:-1], hub.patterns) == [hub.patterns[-1]]
+    assert kit.listing_prefixes(hub.patterns) == [cache]  # one listing call
+    assert hub.fetch == "tts-router-qwen download --model 1.7B-Base"
+    local = module.volume_weights(module.qwen_settings({}, model="/models/mine"))
+    assert "mine/config.json" in local.patterns
+    for wrong in ("./my-model", "/home/me/model"):
+        with pytest.raises(ConfigurationError):
+            module.volume_weights(module.qwen_settings({}, model=wrong))
 
 
 # --------------------------------------------------------------------------- on tiny models
@@ -223,7 +273,8 @@ def test_the_class_serves_the_protocol_app(
     methods["prepare"]()  # snapshot phase: the app built, the weights in CPU memory
     methods["start"]()  # after restore: the model "on the GPU" (here the CPU)
     app = methods["web"]()
-    assert app is service.web_app and app.state.snapshot_loader.moved == 1
+    assert isinstance(app, kit.ShellApp) and app.shell is service
+    assert service.web_app.state.snapshot_loader.moved == 1
     with serve_in_thread(app) as url:
         health = httpx.get(f"{url}/health").json()
         assert health["status"] == "ok" and health["attention"] == "sdpa"
@@ -273,3 +324,89 @@ def test_serving_loads_from_the_volume_layout_offline(
     assert out.returncode == 0, out.stderr[-3000:]
     health = json.loads(out.stdout.strip().splitlines()[-1])
     assert health["status"] == "ok" and health["model"] == repo
+
+
+def test_the_image_installs_exactly_the_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every package of the image is pinned, is the lock's, and the set is what ``uv export``
+    gives for the engine extra now; the container's Python picks one version of each."""
+    from packaging.markers import Marker
+
+    module = load_app(monkeypatch)
+    lock = kit.find_lock(Path(module.__file__))
+    assert lock is not None
+    pins = kit.parse_pins(module.IMAGE.requirements)  # raises on anything but name==version
+    assert pins == kit.export_requirements("tts-router-qwen-modal", ("engine",), lock), (
+        "stale: run `tts-router-qwen check --write`"
+    )
+    versions = kit.locked_versions(lock)
+    assert [p.line() for p in pins if p.version not in versions.get(p.name, ())] == []
+    container = {
+        "python_version": "3.12", "python_full_version": "3.12.10", "sys_platform": "linux",
+        "platform_machine": "x86_64", "implementation_name": "cpython", "os_name": "posix",
+        "platform_system": "Linux", "platform_python_implementation": "CPython",
+    }  # fmt: skip
+    chosen: dict[str, str] = {}
+    for pin in pins:
+        if not pin.marker or Marker(pin.marker).evaluate(container):
+            assert pin.name not in chosen, pin  # one version per package in the container
+            chosen[pin.name] = pin.version
+    assert chosen["torch"] == chosen["torchaudio"] == "2.11.0"
+    assert chosen["qwen-tts"] == "0.1.1" and chosen["numpy"] == "2.5.5"
+    for needed in ("transformers", "accelerate", "fastapi", "uvicorn", "py3langid", "av"):
+        assert needed in chosen, needed  # the engine's and the core's own dependencies
+
+
+# --------------------------------------------------------------------------- snapshot safety
+
+
+@pytest.mark.parametrize("gpu", ["T4", "A10G"])  # float32 (the file's dtype) and bfloat16 plans
+def test_no_weights_file_stays_mapped_after_prepare(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, gpu: str
+) -> None:
+    """The snapshot phase's load leaves no model file mapped (read from /proc/self/maps):
+    the memory snapshot holds the weights themselves, not views of the Volume's files."""
+    if kit.file_mappings() is None:
+        pytest.skip("no /proc/self/maps on this platform")
+    from tts_router_qwen_modal.engine import _qwen_loader
+    from tts_router_qwen_modal.fixtures import build_tiny_model
+
+    model_dir = build_tiny_model(tmp_path / "model", early_eos=True)  # mapped by nothing else
+    plain = _qwen_loader(str(model_dir), "cpu", "float32", "sdpa")
+    # The check can fail: a plain CPU load keeps both weight files mapped.
+    assert {Path(p).name for p in kit.mapped_files(model_dir)} == {"model.safetensors"}
+    assert len(kit.mapped_files(model_dir)) == 2
+    del plain
+    gc.collect()
+    assert kit.mapped_files(model_dir) == set()
+
+    module = load_app(monkeypatch, TTS_ROUTER_GPU=gpu, TTS_ROUTER_MODAL_MODEL=str(model_dir))
+    service, methods = local_service(module.QwenService)
+    methods["prepare"]()  # @modal.enter(snap=True): the weights into CPU memory
+    loader = service.web_app.state.snapshot_loader
+    assert loader._cpu  # the model is preloaded...
+    assert kit.mapped_files(model_dir) == set()  # ...and nothing of its files is mapped
+    methods["start"]()  # after the restore: the preloaded model is used
+    assert loader.moved == (1 if gpu == "T4" else 0)  # A10G plans bf16, this CPU float32
+    assert service.web_app.state.engines[0].loaded
+
+
+def test_in_the_container_the_model_never_falls_back_to_the_cpu(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, qwen_models: dict[str, Any]
+) -> None:
+    """Inside a Modal container the engine is told ``cuda``: a GPU torch cannot use (a driver
+    older than its CUDA build) is a logged load failure, not generation on the CPU."""
+    import modal
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a usable GPU")
+    module = load_app(
+        monkeypatch, TTS_ROUTER_GPU="T4", TTS_ROUTER_MODAL_MODEL=str(qwen_models["base"])
+    )
+    monkeypatch.setattr(modal, "is_local", lambda: False)  # as in the container
+    service, methods = local_service(module.QwenService)
+    methods["prepare"]()
+    methods["start"]()
+    (engine,) = service.web_app.state.engines
+    assert engine.config.device == "cuda" and not engine.loaded
+    assert "failed to load" in caplog.text

@@ -4,12 +4,17 @@
 the protocol under uvicorn, the same app the Modal container runs. The Modal commands::
 
     tts-router-qwen download --model 0.6B [--model 1.7B] [--dry-run]   # weights -> Volume
-    tts-router-qwen deploy --model 0.6B --gpu A10G [--dry-run]          # modal deploy
+    tts-router-qwen deploy --model 0.6B --gpu A10G [--download] [--dry-run]  # modal deploy
     tts-router-qwen smoke URL [--design INSTRUCT]                       # health, languages, clone
+    tts-router-qwen check [--write] [--python 3.12] [--full]            # the image, offline
+
+``deploy`` and ``download`` use only the settings given as flags or ``--set NAME=VALUE``
+(``TTS_ROUTER_*`` variables of the shell are refused unless ``--inherit-env``); ``deploy``
+refuses to run while the Volume lacks the model's weights (``--download`` fetches them first).
 
 Each subcommand registers in :data:`COMMANDS`. ``serve`` needs the ``engine`` extra,
-``download`` and ``deploy`` the ``modal`` extra; without it they print the ``pip install``
-that adds it, in one line, and exit 2. ``smoke`` needs only the client.
+``download``, ``deploy`` and ``check`` the ``modal`` extra; without it they print the
+``pip install`` that adds it, in one line, and exit 2. ``smoke`` needs only the client.
 """
 
 from __future__ import annotations
@@ -44,21 +49,31 @@ def _add_serve(sub: Any) -> None:
     serve.add_argument("--attention", choices=ATTENTIONS, help="default: sdpa")
     serve.add_argument("--max-new-tokens", type=int, default=2048, help="token cap per chunk")
     serve.add_argument("--log-level", default="info")
+    from tts_router.serving.options import add_serve_arguments
+
+    add_serve_arguments(serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
     require_extra(ENGINE_MODULES, DISTRIBUTION, "engine", what="tts-router-qwen serve")
     import uvicorn
 
+    from tts_router.serving.options import app_options, apply_threads, server_options
+
     from .service import create_service_app
 
     logging.basicConfig(level=args.log_level.upper())
+    apply_threads(args)
     options: dict[str, Any] = {"max_new_tokens": args.max_new_tokens}
     for name in ("device", "dtype", "attention"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
-    app = create_service_app(args.model_dir, args.design_model_dir, engine_options=options)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    app = create_service_app(
+        args.model_dir, args.design_model_dir, engine_options=options, **app_options(args)
+    )
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level=args.log_level, **server_options(args)
+    )
     return 0
 
 
@@ -82,7 +97,9 @@ def _download(args: argparse.Namespace) -> int:
     from . import modal_app
 
     variants = [modal_app.resolve_variant(name) for name in args.model]
-    settings = modal_kit.settings_from_args(modal_app.qwen_settings(variant=variants[0]), args)
+    settings = modal_kit.command_settings(
+        args, "qwen", modal_app.qwen_settings, variant=variants[0]
+    )
     return modal_kit.run_function_flow(
         modal_app.MODULE, "download_models", settings, args, ["--models", ",".join(variants)]
     )
@@ -93,6 +110,11 @@ def _add_deploy(sub: Any) -> None:
 
     deploy = sub.add_parser("deploy", help="deploy one model variant as a Modal app")
     deploy.add_argument("--model", default="0.6B", help="0.6B (default), 1.7B or design")
+    deploy.add_argument(
+        "--download",
+        action="store_true",
+        help="first fetch the model into the Modal Volume (skips files already there)",
+    )
     modal_kit.add_modal_arguments(deploy)
 
 
@@ -103,9 +125,36 @@ def _deploy(args: argparse.Namespace) -> int:
     from . import modal_app
 
     variant = modal_app.resolve_variant(args.model)
-    settings = modal_kit.settings_from_args(modal_app.qwen_settings(variant=variant), args)
+    settings = modal_kit.command_settings(args, "qwen", modal_app.qwen_settings, variant=variant)
     url_variable = "QWEN_MODAL_DESIGN_URL" if "VoiceDesign" in variant else "QWEN_MODAL_URL"
-    return modal_kit.deploy_flow(modal_app.MODULE, settings, args, url_variable=url_variable)
+    return modal_kit.deploy_flow(
+        modal_app.MODULE,
+        settings,
+        args,
+        url_variable=url_variable,
+        weights=modal_app.volume_weights(settings),
+        download=("download_models", ["--models", variant]),
+    )
+
+
+def _add_check(sub: Any) -> None:
+    from tts_router import modal_kit
+
+    check = sub.add_parser(
+        "check", help="the image's packages against uv.lock; the app imported under Python 3.12"
+    )
+    check.add_argument("--model", default="0.6B", help="the variant whose app is imported")
+    modal_kit.add_check_arguments(check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    require_extra(MODAL_MODULES, DISTRIBUTION, "modal", what="tts-router-qwen check")
+    from tts_router import modal_kit
+
+    from . import modal_app
+
+    settings = modal_app.qwen_settings({}, variant=modal_app.resolve_variant(args.model))
+    return modal_kit.check_flow(args, modal_app.IMAGE, settings)
 
 
 def _add_smoke(sub: Any) -> None:
@@ -129,6 +178,7 @@ COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], 
     "download": (_add_download, _download),
     "deploy": (_add_deploy, _deploy),
     "smoke": (_add_smoke, _smoke),
+    "check": (_add_check, _check),
 }
 
 

@@ -21,24 +21,33 @@ container imports this module again and must define the same app):
 ``TTS_ROUTER_MODAL_MAX_CONTAINERS``  most containers at once (default 2)
 ``TTS_ROUTER_MODAL_MIN_CONTAINERS``  warm containers (default 0: scale to zero)
 ``TTS_ROUTER_MODAL_HF_SECRET``     Secret with ``HF_TOKEN`` for downloads (default none)
-``TTS_ROUTER_MODAL_MODEL``         load this directory instead of the variant's hub id
+``TTS_ROUTER_MODAL_MODEL``         load this directory in the Volume (below ``/models``)
+                                   instead of the variant's hub id
+``TTS_ROUTER_MODAL_CONCURRENT_INPUTS``  requests one container takes at once (default 32)
+``TTS_ROUTER_MODAL_TARGET_INPUTS``  requests per container before scaling out (default: batch)
 =================================  ===================================================
 
-The module is the thin Modal shell over :mod:`.engine` and :mod:`.service`; what both GPU
-providers' apps share lives in :mod:`tts_router.modal_kit`.
+The image installs :data:`.image_requirements.REQUIREMENTS`, this distribution's ``engine``
+extra exactly as ``uv.lock`` pins it (``tts-router-qwen check`` compares them). The module is
+the thin Modal shell over :mod:`.engine` and :mod:`.service`; what both GPU providers' apps
+share lives in :mod:`tts_router.modal_kit`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import modal  # this module IS the Modal app; nothing else in the package imports it
 
 from tts_router import modal_kit as kit
+from tts_router.errors import ConfigurationError
 
+from . import image_requirements
 from .variants import VARIANTS
 
 if TYPE_CHECKING:
@@ -49,6 +58,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ALIASES",
     "DEPLOYABLE",
+    "IMAGE",
     "MODULE",
     "QwenService",
     "SnapshotLoader",
@@ -58,6 +68,7 @@ __all__ = [
     "download_targets",
     "qwen_settings",
     "resolve_variant",
+    "volume_weights",
 ]
 
 logger = logging.getLogger("tts_router_qwen_modal.modal_app")
@@ -72,12 +83,19 @@ ALIASES = {
     "design": "1.7B-VoiceDesign",
 }
 DEFAULT_VOLUME = "qwen3-tts-models"
-# qwen-tts pins transformers and accelerate itself; listed so the image build fails loudly
-# if that ever changes instead of resolving something the tests never ran.
-REQUIREMENTS = ("qwen-tts==0.1.1", "transformers==4.57.3", "accelerate==1.12.0")
-# sox: qwen-tts imports the `sox` wrapper, which looks for the binary at import.
-APT_PACKAGES = ("libsndfile1", "sox")
 LOCAL_PACKAGES = ("tts_router", "tts_router_qwen_modal")
+IMAGE = kit.ImageSpec(
+    package=image_requirements.PACKAGE,
+    extras=image_requirements.EXTRAS,
+    requirements=image_requirements.REQUIREMENTS,
+    module_file=Path(image_requirements.__file__),
+    command="tts-router-qwen check --write",
+    app_module=MODULE,
+    source_packages=LOCAL_PACKAGES,
+    engine_modules=("torch", "torchaudio", "qwen_tts", "tts_router_qwen_modal.service"),
+)
+"""The image: the ``engine`` extra's locked closure (the Debian packages follow from it: sox
+for qwen-tts's ``sox`` wrapper, libsndfile for soundfile)."""
 
 
 def resolve_variant(name: str) -> str:
@@ -86,6 +104,37 @@ def resolve_variant(name: str) -> str:
     if variant not in DEPLOYABLE:
         raise ValueError(f"unknown model {name!r}: use one of {', '.join([*ALIASES, *DEPLOYABLE])}")
     return variant
+
+
+def volume_weights(settings: kit.ModalSettings) -> kit.VolumeWeights:
+    """The files this deployment loads from its Volume: the variant's snapshot in the hub
+    cache (``HF_HOME`` in the Volume), or the directory ``settings.model`` names (which must
+    be inside the Volume: a path on the deploying machine does not exist in the container)."""
+    fetch = f"tts-router-qwen download --model {settings.variant}"
+    if settings.model.startswith("/"):
+        root = kit.volume_path(settings, settings.model)
+        return kit.VolumeWeights(
+            settings.model,
+            (f"{root}/config.json", f"{root}/*.safetensors", f"{root}/speech_tokenizer/*"),
+            f"modal volume put {settings.volume} <model directory> {root}",
+        )
+    repo = settings.model or VARIANTS[settings.variant]
+    if not re.fullmatch(r"\w[\w.-]*/\w[\w.-]*", repo):
+        raise ConfigurationError(
+            f"TTS_ROUTER_MODAL_MODEL={repo!r} is neither a hub id (Org/Name) nor a directory "
+            f"inside the Volume (below {settings.mount})"
+        )
+    cache = f"hf/hub/models--{repo.replace('/', '--')}"
+    return kit.VolumeWeights(
+        repo,
+        (
+            f"{cache}/refs/main",
+            f"{cache}/snapshots/*/config.json",
+            f"{cache}/snapshots/*/*.safetensors",
+            f"{cache}/snapshots/*/speech_tokenizer/*.safetensors",
+        ),
+        fetch,
+    )
 
 
 def qwen_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> kit.ModalSettings:
@@ -108,7 +157,9 @@ class SnapshotLoader:
 
     :meth:`preload` (in ``@modal.enter(snap=True)``, no GPU attached) reads the weights from
     the Volume into CPU memory in the dtype the engine's policy will pick on the deployment's
-    GPU; the memory snapshot then holds them. When the engine loads after the restore, the
+    GPU, and copies every tensor still memory-mapped from a weights file into process memory
+    (:func:`tts_router.modal_kit.release_mapped_weights`): the memory snapshot then holds
+    them, and depends on no file of the Volume. When the engine loads after the restore, the
     loader moves that model to the GPU instead of reading the files again. Anything that does
     not match (another dtype or attention backend, a failed move) loads from the Volume as
     usual: the preload can only save time, never change what is served.
@@ -137,6 +188,8 @@ class SnapshotLoader:
         except Exception as exc:  # e.g. weights not downloaded: the start-up load reports it
             logger.warning("preloading %s failed (%s)", location, type(exc).__name__)
             return False
+        tokenizer = getattr(model.model, "speech_tokenizer", None)
+        kit.release_mapped_weights([model.model, getattr(tokenizer, "model", None)])
         self._cpu[location] = (plan.dtype, plan.attention, model)
         return True
 
@@ -251,10 +304,7 @@ def fetch_models(
 
 SETTINGS = qwen_settings()
 app, image, volume = kit.app_resources(
-    SETTINGS,
-    requirements=REQUIREMENTS,
-    local_packages=LOCAL_PACKAGES,
-    apt_packages=APT_PACKAGES,
+    SETTINGS, requirements=IMAGE.requirements, local_packages=LOCAL_PACKAGES
 )
 
 
@@ -282,17 +332,25 @@ class QwenService(kit.ServiceShell):
     @modal.enter(snap=True)
     def prepare(self) -> None:
         """Before the snapshot (no GPU): imports, the weights into CPU memory, the app."""
-        self.open(build_service_app(SETTINGS), "qwen")
+        app = build_service_app(SETTINGS, device=kit.container_device(SETTINGS.gpu))
+        self.open(app, "qwen", ready_timeout_s=SETTINGS.startup_timeout_s)
 
     @modal.enter(snap=False)
     def start(self) -> None:
         """After the restore: the model onto the GPU before any request is taken."""
         self.start_engine()
 
+    @modal.exit()
+    async def stop(self) -> None:
+        """The service's worker stopped (if the web endpoint's lifespan did not already)."""
+        await self.stop_service()
+
     @modal.asgi_app(requires_proxy_auth=True)
-    def web(self) -> FastAPI:
-        """The protocol app; Modal answers 401 without ``Modal-Key``/``Modal-Secret``."""
-        return self.service_app()
+    def web(self) -> kit.ShellApp:
+        """The protocol app, started by the shell before the first request (see
+        :class:`tts_router.modal_kit.ShellApp`); Modal answers 401 without
+        ``Modal-Key``/``Modal-Secret``."""
+        return self.asgi()
 
     @modal.method()
     async def clone(
