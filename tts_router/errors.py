@@ -32,6 +32,7 @@ __all__ = [
     "ProviderUnavailableError",
     "ProvidersFailedError",
     "RateLimitedError",
+    "StreamInterruptedError",
     "TTSRouterError",
     "TruncatedOutputError",
     "UnsupportedLanguageError",
@@ -211,6 +212,24 @@ class ProvidersFailedError(ProviderError):
         super().__init__("\n".join(lines), retry_after=getattr(first, "retry_after", None))
 
 
+class StreamInterruptedError(ProviderError):
+    """A stream failed after delivering audio: ``delivered`` chunks (``seconds`` of audio)
+    reached the caller; ``cause_code`` is the failure's code. Never retried or routed
+    elsewhere: the rest would come in another voice."""
+
+    code = "stream_interrupted"
+
+    def __init__(self, cause: TTSRouterError, *, delivered: int, seconds: float) -> None:
+        self.cause_code = cause.code
+        self.delivered = delivered
+        self.seconds = seconds
+        super().__init__(
+            f"the stream broke after {delivered} chunk(s), {seconds:.2f} s of audio "
+            f"({cause.code}: {cause.message}); request the rest of the text again",
+            provider=cause.provider,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorSpec:
     """One row of the error table."""
@@ -321,6 +340,7 @@ ERRORS: Mapping[str, ErrorSpec] = _table(
     ("service_timeout", ProviderTimeoutError, 504, True, True, "no answer within the read timeout"),
     ("rate_limited", RateLimitedError, 429, True, True, "the provider is rate limiting"),
     ("authentication_failed", AuthenticationError, 502, False, True, "credentials refused"),
+    ("stream_interrupted", StreamInterruptedError, 502, False, False, "a stream broke midway"),
     ("all_providers_failed", ProvidersFailedError, 503, False, False, "every provider failed"),
     ("service_error", _P, 502, True, True, "the service failed with a code we do not know"),
     ("request_rejected", _P, 502, False, False, "the service refused with a code we do not know"),
@@ -371,7 +391,7 @@ def error_for_code(code: str, message: str, **details: Any) -> TTSRouterError:
         return UnsupportedLanguageError(message, provider=provider)
     if cls is NoProviderError:
         return NoProviderError(message)
-    if cls is ProvidersFailedError:
+    if cls in (ProvidersFailedError, StreamInterruptedError):
         cls = ProviderError
     if issubclass(cls, ProviderError):
         return cls(message, code=code, **details)

@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -37,6 +37,7 @@ from .errors import (
     OutputValidationError,
     ProviderError,
     ProviderTimeoutError,
+    StreamInterruptedError,
     TTSRouterError,
     UnsupportedOperationError,
     ValidationError,
@@ -50,7 +51,8 @@ from .models import (
     QualityTier,
     SpeechResult,
 )
-from .text import require_speakable, split_text
+from .streaming import FIRST_CHUNK_CHARS, AudioChunk
+from .text import chunk_spans, require_speakable, split_text
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -249,6 +251,18 @@ class Provider:
         """Speak ``request.text`` in a new voice described by ``request.instruct``."""
         return await self._public(self._design_request(request), request.timeout)
 
+    async def stream_clone(self, request: CloneRequest) -> AsyncIterator[AudioChunk]:
+        """:meth:`clone`, as audio chunks in order as each is ready (see :mod:`.streaming`)."""
+        plan = await self._public(self._clone_plan(request), request.timeout)
+        async for chunk in self._stream(request.text, plan, request.timeout):
+            yield chunk
+
+    async def stream_design(self, request: DesignRequest) -> AsyncIterator[AudioChunk]:
+        """:meth:`design`, as audio chunks in order as each is ready."""
+        plan = await self._public(self._design_plan(request), request.timeout)
+        async for chunk in self._stream(request.text, plan, request.timeout):
+            yield chunk
+
     @property
     def sync(self) -> SyncProvider:
         """Blocking versions of the public methods, for scripts and notebooks."""
@@ -279,6 +293,14 @@ class Provider:
     # -- shared machinery ------------------------------------------------------------------
 
     async def _clone_request(self, request: CloneRequest) -> SpeechResult:
+        plan = await self._clone_plan(request)
+        return await self._synthesise(request.text, request.request_id, plan)
+
+    async def _design_request(self, request: DesignRequest) -> SpeechResult:
+        plan = await self._design_plan(request)
+        return await self._synthesise(request.text, request.request_id, plan)
+
+    async def _clone_plan(self, request: CloneRequest) -> _Plan:
         caps = self._require("clone")
         language = self._language(request.language, caps)
         reference = await _decoded_reference(request.reference.audio, self.reference_limits)
@@ -292,10 +314,9 @@ class Provider:
         def one_chunk(chunk: str) -> Awaitable[Speech]:
             return self._off_loop(self._clone, chunk, language, request, reference)
 
-        result = await self._synthesise(request.text, request.request_id, caps, one_chunk)
-        return result.model_copy(update={"language": language})
+        return _Plan(caps, language, one_chunk)
 
-    async def _design_request(self, request: DesignRequest) -> SpeechResult:
+    async def _design_plan(self, request: DesignRequest) -> _Plan:
         caps = self._require("design")
         language = self._language(request.language, caps)
         require_speakable(request.instruct, field="instruct", provider=self.id)
@@ -303,37 +324,93 @@ class Provider:
         def one_chunk(chunk: str) -> Awaitable[Speech]:
             return self._off_loop(self._design, chunk, language, request)
 
-        result = await self._synthesise(request.text, request.request_id, caps, one_chunk)
-        return result.model_copy(update={"language": language})
+        return _Plan(caps, language, one_chunk)
 
-    async def _public(
-        self, work: Coroutine[Any, Any, SpeechResult], request_timeout: float | None
-    ) -> SpeechResult:
+    async def _public(self, work: Awaitable[T], request_timeout: float | None) -> T:
         """Run a public call under its timeout; errors leave it typed and detached.
 
         Detached: no traceback below this frame and no chained exceptions, because error
         reporters that capture frame locals (Sentry does by default) would otherwise collect
         the user's text and a client's credentials from the frames deeper down.
         """
-        limits = [t for t in (self.timeout, request_timeout) if t is not None]
-        limit = min(limits) if limits else None
-        error: TTSRouterError
+        limit = self._limit(request_timeout)
         try:
             async with asyncio.timeout(limit) as scope:
                 return await work
-        except TimeoutError:
-            if not scope.expired():
-                raise
-            error = ProviderTimeoutError(
-                f"{self.id} did not finish within {limit:g} s; raise the request's timeout or "
-                f"[providers.{self.id}] timeout, or send shorter text",
-                provider=self.id,
-            )
-        except TTSRouterError as exc:
+        except (TimeoutError, TTSRouterError) as exc:
+            error = self._typed(exc, scope, limit)
+        raise _detached(error)
+
+    async def _stream(
+        self, text: str, plan: _Plan, request_timeout: float | None
+    ) -> AsyncIterator[AudioChunk]:
+        """The plan's chunks as a stream: the first short, each under the timeout."""
+        _check_text(text, self.id)
+        spans = chunk_spans(text, plan.caps.max_text_chars, first_chars=FIRST_CHUNK_CHARS)
+        limit = self._limit(request_timeout)
+        delivered, seconds = 0, 0.0
+        ahead = max(2, self.max_parallel_chunks)  # the next chunk generates while one plays
+        pieces = [text[start:end] for start, end in spans]
+        speeches = _ordered(pieces, plan.one_chunk, ahead)
+        error: TTSRouterError
+        try:
+            while True:
+                async with asyncio.timeout(limit) as scope:
+                    speech = await anext(speeches, None)
+                if speech is None:
+                    return
+                audio = speech.decoded(self.id)
+                self._check_rate(audio, plan.caps)
+                yield AudioChunk(
+                    sequence=delivered,
+                    samples=audio.samples,
+                    sample_rate=audio.sample_rate,
+                    text_span=spans[delivered],
+                    last=delivered == len(spans) - 1,
+                    provider=self.id,
+                    model=speech.model,
+                    mode=speech.mode,
+                    warnings=tuple(speech.warnings),
+                )
+                delivered, seconds = delivered + 1, seconds + audio.duration
+        except (TimeoutError, TTSRouterError) as exc:
+            error = self._typed(exc, scope, limit)
+        except Exception as exc:  # a bug or an engine failure: type it, never echo its text
+            _log_unexpected(self.id, exc)
+            error = _unexpected(exc, self.id)
+        finally:
+            await speeches.aclose()
+        if delivered:
+            error = StreamInterruptedError(error, delivered=delivered, seconds=seconds)
+        raise _detached(error)
+
+    def _limit(self, request_timeout: float | None) -> float | None:
+        limits = [t for t in (self.timeout, request_timeout) if t is not None]
+        return min(limits) if limits else None
+
+    def _typed(
+        self, exc: TimeoutError | TTSRouterError, scope: asyncio.Timeout, limit: float | None
+    ) -> TTSRouterError:
+        if isinstance(exc, TTSRouterError):
             if self._names_its_errors:
                 exc.provider = exc.provider or self.id
-            error = exc
-        raise _detached(error)
+            return exc
+        if not scope.expired():
+            raise exc  # not our timeout: somebody else's bug, raised as it is
+        return ProviderTimeoutError(
+            f"{self.id} did not finish within {limit:g} s; raise the request's timeout or "
+            f"[providers.{self.id}] timeout, or send shorter text",
+            provider=self.id,
+        )
+
+    def _check_rate(self, audio: DecodedAudio, caps: Capabilities) -> None:
+        if audio.sample_rate != caps.sample_rate:
+            raise OutputValidationError(
+                f"the provider returned audio at {audio.sample_rate} Hz but declares "
+                f"{caps.sample_rate} Hz in its capabilities; return the declared rate",
+                code="output_rate_mismatch",
+                provider=self.id,
+            )
 
     async def _off_loop(self, method: Callable[..., Any], *args: Any) -> Speech:
         if inspect.iscoroutinefunction(method):
@@ -355,30 +432,22 @@ class Provider:
     def _language(self, value: str, caps: Capabilities) -> str:
         return normalize_language(value, caps.languages)
 
-    async def _synthesise(
-        self,
-        text: str,
-        request_id: str,
-        caps: Capabilities,
-        one_chunk: Callable[[str], Awaitable[Speech]],
-    ) -> SpeechResult:
-        chunks = _checked_chunks(text, caps.max_text_chars, self.id)
+    async def _synthesise(self, text: str, request_id: str, plan: _Plan) -> SpeechResult:
+        _check_text(text, self.id)
+        chunks = split_text(text, plan.caps.max_text_chars)
         started = time.perf_counter()
         try:
-            speeches = await _in_order(chunks, one_chunk, self.max_parallel_chunks)
+            speeches = [s async for s in _ordered(chunks, plan.one_chunk, self.max_parallel_chunks)]
             decoded = [speech.decoded(self.id) for speech in speeches]
         except TTSRouterError:
             raise
         except Exception as exc:  # a bug or an engine failure: type it, never echo its text
             _log_unexpected(self.id, exc)
-            failure = type(exc).__name__
+            error = _unexpected(exc, self.id)
         else:
-            return self._result(speeches, decoded, caps, request_id, started)
-        raise ProviderError(  # outside the except block: nothing chained, see _public
-            f"the provider failed unexpectedly ({failure}); see its logs",
-            code="internal_error",
-            provider=self.id,
-        )
+            result = self._result(speeches, decoded, plan.caps, request_id, started)
+            return result.model_copy(update={"language": plan.language})
+        raise error  # outside the except block: nothing chained, see _public
 
     def _result(
         self,
@@ -389,13 +458,7 @@ class Provider:
         started: float,
     ) -> SpeechResult:
         for chunk in decoded:
-            if chunk.sample_rate != caps.sample_rate:
-                raise OutputValidationError(
-                    f"the provider returned audio at {chunk.sample_rate} Hz but declares "
-                    f"{caps.sample_rate} Hz in its capabilities; return the declared rate",
-                    code="output_rate_mismatch",
-                    provider=self.id,
-                )
+            self._check_rate(chunk, caps)
         samples = stitch([d.samples for d in decoded], caps.sample_rate)
         warnings = list(dict.fromkeys(w for s in speeches for w in s.warnings))
         if speeches[0].mode == "x_vector":
@@ -421,22 +484,27 @@ class Provider:
         )
 
 
-async def _in_order(
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A validated request, ready to speak: capabilities, canonical language, one chunk's call."""
+
+    caps: Capabilities
+    language: str
+    one_chunk: Callable[[str], Awaitable[Speech]]
+
+
+async def _ordered(
     chunks: list[str], one_chunk: Callable[[str], Awaitable[Speech]], parallel: int
-) -> list[Speech]:
-    """Every chunk spoken, in order, at most ``parallel`` at once; the first failure cancels
-    the rest and is raised naming its chunk."""
-    if parallel <= 1 or len(chunks) == 1:
-        return [await _named(index, chunks, one_chunk) for index in range(len(chunks))]
-    gate = asyncio.Semaphore(parallel)
-
-    async def gated(index: int) -> Speech:
-        async with gate:
-            return await _named(index, chunks, one_chunk)
-
-    tasks = [asyncio.ensure_future(gated(index)) for index in range(len(chunks))]
+) -> AsyncGenerator[Speech, None]:
+    """Every chunk spoken and yielded in order, at most ``parallel`` in flight (the next ones
+    start while earlier ones are consumed); the first failure cancels the rest and is raised
+    naming its chunk."""
+    tasks: list[asyncio.Future[Speech]] = []
     try:
-        return [await task for task in tasks]  # order kept whatever finishes first
+        for index in range(len(chunks)):
+            while len(tasks) < min(len(chunks), index + max(1, parallel)):
+                tasks.append(asyncio.ensure_future(_named(len(tasks), chunks, one_chunk)))
+            yield await tasks[index]  # order kept whatever finishes first
     finally:
         for task in tasks:
             task.cancel()
@@ -475,7 +543,7 @@ async def _decoded_reference(audio: bytes, limits: AudioLimits) -> DecodedAudio:
     return decoded
 
 
-def _checked_chunks(text: str, max_chars: int, provider_id: str) -> list[str]:
+def _check_text(text: str, provider_id: str) -> None:
     require_speakable(text, provider=provider_id)
     if len(text) > MAX_TEXT_CHARS:
         raise ValidationError(
@@ -484,7 +552,14 @@ def _checked_chunks(text: str, max_chars: int, provider_id: str) -> list[str]:
             code="text_too_long",
             provider=provider_id,
         )
-    return split_text(text, max_chars)
+
+
+def _unexpected(exc: BaseException, provider_id: str) -> ProviderError:
+    return ProviderError(
+        f"the provider failed unexpectedly ({type(exc).__name__}); see its logs",
+        code="internal_error",
+        provider=provider_id,
+    )
 
 
 def _canonical_hint(code: str) -> str:

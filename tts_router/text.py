@@ -12,7 +12,7 @@ import unicodedata
 
 from .errors import ValidationError
 
-__all__ = ["is_speakable", "require_speakable", "split_text"]
+__all__ = ["chunk_spans", "is_speakable", "require_speakable", "split_text"]
 
 # A sentence ends after terminal punctuation (and any closing quotes/brackets). Latin
 # punctuation needs following whitespace ("3.5" is not a boundary); CJK full-width punctuation
@@ -63,6 +63,31 @@ def split_text(text: str, max_chars: int) -> list[str]:
             current += part
     chunks.append(current)
     return [c.strip() for c in chunks if c.strip()]
+
+
+def chunk_spans(
+    text: str, max_chars: int, *, first_chars: int | None = None
+) -> list[tuple[int, int]]:
+    """Where :func:`split_text`'s chunks stand in ``text``: ``(start, end)`` offsets, in order.
+
+    With ``first_chars``, the first chunk is cut shorter (at most that long, at a sentence or
+    clause where possible) so a stream's first audio comes early; the rest follow at
+    ``max_chars``.
+    """
+    spans: list[tuple[int, int]] = []
+    position = 0
+    if first_chars is not None and first_chars < max_chars:
+        first_sentence = next((p for p in _pieces(text, _SENTENCE_END) if p.strip()), "")
+        head = split_text(first_sentence, first_chars)[:1]
+        if head:
+            start = text.index(head[0])
+            spans.append((start, start + len(head[0])))
+            position = start + len(head[0])
+    for chunk in split_text(text[position:], max_chars) if text[position:].strip() else []:
+        start = text.index(chunk, position)
+        spans.append((start, start + len(chunk)))
+        position = start + len(chunk)
+    return spans
 
 
 def _pieces(text: str, boundary: re.Pattern[str]) -> list[str]:
