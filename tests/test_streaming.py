@@ -127,3 +127,26 @@ def test_chunk_spans_are_ordered_within_limits_and_lose_nothing(
         assert text[position:start].strip() == ""  # only space between chunks
         position = end
     assert text[position:].strip() == ""
+
+
+async def test_the_router_falls_back_only_before_the_first_chunk() -> None:
+    from tts_router import Router, Settings
+
+    class _Backup(_Paced):
+        id: ClassVar[str] = "backup"
+
+    down = _Paced(fail_at=0)
+    router = Router(providers=[down, _Backup()], settings=Settings.load({}))
+    request = DesignRequest(text=TEXT, instruct="calm", language="en", provider=None)
+    chunks = [c async for c in router.stream_design(request)]
+    assert {c.provider for c in chunks} == {"backup"}
+    assert any("fell back to backup" in w for w in chunks[0].warnings)
+
+    midway = _Paced(fail_at=2)
+    backup = _Backup()
+    router = Router(providers=[midway, backup], settings=Settings.load({}))
+    delivered = []
+    with pytest.raises(StreamInterruptedError):
+        async for chunk in router.stream_design(request):
+            delivered.append(chunk)
+    assert {c.provider for c in delivered} == {"paced"} and backup.calls == 0

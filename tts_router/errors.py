@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "ERRORS",
@@ -38,6 +38,7 @@ __all__ = [
     "UnsupportedLanguageError",
     "UnsupportedOperationError",
     "ValidationError",
+    "detached",
     "error_for_code",
     "spec_for",
 ]
@@ -377,6 +378,21 @@ def spec_for(code: str, cls: type[TTSRouterError] = TTSRouterError) -> ErrorSpec
             return spec
         spec = ERRORS.get(getattr(klass, "code", ""))
     return spec or _UNKNOWN
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def detached(error: _E) -> _E:
+    """``error`` without chained exceptions or the frames below the raise.
+
+    What leaves the library's public calls: error reporters that capture frame locals (Sentry
+    does by default) would otherwise collect the user's text and a client's credentials from
+    the frames deeper down.
+    """
+    error.__cause__ = error.__context__ = None
+    error.__suppress_context__ = True
+    return error.with_traceback(None)
 
 
 def error_for_code(code: str, message: str, **details: Any) -> TTSRouterError:

@@ -10,9 +10,18 @@ One client for every GPU provider. What it guarantees:
   itself never retries.
 - **One job, one key.** Every attempt of a job carries the same ``Idempotency-Key``, so a
   service that already finished the job answers from its cache instead of generating again.
-- **Modal's long-running web endpoints.** A 303 to a result URL is followed with GET, only on
-  the same origin (auth headers never leave it); a reset while waiting re-GETs the result URL
-  instead of POSTing the job again; an endless redirect loop is a typed error.
+- **Long jobs as results to fetch.** Each attempt says how long the job may still take
+  (``X-TTS-Deadline``) and asks for ``Prefer: respond-async`` with a wait shorter than the read
+  timeout; a ``202`` with a job URL is polled (each GET waits on the service) until the job is
+  done, within the deadline. Modal's 303 to a result URL is followed the same way. Both only
+  on the same origin (auth headers never leave it); a reset while waiting re-GETs the job URL
+  instead of POSTing the job again; a job the service no longer knows (``job_not_found``: it
+  restarted, or another instance answers) is sent again under the same key; an endless
+  redirect loop is a typed error.
+- **The job's deadline bounds everything**, every read included: a response trickling in a
+  few bytes at a time ends at the deadline as ``provider_timeout``. A service that says its
+  queue cannot finish the job in time (``deadline_unmeetable``) ends the job at once, so the
+  router can fall back.
 - **A circuit breaker per endpoint, across jobs.** It is consulted when a job starts, never
   between one job's attempts, so a job always has its whole retry budget. It counts jobs that
   ended in a failure saying the service is unhealthy (unreachable, 5xx other than a job's own
@@ -22,7 +31,7 @@ One client for every GPU provider. What it guarantees:
   while it is open names the last real cause.
 - **Errors name the cause**: the service URL (credentials masked) and what went wrong
   ("connection refused"), rebuilt from the service's code through the one error table, so a
-  host sees the same code as in-process. Nothing is chained to them (see ``_detach``).
+  host sees the same code as in-process. Nothing is chained to them (see ``errors.detached``).
 - **Validated output.** A 2xx must be ``audio/wav`` that parses, is non-empty and not silent.
 - **Nothing leaked.** Logs and errors carry method, path, status, service error code and
   request id only: never bodies, text, transcripts, audio or secrets.
@@ -55,9 +64,11 @@ from .errors import (
     ProviderUnavailableError,
     RateLimitedError,
     TTSRouterError,
+    detached,
     error_for_code,
 )
 from .protocol import (
+    HEADER_DEADLINE,
     HEADER_IDEMPOTENCY_KEY,
     HEADER_MODE,
     HEADER_MODEL,
@@ -71,6 +82,7 @@ from .protocol import (
     HealthInfo,
     LanguagesInfo,
     decode_timings,
+    loggable_path,
 )
 from .urls import mask_url, validate_service_url
 
@@ -88,6 +100,12 @@ logger = logging.getLogger("tts_router.http")
 
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# Codes that end a job at once, whatever their row says of a later call: the service has said
+# this job cannot be done within its deadline, so waiting and asking again cannot help.
+_ENDS_JOB = frozenset({"deadline_unmeetable", "deadline_too_short"})
+# A job URL that answers these lost the job (restart, expiry, another instance): send it again.
+_LOST_JOB = frozenset({"job_not_found", "job_cancelled"})
+_MAX_RESUBMITS = 2
 _WAV_TYPES = ("audio/wav", "audio/x-wav", "audio/wave")
 
 
@@ -238,12 +256,30 @@ class _Job:
     request_id: str | None = None
     retry: RetryOptions | None = None  # None: the client's options
     hops: int = 0
+    polls: int = 0
+    resubmits: int = 0
     attempts: int = 0
     failures: int = 0  # attempts that failed other than by back-pressure
     # What the last attempt said of the service's health (read by the circuit breaker):
     # "unhealthy" (down or broken), "answered" (a proper answer, even a refusal) or "busy".
     health: Literal["unhealthy", "answered", "busy"] = "answered"
     started: float = field(default_factory=time.monotonic)
+    # The request as first sent, to send again when its job was lost (see _LOST_JOB).
+    origin: tuple[str, str, Any, bytes | None] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.origin = (self.method, self.url, self.json, self.content)
+
+    @property
+    def at_job_url(self) -> bool:
+        """Whether the job now lives at a result URL (after a 202 or a 303)."""
+        return self.origin is not None and (self.method, self.url) != self.origin[:2]
+
+    def resubmit(self) -> None:
+        """Go back to the original request (same key: the service runs it at most once)."""
+        if self.origin is not None:
+            self.method, self.url, self.json, self.content = self.origin
+        self.resubmits += 1
 
 
 class ServiceClient:
@@ -347,6 +383,31 @@ class ServiceClient:
         """``POST /design``."""
         return await self._audio(_Job("POST", "design", json=_dump(body), request_id=request_id))
 
+    # -- services that do not speak the protocol (the earlier seed apps) ----------------------
+
+    async def post_audio(
+        self, path: str, body: Mapping[str, Any], *, request_id: str | None = None
+    ) -> AudioResponse:
+        """``POST`` a JSON ``body`` to ``path`` (relative to the base URL; ``""`` is the base URL
+        itself) and return its WAV, with everything a protocol call gets: retries, deadline,
+        same-origin 303s, the circuit breaker, typed errors and output validation."""
+        return await self._audio(_Job("POST", path, json=dict(body), request_id=request_id))
+
+    async def get_json(self, path: str) -> Any:
+        """``GET`` ``path`` (relative to the base URL) with the probes' short retry policy and
+        return the parsed JSON; a body that is not JSON is an ``invalid_response`` error."""
+        response = await self._run(_Job("GET", path, retry=PROBE_RETRY))
+        try:
+            return response.json()
+        except ValueError:
+            error = ProviderError(
+                f"{self.where} answered {response.status_code} with something that is not JSON",
+                provider=self.provider,
+                code="invalid_response",
+                status=response.status_code,
+            )
+        raise error
+
     # -- machinery ---------------------------------------------------------------------------
 
     def _http(self) -> httpx.AsyncClient:
@@ -402,7 +463,7 @@ class ServiceClient:
         if job.attempts > 1:
             elapsed = time.monotonic() - job.started
             error.message += f" ({job.attempts} attempts over {elapsed:.1f} s)"
-        raise _detach(error)
+        raise detached(error)
 
     async def _retrying(
         self, job: _Job, allow: frozenset[int] | set[int], expect_wav: bool
@@ -459,7 +520,17 @@ class ServiceClient:
         failure: str
         job.health = "answered"
         try:
-            response = await self._follow(job)
+            async with asyncio.timeout(None):
+                response = await self._follow(job)
+        except TimeoutError:  # the whole job's deadline passed, mid-read or between polls
+            job.health = "busy"
+            raise ProviderTimeoutError(
+                f"{self.where} did not finish within the job's deadline of "
+                f"{self._options(job).deadline:g} s",
+                code="provider_timeout",
+                provider=self.provider,
+                request_id=job.request_id,
+            ) from None
         except httpx.TransportError as exc:
             logger.debug("%s %s failed: %s", job.method, _path(job.url), type(exc).__name__)
             failure, kind = _transport_failure(exc), type(exc)
@@ -489,8 +560,10 @@ class ServiceClient:
         )
 
     async def _follow(self, job: _Job) -> httpx.Response:
-        """Send the job's current request, following same-origin redirects with GET."""
+        """Send the job's current request; follow same-origin redirects and 202 job URLs with
+        GET; send a lost job again."""
         while True:
+            sent = time.monotonic()
             response = await self._http().request(
                 job.method,
                 job.url,
@@ -499,42 +572,84 @@ class ServiceClient:
                 headers=self._headers(job),
                 timeout=self._timeout(job),
             )
-            if response.status_code not in _REDIRECT_STATUSES:
-                await response.aread()
-                return response
-            await response.aclose()
             location = response.headers.get("location")
+            accepted = response.status_code == 202 and bool(location)
+            if response.status_code not in _REDIRECT_STATUSES and not accepted:
+                await response.aread()
+                if job.at_job_url and self._lost(response, job):
+                    job.resubmit()
+                    continue
+                return response
+            await response.aread()
             if not location:
                 return response
-            target = response.url.join(location)
-            if (target.scheme, target.host, target.port) != (
-                self.base_url.scheme,
-                self.base_url.host,
-                self.base_url.port,
-            ):
-                raise ProviderError(
-                    f"{self.where} redirected to another host; refusing to follow (credentials "
-                    "must not leave the service's origin)",
-                    provider=self.provider,
-                    code="redirect_refused",
-                    status=response.status_code,
-                    request_id=job.request_id,
-                )
-            job.hops += 1
-            max_redirects = self._options(job).max_redirects
-            if job.hops > max_redirects:
-                raise ProviderError(
-                    f"{self.where} redirected more than {max_redirects} times",
-                    provider=self.provider,
-                    code="too_many_redirects",
-                    status=response.status_code,
-                    request_id=job.request_id,
-                )
+            target = self._same_origin(response, location, job)
+            if accepted:  # the job runs on; poll its URL (each GET waits on the service)
+                job.polls += 1
+                await asyncio.sleep(self._poll_delay(response, time.monotonic() - sent, job))
+            else:
+                job.hops += 1
+                max_redirects = self._options(job).max_redirects
+                if job.hops > max_redirects:
+                    raise ProviderError(
+                        f"{self.where} redirected more than {max_redirects} times",
+                        provider=self.provider,
+                        code="too_many_redirects",
+                        status=response.status_code,
+                        request_id=job.request_id,
+                    )
             # The job now lives at the result URL: later attempts (after a reset) GET it too.
             job.method, job.url, job.json, job.content = "GET", str(target), None, None
 
+    def _same_origin(self, response: httpx.Response, location: str, job: _Job) -> httpx.URL:
+        target = response.url.join(location)
+        if (target.scheme, target.host, target.port) != (
+            self.base_url.scheme,
+            self.base_url.host,
+            self.base_url.port,
+        ):
+            raise ProviderError(
+                f"{self.where} redirected to another host; refusing to follow (credentials "
+                "must not leave the service's origin)",
+                provider=self.provider,
+                code="redirect_refused",
+                status=response.status_code,
+                request_id=job.request_id,
+            )
+        return target
+
+    def _wait_for_job(self, job: _Job) -> float:
+        """Seconds the service may hold a request for its job before answering 202."""
+        return min(self.timeouts.read * 0.75, max(self._remaining(job), 0.0))
+
+    def _poll_delay(self, response: httpx.Response, took: float, job: _Job) -> float:
+        """Seconds before polling a 202's job URL: its Retry-After; else at once if the
+        service held the request as asked (it waits for the job itself), else a second."""
+        retry_after = _retry_after(response.headers)
+        if retry_after is None:
+            held = took >= min(1.0, 0.8 * self._wait_for_job(job))
+            retry_after = 0.0 if held else 1.0
+        cap = self._options(job).max_retry_after
+        return max(min(retry_after, cap, self._remaining(job)), 0.0)
+
+    def _lost(self, response: httpx.Response, job: _Job) -> bool:
+        """Whether the job URL says the job is gone, and it may be sent again."""
+        if response.status_code not in (404, 409) or job.resubmits >= _MAX_RESUBMITS:
+            return False
+        if _service_code(response) not in _LOST_JOB:
+            return False
+        logger.debug("the service lost the job (restart? another instance?); sending it again")
+        return True
+
     def _headers(self, job: _Job) -> dict[str, str]:
-        headers = {HEADER_IDEMPOTENCY_KEY: job.idempotency_key}
+        remaining = max(self._remaining(job), 0.0)
+        headers = {
+            HEADER_IDEMPOTENCY_KEY: job.idempotency_key,
+            HEADER_DEADLINE: f"{remaining:.3f}",
+        }
+        if job.method == "POST" or job.at_job_url:
+            # Answer before our read timeout: a job still running then comes back as a 202.
+            pass
         if job.request_id:
             headers[HEADER_REQUEST_ID] = job.request_id
         if job.content is not None:
@@ -606,7 +721,7 @@ _JOB_CODES = frozenset(
 
 
 def _health_of(status: int, error: TTSRouterError) -> Literal["unhealthy", "answered", "busy"]:
-    if _back_pressure(error) or status == 408:
+    if _back_pressure(error) or status == 408 or error.code in _ENDS_JOB:
         return "busy"
     if status >= 500 and error.code not in _JOB_CODES:
         return "unhealthy"
@@ -621,15 +736,7 @@ def _back_pressure(error: TTSRouterError) -> bool:
 
 
 def _should_retry(exc: BaseException) -> bool:
-    return isinstance(exc, TTSRouterError) and exc.retryable
-
-
-def _detach(error: TTSRouterError) -> TTSRouterError:
-    """The error without chained exceptions or the frames below, whose locals hold the job's
-    body and the client's auth headers."""
-    error.__cause__ = error.__context__ = None
-    error.__suppress_context__ = True
-    return error.with_traceback(None)
+    return isinstance(exc, TTSRouterError) and exc.retryable and exc.code not in _ENDS_JOB
 
 
 def _transport_failure(exc: httpx.TransportError) -> str:
@@ -688,8 +795,9 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
 
 
 def _path(url: str) -> str:
-    # Log the path only: a query string may carry tokens.
-    return httpx.URL(url).path if "://" in url else "/" + url.split("?", maxsplit=1)[0]
+    # Log the path only: a query string may carry tokens, a job id unlocks its result.
+    path = httpx.URL(url).path if "://" in url else "/" + url.split("?", maxsplit=1)[0]
+    return loggable_path(path)
 
 
 def _dump(body: CloneBody | CloneBatchBody | DesignBody) -> Any:

@@ -41,6 +41,7 @@ from .errors import (
     TTSRouterError,
     UnsupportedOperationError,
     ValidationError,
+    detached,
 )
 from .languages import LANGUAGES, normalize_language
 from .models import (
@@ -339,7 +340,7 @@ class Provider:
                 return await work
         except (TimeoutError, TTSRouterError) as exc:
             error = self._typed(exc, scope, limit)
-        raise _detached(error)
+        raise detached(error)
 
     async def _stream(
         self, text: str, plan: _Plan, request_timeout: float | None
@@ -382,7 +383,7 @@ class Provider:
             await speeches.aclose()
         if delivered:
             error = StreamInterruptedError(error, delivered=delivered, seconds=seconds)
-        raise _detached(error)
+        raise detached(error)
 
     def _limit(self, request_timeout: float | None) -> float | None:
         limits = [t for t in (self.timeout, request_timeout) if t is not None]
@@ -567,12 +568,6 @@ def _canonical_hint(code: str) -> str:
         return f"{code!r} (use {normalize_language(code)!r})"
     except TTSRouterError:
         return repr(code)
-
-
-def _detached(error: TTSRouterError) -> TTSRouterError:
-    error.__cause__ = error.__context__ = None
-    error.__suppress_context__ = True
-    return error.with_traceback(None)
 
 
 def _log_unexpected(provider_id: str, exc: BaseException) -> None:

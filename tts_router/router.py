@@ -12,16 +12,25 @@ Rules, in order:
 5. Providers whose circuit is open are skipped. Approximate providers (eSpeak) are chosen only
    when no reference-quality provider qualifies, and are fallbacks only when
    ``allow_approximate_fallback`` is set. The result names the providers it fell back from.
+
+Language ``"auto"`` (the default) is detected first (:mod:`tts_router.detect`, offline): a
+confident detection is routed by and passed to the provider as if the caller had named it
+(``SpeechResult.language_detected`` says so); otherwise only providers that list ``"auto"``
+qualify and decide for themselves. An explicit language always wins.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pydantic import ValidationError as PydanticValidationError
 
+from .detect import Detection, detect_language, detector_loaded
 from .errors import (
     NoProviderError,
     PluginError,
@@ -31,14 +40,23 @@ from .errors import (
     UnsupportedLanguageError,
     UnsupportedOperationError,
     ValidationError,
+    detached,
 )
-from .languages import normalize_language
-from .models import CloneMode, CloneRequest, DesignRequest, Operation, SpeechResult
+from .languages import LANGUAGES, normalize_language
+from .models import (
+    CloneMode,
+    CloneRequest,
+    DesignRequest,
+    Operation,
+    QualityTier,
+    SpeechResult,
+)
 from .provider import Capabilities, Health, Provider
 from .settings import Settings
+from .streaming import AudioChunk
 from .text import require_speakable
 
-__all__ = ["Candidate", "Decision", "Router", "probe", "select"]
+__all__ = ["Candidate", "Decision", "LanguageOption", "Router", "probe", "select"]
 
 logger = logging.getLogger("tts_router.router")
 
@@ -86,6 +104,24 @@ class Decision:
     reasons: tuple[str, ...]
     skipped: tuple[str, ...] = ()
     """Better-ranked providers passed over because their circuit is open."""
+    language: str = AUTO
+    """The canonical language routed by: the caller's, the detected one, or ``auto``."""
+    detection: Detection | None = None
+    """What detection found, when the request said ``auto`` and the text was given."""
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageOption:
+    """One language a host can offer (:meth:`Router.languages`), and who speaks it."""
+
+    code: str
+    """Canonical code (``"auto"``: detect from the text)."""
+    name: str
+    """English display name (``"Auto"``, ``"German"``)."""
+    providers: tuple[str, ...]
+    """Providers that serve it, reference quality before approximate."""
+    quality: QualityTier
+    """The best quality among them."""
 
 
 def select(
@@ -167,7 +203,7 @@ def select(
     if settings.allow_approximate_fallback:
         fallbacks += [c.id for c in approximate]
     lead = [f"{chosen.id}: {_why_chosen(chosen, operation, has_transcript, ruled)}"]
-    return Decision(chosen.id, tuple(fallbacks), tuple(lead + reasons), skipped)
+    return Decision(chosen.id, tuple(fallbacks), tuple(lead + reasons), skipped, language)
 
 
 def _explicit(
@@ -208,7 +244,8 @@ def _explicit(
             "shortly or choose another provider",
             provider=provider_id,
         )
-    return Decision(provider_id, (), (f"{provider_id}: chosen explicitly ({source})",))
+    reasons = (f"{provider_id}: chosen explicitly ({source})",)
+    return Decision(provider_id, (), reasons, language=language)
 
 
 def _disqualified(
@@ -356,29 +393,92 @@ class Router(Provider):
         *,
         has_transcript: bool = False,
         provider: str | None = None,
+        text: str | None = None,
     ) -> Decision:
-        """The decision for such a request, with reasons; performs no I/O."""
-        return select(
-            operation,
-            language,
-            has_transcript=has_transcript,
-            candidates=[Candidate.of(p) for p in self.providers.values()],
-            settings=self.settings,
-            requested=provider,
+        """The decision for such a request, with reasons; performs no I/O.
+
+        With ``language="auto"`` and ``text``, the text's language is detected first, as
+        :meth:`clone` and :meth:`design` do: the first reason then says what was detected
+        (the first detection in a process loads the detector's model, about a second).
+        """
+        code = normalize_language(language)
+        detection = detect_language(text) if code == AUTO and text is not None else None
+        return self._decide(
+            operation, code, detection, has_transcript=has_transcript, provider=provider
         )
+
+    def languages(self, operation: Operation | None = None) -> list[LanguageOption]:
+        """Every language a request can name, with the providers and quality that serve it:
+        what a host's language dropdown offers.
+
+        Only configured providers count, and only those that offer ``operation`` when it is
+        given; with ``TTS_PROVIDER`` naming one provider, only that one. ``auto`` comes first
+        (any of them may serve it: the router detects the text's language and routes by it),
+        then the languages in the table's order (Qwen3-TTS's ten first). No I/O.
+        """
+        explicit = self.settings.provider if self.settings.provider != AUTO else None
+        serving = [
+            (pid, p.capabilities)
+            for pid, p in self.providers.items()
+            if not p.missing_configuration()
+            and (explicit is None or pid == explicit)
+            and (operation is None or operation in p.capabilities.operations)
+        ]
+        serving.sort(key=lambda item: item[1].quality != "reference")  # stable: keeps order
+        options: list[LanguageOption] = []
+        if serving:
+            options.append(_option(AUTO, serving))
+        for code in LANGUAGES:
+            speakers = [(pid, caps) for pid, caps in serving if code in caps.languages]
+            if code != AUTO and speakers:
+                options.append(_option(code, speakers))
+        return options
+
+    def _decide(
+        self,
+        operation: Operation,
+        code: str,
+        detection: Detection | None,
+        *,
+        has_transcript: bool,
+        provider: str | None,
+    ) -> Decision:
+        routed = detection.language if detection and detection.language else code
+        try:
+            decision = select(
+                operation,
+                routed,
+                has_transcript=has_transcript,
+                candidates=[Candidate.of(p) for p in self.providers.values()],
+                settings=self.settings,
+                requested=provider,
+            )
+        except (NoProviderError, UnsupportedLanguageError) as exc:
+            if detection is not None:  # say why the language is what it is, and the way out
+                exc.message += f" ({detection.describe()}; pass language=... to choose one)"
+            raise
+        if detection is None:
+            return decision
+        note = f"language: {detection.describe()}"
+        if not detection.confident:
+            note += "; routed as 'auto' (providers that list it decide)"
+        return dataclasses.replace(decision, detection=detection, reasons=(note, *decision.reasons))
+
+    async def _detect(self, language: str, text: str) -> tuple[str, Detection | None]:
+        code = normalize_language(language)
+        if code != AUTO:
+            return code, None
+        if detector_loaded():
+            return code, detect_language(text)
+        return code, await asyncio.to_thread(detect_language, text)  # loads the model (~1 s)
 
     async def clone(self, request: CloneRequest) -> SpeechResult:
         """Route a clone request; fall back only to providers that can make the same voice."""
 
         async def route() -> SpeechResult:
-            self._check_text(request.text)
-            decision = self.explain(
-                "clone",
-                request.language,
-                has_transcript=request.reference.has_transcript,
-                provider=request.provider,
-            )
-            return await self._attempt(decision, lambda p: p.clone(request))
+            decision, routed = await self._route("clone", request)
+            result = await self._attempt(decision, lambda p: p.clone(routed))
+            return _language_note(result, decision)
 
         return await self._public(route(), None)
 
@@ -386,11 +486,34 @@ class Router(Provider):
         """Route a design request."""
 
         async def route() -> SpeechResult:
-            self._check_text(request.text)
-            decision = self.explain("design", request.language, provider=request.provider)
-            return await self._attempt(decision, lambda p: p.design(request))
+            decision, routed = await self._route("design", request)
+            result = await self._attempt(decision, lambda p: p.design(routed))
+            return _language_note(result, decision)
 
         return await self._public(route(), None)
+
+    async def stream_clone(self, request: CloneRequest) -> AsyncIterator[AudioChunk]:
+        """Route a clone and stream it; a fallback happens only before the first chunk (a
+        voice never changes mid-stream)."""
+        decision, routed = await self._public(self._route("clone", request), None)
+        async for chunk in self._stream_attempt(decision, lambda p: p.stream_clone(routed)):
+            yield chunk
+
+    async def stream_design(self, request: DesignRequest) -> AsyncIterator[AudioChunk]:
+        """Route a design request and stream it (fallback only before the first chunk)."""
+        decision, routed = await self._public(self._route("design", request), None)
+        async for chunk in self._stream_attempt(decision, lambda p: p.stream_design(routed)):
+            yield chunk
+
+    async def _route(self, operation: Operation, request: _Request) -> tuple[Decision, _Request]:
+        """The decision for ``request``, and the request as the providers receive it."""
+        self._check_text(request.text)
+        code, detection = await self._detect(request.language, request.text)
+        has_transcript = isinstance(request, CloneRequest) and request.reference.has_transcript
+        decision = self._decide(
+            operation, code, detection, has_transcript=has_transcript, provider=request.provider
+        )
+        return decision, _with_language(request, decision)
 
     async def aclose(self) -> None:
         """Close every provider that was built."""
@@ -415,16 +538,77 @@ class Router(Provider):
             try:
                 result = await call(self.providers[provider_id])
             except TTSRouterError as exc:
-                failures.append((provider_id, exc))
-                # Only a failure another provider may not repeat moves on (never bad input).
-                if not exc.fallback:
+                if not self._moves_on(provider_id, exc, failures):
                     break
-                logger.info("provider %s failed (%s); falling back", provider_id, exc.code)
                 continue
             return _with_fallback_note(result, decision.skipped, failures)
-        if len(failures) == 1:
-            raise failures[0][1]
-        raise ProvidersFailedError(failures)
+        raise _failure(failures)
+
+    async def _stream_attempt(
+        self, decision: Decision, call: Callable[[Provider], AsyncIterator[AudioChunk]]
+    ) -> AsyncIterator[AudioChunk]:
+        failures: list[tuple[str, TTSRouterError]] = []
+        for provider_id in (decision.provider, *decision.fallbacks):
+            stream = call(self.providers[provider_id])
+            try:
+                first = await anext(aiter(stream))
+            except TTSRouterError as exc:
+                if not self._moves_on(provider_id, exc, failures):
+                    break
+                continue
+            note = _fallback_note(
+                result_provider=provider_id, skipped=decision.skipped, failures=failures
+            )
+            yield dataclasses.replace(first, warnings=(*first.warnings, note)) if note else first
+            async for chunk in stream:  # from here on, a failure is the stream's own
+                yield chunk
+            return
+        raise detached(_failure(failures))
+
+    def _moves_on(
+        self, provider_id: str, exc: TTSRouterError, failures: list[tuple[str, TTSRouterError]]
+    ) -> bool:
+        """Record a provider's failure; whether the next provider may be tried (never for
+        bad input: every provider would refuse it too)."""
+        failures.append((provider_id, exc))
+        if exc.fallback:
+            logger.info("provider %s failed (%s); falling back", provider_id, exc.code)
+        return exc.fallback
+
+
+def _failure(failures: list[tuple[str, TTSRouterError]]) -> TTSRouterError:
+    return failures[0][1] if len(failures) == 1 else ProvidersFailedError(failures)
+
+
+def _option(code: str, speakers: Sequence[tuple[str, Capabilities]]) -> LanguageOption:
+    best: QualityTier = (
+        "reference" if any(c.quality == "reference" for _, c in speakers) else "approximate"
+    )
+    return LanguageOption(
+        code=code,
+        name=LANGUAGES[code].name,
+        providers=tuple(pid for pid, _ in speakers),
+        quality=best,
+    )
+
+
+_Request = TypeVar("_Request", CloneRequest, DesignRequest)
+
+
+def _with_language(request: _Request, decision: Decision) -> _Request:
+    """The request as providers receive it: with the detected language, when one was."""
+    if decision.detection is None or not decision.detection.confident:
+        return request
+    return request.model_copy(update={"language": decision.language})
+
+
+def _language_note(result: SpeechResult, decision: Decision) -> SpeechResult:
+    detected = decision.detection is not None and decision.detection.confident
+    if not detected and result.language is not None:
+        return result
+    return result.model_copy(
+        update={"language": result.language or decision.language, "language_detected": detected}
+    )
 
 
 async def probe(provider: Provider) -> Health:
@@ -440,15 +624,23 @@ async def probe(provider: Provider) -> Health:
 def _with_fallback_note(
     result: SpeechResult, skipped: tuple[str, ...], failures: list[tuple[str, TTSRouterError]]
 ) -> SpeechResult:
-    if not skipped and not failures:
+    note = _fallback_note(result.provider, skipped, failures)
+    if note is None:
         return result
-    notes = [f"skipped {pid}: its circuit is open after repeated failures" for pid in skipped]
-    notes += [f"{pid} failed ({exc.code}: {exc.message})" for pid, exc in failures]
     fell_back = (*skipped, *(pid for pid, _ in failures))
-    note = f"fell back to {result.provider}: " + "; ".join(notes)
     return result.model_copy(
         update={"fallback_from": fell_back, "warnings": (*result.warnings, note)}
     )
+
+
+def _fallback_note(
+    result_provider: str, skipped: tuple[str, ...], failures: list[tuple[str, TTSRouterError]]
+) -> str | None:
+    if not skipped and not failures:
+        return None
+    notes = [f"skipped {pid}: its circuit is open after repeated failures" for pid in skipped]
+    notes += [f"{pid} failed ({exc.code}: {exc.message})" for pid, exc in failures]
+    return f"fell back to {result_provider}: " + "; ".join(notes)
 
 
 def _reason(exc: BaseException) -> str:
