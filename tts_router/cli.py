@@ -31,17 +31,22 @@ import difflib
 import json
 import os
 import sys
-from collections.abc import Awaitable, Iterator, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
+from .audio import OUTPUT_LIMITS, decode_audio, stitch
 from .errors import NoProviderError, TTSRouterError, ValidationError
 from .extras import require_extra
-from .models import CloneRequest, DesignRequest, SpeechResult, VoiceReference
+from .formats import FORMATS, encode, format_for_path, streaming_wav_header
+from .models import CloneRequest, DesignRequest, VoiceReference
 from .plugins import ALLOW_LIST_VARIABLE, PluginRegistry, get_plugins
 from .provider import Health, Provider
 from .router import Router, probe
 from .settings import Settings
+from .streaming import AudioChunk
 from .urls import mask_url
 
 __all__ = ["EXIT_CODES", "main"]
@@ -66,6 +71,9 @@ _PLUGIN_BUG_FIX = (
     "a bug in the plugin: update or report it, or leave its entry point out with "
     f"{ALLOW_LIST_VARIABLE}"
 )
+
+
+_T = TypeVar("_T")
 
 
 class _FileError(Exception):
@@ -170,9 +178,18 @@ def _parser() -> argparse.ArgumentParser:
         ("clone", "speak in the voice of a reference recording"),
         ("design", "speak in a voice described in words"),
     ):
-        cmd = commands.add_parser(name, help=helptext)
+        cmd = commands.add_parser(name, help=helptext, epilog=_STREAM_HELP)
         _request_flags(cmd, name)
-        cmd.add_argument("-o", "--output", required=True, type=Path, help="WAV file to write")
+        cmd.add_argument(
+            "-o", "--output", type=Path, help="file to write; its suffix picks the format"
+        )
+        cmd.add_argument("--format", choices=FORMATS, help="output format (default: from -o)")
+        cmd.add_argument("--sample-rate", type=int, help="resample the output to this rate")
+        cmd.add_argument(
+            "--stream",
+            action="store_true",
+            help="write audio to standard output as it is made (--format wav or pcm)",
+        )
         cmd.set_defaults(handler=_speak, operation=name)
 
     cmd = commands.add_parser(
@@ -666,9 +683,11 @@ def _explain(router: Router, args: argparse.Namespace) -> int:
 def _speak(router: Router, args: argparse.Namespace) -> int:
     if args.text == "-" and getattr(args, "transcript", None) == "-":
         raise ValidationError("only one of --text and --transcript can read stdin")
+    if not args.stream and args.output is None:
+        raise ValidationError("say where the audio goes: -o FILE, or --stream to stdout")
     provider = _requested(router, args)
     text = _read_text(args.text)
-    result: SpeechResult
+    request: CloneRequest | DesignRequest
     if args.operation == "clone":
         with _file("read", args.reference):
             reference = VoiceReference.from_file(
@@ -678,17 +697,27 @@ def _speak(router: Router, args: argparse.Namespace) -> int:
         request = CloneRequest(
             text=text, reference=reference, language=args.language, provider=provider
         )
-        result = asyncio.run(_closing(router, router.clone(request)))
     else:
-        design = DesignRequest(
+        request = DesignRequest(
             text=text, instruct=args.instruct, language=args.language, provider=provider
         )
-        result = asyncio.run(_closing(router, router.design(design)))
+    if args.stream:
+        return _stream_out(router, request, args)
+    call = router.clone(request) if isinstance(request, CloneRequest) else router.design(request)
+    result = asyncio.run(_closing(router, call))
+    audio_format = args.format or format_for_path(str(args.output))
+    data, rate = result.audio, result.sample_rate
+    if audio_format != "wav" or args.sample_rate:
+        speech = decode_audio(result.audio, OUTPUT_LIMITS)
+        encoded = encode(
+            speech.samples, speech.sample_rate, audio_format, target_rate=args.sample_rate
+        )
+        data, rate = encoded.data, encoded.sample_rate
     with _file("write", args.output):
         args.output.parent.mkdir(parents=True, exist_ok=True)
-        result.save(args.output)
+        args.output.write_bytes(data)
     print(
-        f"wrote {args.output} ({result.duration:.2f} s, {result.sample_rate} Hz) "
+        f"wrote {args.output} ({result.duration:.2f} s, {rate} Hz, {audio_format}) "
         f"with {result.provider}/{result.model}, mode {result.mode}, quality {result.quality}"
     )
     for warning in result.warnings:
@@ -696,7 +725,90 @@ def _speak(router: Router, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _closing(router: Router, call: Awaitable[SpeechResult]) -> SpeechResult:
+_STREAM_HELP = """\
+--stream writes audio to standard output as each chunk is ready: a WAV stream by default
+(`| aplay` or `| ffplay -nodisp -`), or raw 16-bit little-endian mono with --format pcm
+(`| aplay -f S16_LE -c 1 -r RATE`; the rate is printed on standard error). With -o as well,
+the complete file is written at the end. Progress goes to standard error when it is a terminal.
+"""
+
+
+def _stream_out(
+    router: Router, request: CloneRequest | DesignRequest, args: argparse.Namespace
+) -> int:
+    audio_format = args.format or "wav"
+    if audio_format not in ("wav", "pcm"):
+        raise ValidationError(
+            "--stream writes wav or pcm; use -o for other formats", code="unsupported_format"
+        )
+    stream = (
+        router.stream_clone(request)
+        if isinstance(request, CloneRequest)
+        else router.stream_design(request)
+    )
+    chunks = asyncio.run(
+        _closing(router, _write_stream(stream, audio_format, args, len(request.text)))
+    )
+    if args.output is not None and chunks:
+        rate = chunks[0].sample_rate
+        samples = stitch([c.samples for c in chunks], rate)
+        encoded = encode(
+            samples, rate, format_for_path(str(args.output)), target_rate=args.sample_rate
+        )
+        with _file("write", args.output):
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_bytes(encoded.data)
+    warnings = dict.fromkeys(w for c in chunks for w in c.warnings)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+async def _write_stream(
+    stream: AsyncIterator[AudioChunk], audio_format: str, args: argparse.Namespace, total_chars: int
+) -> list[AudioChunk]:
+    out = sys.stdout.buffer
+    progress = _Progress(total_chars) if sys.stderr.isatty() else None
+    chunks: list[AudioChunk] = []
+    async for chunk in stream:
+        encoded = chunk.encode("pcm", sample_rate=args.sample_rate)
+        if not chunks:
+            print(
+                f"streaming {audio_format} at {encoded.sample_rate} Hz, 16-bit mono "
+                f"from {chunk.provider}",
+                file=sys.stderr,
+            )
+            if audio_format == "wav":
+                out.write(streaming_wav_header(encoded.sample_rate))
+        out.write(encoded.data)
+        out.flush()
+        chunks.append(chunk)
+        if progress is not None:
+            progress.update(chunk.text_span[1], last=chunk.last)
+    return chunks
+
+
+class _Progress:
+    """One line on standard error: the share of the text spoken, and the time left."""
+
+    def __init__(self, total: int) -> None:
+        self.total = max(total, 1)
+        self.started = time.monotonic()
+
+    def update(self, done: int, *, last: bool) -> None:
+        share = min(done / self.total, 1.0)
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / share - elapsed if share > 0 else 0.0
+        end = "\n" if last else ""
+        print(
+            f"\r{share:4.0%} of the text spoken, about {eta:.0f} s left ",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+async def _closing(router: Router, call: Awaitable[_T]) -> _T:
     try:
         return await call
     finally:

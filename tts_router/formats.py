@@ -17,7 +17,15 @@ import numpy.typing as npt
 from .errors import ValidationError
 from .extras import require_extra
 
-__all__ = ["FORMATS", "AudioFormat", "EncodedAudio", "encode", "resample"]
+__all__ = [
+    "FORMATS",
+    "AudioFormat",
+    "EncodedAudio",
+    "encode",
+    "format_for_path",
+    "resample",
+    "streaming_wav_header",
+]
 
 AudioFormat = Literal["wav", "flac", "mp3", "opus", "aac", "pcm"]
 FORMATS: tuple[AudioFormat, ...] = get_args(AudioFormat)
@@ -41,6 +49,33 @@ _SNDFILE: dict[str, tuple[str, str]] = {
 _OPUS_RATES = frozenset({8_000, 12_000, 16_000, 24_000, 48_000})
 # MPEG-1/2 layer III rates libsndfile's LAME accepts.
 _MP3_RATES = frozenset({8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000})
+
+
+_SUFFIXES: dict[str, AudioFormat] = {
+    ".wav": "wav",
+    ".flac": "flac",
+    ".mp3": "mp3",
+    ".ogg": "opus",
+    ".opus": "opus",
+    ".aac": "aac",
+    ".pcm": "pcm",
+    ".raw": "pcm",
+}
+
+
+def format_for_path(path: str) -> AudioFormat:
+    """The format a file name asks for (``out.mp3``: mp3); ``wav`` when its suffix says none."""
+    suffix = path[path.rfind(".") :].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    if not suffix:
+        return "wav"
+    if suffix not in _SUFFIXES:
+        raise ValidationError(
+            f"cannot tell an audio format from {suffix!r}; use one of "
+            + ", ".join(sorted(_SUFFIXES))
+            + " or pass --format",
+            code="unsupported_format",
+        )
+    return _SUFFIXES[suffix]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +116,28 @@ def encode(
         array, rate = resample(array, rate, 24_000), 24_000
     data = _encode(array, rate, fmt)
     return EncodedAudio(data, fmt, MEDIA_TYPES[fmt], rate)
+
+
+def streaming_wav_header(sample_rate: int) -> bytes:
+    """A 16-bit mono WAV header for a stream of unknown length (sizes at their maximum, which
+    players such as aplay and ffplay read as "until the end")."""
+    unknown = 0xFFFFFFFF
+    return b"".join(
+        [
+            b"RIFF",
+            unknown.to_bytes(4, "little"),
+            b"WAVEfmt ",
+            (16).to_bytes(4, "little"),
+            (1).to_bytes(2, "little"),  # PCM
+            (1).to_bytes(2, "little"),  # mono
+            sample_rate.to_bytes(4, "little"),
+            (sample_rate * 2).to_bytes(4, "little"),
+            (2).to_bytes(2, "little"),
+            (16).to_bytes(2, "little"),
+            b"data",
+            (unknown - 36).to_bytes(4, "little"),
+        ]
+    )
 
 
 def resample(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> npt.NDArray[np.float32]:

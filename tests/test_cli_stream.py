@@ -1,0 +1,59 @@
+"""The CLI's output formats and ``--stream``, on the real eSpeak NG provider."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+TEXT = "Hello there. This is a streamed test, in several sentences. And one more to end it."
+BIN = Path(sys.executable).parent / "tts-router"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "TTS_ROUTER_PLUGINS": "espeak"}
+    return subprocess.run(
+        [str(BIN), "design", "--text", TEXT, "--instruct", "a calm voice", "--language", "en",
+         *args],
+        capture_output=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".mp3", ".ogg"])
+def test_the_output_suffix_picks_the_format(tmp_path: Path, suffix: str) -> None:
+    target = tmp_path / f"out{suffix}"
+    run = _run("-o", str(target), "--sample-rate", "16000")
+    assert run.returncode == 0, run.stderr
+    samples, rate = sf.read(target)
+    assert rate == 16_000 and len(samples) / rate > 2.0  # Opus encodes 16 kHz natively
+
+
+def test_stream_writes_a_playable_wav_to_stdout_and_the_file_too(tmp_path: Path) -> None:
+    target = tmp_path / "whole.flac"
+    run = _run("--stream", "-o", str(target))
+    assert run.returncode == 0, run.stderr
+    assert b"streaming wav at 22050 Hz" in run.stderr
+    header, pcm = run.stdout[:44], run.stdout[44:]
+    assert header[:4] == b"RIFF" and header[8:16] == b"WAVEfmt "
+    streamed = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
+    whole, rate = sf.read(target)
+    assert rate == 22_050 and abs(len(streamed) - len(whole)) < 0.05 * rate  # crossfades only
+    assert np.max(np.abs(streamed)) > 0.05
+
+
+def test_stream_pcm_is_raw_samples(tmp_path: Path) -> None:
+    run = _run("--stream", "--format", "pcm", "--sample-rate", "8000")
+    assert run.returncode == 0 and b"pcm at 8000 Hz" in run.stderr
+    samples = np.frombuffer(run.stdout, "<i2")
+    assert len(samples) / 8000 > 2.0 and not run.stdout.startswith(b"RIFF")
+
+
+def test_unknown_suffix_and_no_destination_are_typed_errors(tmp_path: Path) -> None:
+    assert b"cannot tell an audio format from '.xyz'" in _run("-o", str(tmp_path / "a.xyz")).stderr
+    nowhere = _run()
+    assert nowhere.returncode == 2 and b"-o FILE, or --stream" in nowhere.stderr
