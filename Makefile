@@ -10,7 +10,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(PYTHON) -m uv)
 OUT ?= out
 DEMO_TEXT := Hello! This is tts router, speaking offline with eSpeak NG, on any machine.
 
-.PHONY: run test bench bootstrap clean
+.PHONY: run test bench example bootstrap clean
 
 bootstrap:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 \
@@ -28,6 +28,13 @@ run: bootstrap
 	$(UV) run --no-sync tts-router clone --language en -o $(OUT)/cloned.wav \
 		--reference $(OUT)/designed.wav --transcript "$(DEMO_TEXT)" \
 		--text "And this is the same voice, cloned from the recording it just made."
+
+# Voice Studio (examples/voice_studio), an Utter-shaped web app, on http://127.0.0.1:8000.
+# eSpeak NG by default; TTS_PROVIDER=qwen QWEN_MODAL_URL=... (and QWEN_MODAL_DESIGN_URL) switch it.
+example: bootstrap
+	$(UV) sync --quiet --no-dev --group example
+	PYTHONPATH=examples/voice_studio $(UV) run --no-sync python -m voice_studio \
+		--port $(or $(PORT),8000) --data-dir $(OUT)/voice_studio
 
 test: bootstrap
 	$(UV) sync --quiet

@@ -161,7 +161,7 @@ def test_approximate_fallback_only_when_configured() -> None:
         candidates=_candidates(),
         settings=_settings(allow_approximate_fallback=True),
     )
-    assert decision == decision.__class__("qwen", ("espeak",), decision.reasons)
+    assert decision == decision.__class__("qwen", ("espeak",), decision.reasons, language="de")
 
 
 def test_only_espeak_installed_makes_it_the_default() -> None:

@@ -15,7 +15,7 @@ from tts_router_qwen_modal.fixtures import build_tiny_model
 from tts_router_qwen_modal.provider import QwenProvider
 from tts_router_qwen_modal.service import create_service_app as qwen_app
 
-from tts_router import CloneRequest, Router, Settings, VoiceReference
+from tts_router import CloneRequest, Router, Settings, UnsupportedLanguageError, VoiceReference
 from tts_router.remote import ServiceConfig
 from tts_router.serving import serve_in_thread
 from tts_router.testing import make_reference_wav
@@ -79,3 +79,39 @@ def test_explain_lists_every_provider(router: Router) -> None:
     reasons = router.explain("clone", "en", has_transcript=False).reasons
     assert any(r.startswith("espeak: approximate quality") for r in reasons)
     assert router.explain("clone", "en", has_transcript=False).fallbacks == ("qwen",)
+
+
+# -- "Auto": the text's language decides (the real services) -------------------------------------
+
+ENGLISH = "Good morning! The weather today is bright and mild, and the trains run on time."
+GERMAN = "Der Zug nach Hamburg fährt heute mit zehn Minuten Verspätung ab."
+
+
+@pytest.mark.parametrize(
+    ("text", "provider", "mode", "language"),
+    [(ENGLISH, "echo", "audio", "en"), (GERMAN, "qwen", "x_vector", "de")],
+)
+async def test_auto_routes_by_the_detected_language(
+    router: Router, text: str, provider: str, mode: str, language: str
+) -> None:
+    reference = VoiceReference(audio=make_reference_wav(seconds=1.5))
+    result = await router.clone(CloneRequest(text=text, reference=reference, language="Auto"))
+    assert (result.provider, result.mode) == (provider, mode)
+    assert (result.language, result.language_detected) == (language, True)
+
+
+async def test_echo_chosen_with_auto_speaks_english_and_names_the_language_it_refuses(
+    services: tuple[str, str],
+) -> None:
+    _, echo_url = services
+    router = Router(
+        providers=[EchoProvider(ServiceConfig(clone_url=echo_url))],
+        settings=Settings.load({"TTS_PROVIDER": "echo"}),
+    )
+    reference = VoiceReference(audio=make_reference_wav(seconds=1.5))
+    english = await router.clone(CloneRequest(text=ENGLISH, reference=reference, language="Auto"))
+    assert (english.provider, english.language, english.language_detected) == ("echo", "en", True)
+    with pytest.raises(UnsupportedLanguageError) as info:
+        await router.clone(CloneRequest(text=GERMAN, reference=reference, language="Auto"))
+    assert "'de' (German)" in str(info.value) and "Hamburg" not in str(info.value)
+    await router.aclose()

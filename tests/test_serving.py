@@ -440,3 +440,21 @@ def test_engines_in_one_process_load_one_at_a_time(make_service: Any) -> None:
     for service in services:
         service.wait_ready()
     assert peak[0] == 1
+
+
+def test_protocol_headers_for_deadlines_and_long_jobs() -> None:
+    from tts_router.protocol import (
+        format_prefer,
+        loggable_path,
+        parse_deadline,
+        parse_prefer,
+    )
+
+    assert parse_prefer(format_prefer(135.0)) == (True, 135.0)
+    assert parse_prefer(format_prefer(0.45)) == (True, 0.45)
+    assert parse_prefer('wait="3", respond-async, handling=lenient') == (True, 3.0)
+    assert parse_prefer("wait=nan") == (False, None) and parse_prefer(None) == (False, None)
+    assert parse_deadline("12.5") == 12.5 and parse_deadline("-3") == 0.0
+    assert parse_deadline("inf") is None and parse_deadline("soon") is None
+    assert loggable_path("/jobs/abcdefghijklmnopqrstuvwxyz") == "/jobs/abcdefgh…"
+    assert loggable_path("/clone") == "/clone"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .audio import AudioLimits, DecodedAudio, decode_audio, encode_wav, stitch
+    from .detect import Detection, detect_language
     from .errors import (
         AudioValidationError,
         AuthenticationError,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
         VoiceReference,
     )
     from .provider import Capabilities, Health, Provider, Speech
-    from .router import Candidate, Decision, Router, select
+    from .router import Candidate, Decision, LanguageOption, Router, select
     from .settings import Settings
     from .text import split_text
 
@@ -57,9 +58,11 @@ _LAZY: dict[str, str] = {
     "Decision": "router",
     "DecodedAudio": "audio",
     "DesignRequest": "models",
+    "Detection": "detect",
     "Health": "provider",
     "LANGUAGES": "languages",
     "Language": "languages",
+    "LanguageOption": "router",
     "NoProviderError": "errors",
     "Operation": "models",
     "OutputValidationError": "errors",
@@ -80,6 +83,7 @@ _LAZY: dict[str, str] = {
     "ValidationError": "errors",
     "VoiceReference": "models",
     "decode_audio": "audio",
+    "detect_language": "detect",
     "encode_wav": "audio",
     "hookimpl": "hookspecs",
     "normalize_language": "languages",
@@ -101,8 +105,10 @@ __all__ = [
     "Decision",
     "DecodedAudio",
     "DesignRequest",
+    "Detection",
     "Health",
     "Language",
+    "LanguageOption",
     "NoProviderError",
     "Operation",
     "OutputValidationError",
@@ -124,6 +130,7 @@ __all__ = [
     "VoiceReference",
     "__version__",
     "decode_audio",
+    "detect_language",
     "encode_wav",
     "hookimpl",
     "normalize_language",

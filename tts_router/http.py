@@ -72,6 +72,7 @@ from .protocol import (
     HEADER_IDEMPOTENCY_KEY,
     HEADER_MODE,
     HEADER_MODEL,
+    HEADER_PREFER,
     HEADER_REQUEST_ID,
     HEADER_TIMINGS,
     HEADER_WARNINGS,
@@ -82,6 +83,7 @@ from .protocol import (
     HealthInfo,
     LanguagesInfo,
     decode_timings,
+    format_prefer,
     loggable_path,
 )
 from .urls import mask_url, validate_service_url
@@ -520,7 +522,7 @@ class ServiceClient:
         failure: str
         job.health = "answered"
         try:
-            async with asyncio.timeout(None):
+            async with asyncio.timeout(max(self._remaining(job), 0.001)):
                 response = await self._follow(job)
         except TimeoutError:  # the whole job's deadline passed, mid-read or between polls
             job.health = "busy"
@@ -649,7 +651,7 @@ class ServiceClient:
         }
         if job.method == "POST" or job.at_job_url:
             # Answer before our read timeout: a job still running then comes back as a 202.
-            pass
+            headers[HEADER_PREFER] = format_prefer(self._wait_for_job(job))
         if job.request_id:
             headers[HEADER_REQUEST_ID] = job.request_id
         if job.content is not None:

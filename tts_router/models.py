@@ -6,13 +6,18 @@ its errors (``hide_input_in_errors``), so a model can be logged without leaking 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import re
 import uuid
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+
+from .errors import AudioValidationError, ValidationError
 
 __all__ = [
     "CloneMode",
@@ -33,6 +38,9 @@ QualityTier = Literal["reference", "approximate"]
 _PRIVATE = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
 
 
+_BASE64_SPACE = re.compile(r"\s+")
+
+
 def _new_request_id() -> str:
     return uuid.uuid4().hex
 
@@ -47,6 +55,19 @@ class VoiceReference(BaseModel):
         default=None, repr=False, description="What is said in the audio, if known."
     )
     language: str | None = Field(default=None, description="Language spoken in the reference.")
+
+    @field_validator("audio", mode="before")
+    @classmethod
+    def _refuse_text(cls, value: Any) -> Any:
+        # pydantic would encode a str to UTF-8 bytes: base64 (how Utter stores references)
+        # would then fail much later as "unreadable audio", far from the mistake.
+        if isinstance(value, str):
+            raise AudioValidationError(
+                "VoiceReference.audio is a str; pass the file's bytes (Path.read_bytes()), "
+                "or use VoiceReference.from_base64(...) for base64 text",
+                code="reference_is_text",
+            )
+        return value
 
     @computed_field(repr=True)  # type: ignore[prop-decorator]
     @cached_property
@@ -65,6 +86,35 @@ class VoiceReference(BaseModel):
     ) -> VoiceReference:
         """Read a reference from an audio file on disk."""
         return cls(audio=Path(path).read_bytes(), transcript=transcript, language=language)
+
+    @classmethod
+    def from_base64(
+        cls, data: str | bytes, *, transcript: str | None = None, language: str | None = None
+    ) -> VoiceReference:
+        """Decode a base64 reference (standard or URL-safe alphabet, line breaks allowed), or
+        a ``data:`` URL as a browser's ``FileReader.readAsDataURL`` makes it.
+
+        Raises :class:`~tts_router.errors.ValidationError` (``invalid_base64``) for anything
+        else; the audio itself is checked when it is used, like any reference.
+        """
+        text = data.decode("ascii", "replace") if isinstance(data, bytes) else data
+        if text.startswith("data:"):
+            header, comma, text = text.partition(",")
+            if not comma or not header.endswith(";base64"):
+                raise ValidationError(
+                    "the data: URL is not base64 (expected data:<type>;base64,...)",
+                    code="invalid_base64",
+                )
+        compact = _BASE64_SPACE.sub("", text).replace("-", "+").replace("_", "/")
+        try:
+            audio = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValidationError(
+                "the reference is not valid base64; pass the file's bytes to VoiceReference "
+                "instead",
+                code="invalid_base64",
+            ) from None
+        return cls(audio=audio, transcript=transcript, language=language)
 
 
 class _SpeechRequest(BaseModel):
@@ -116,6 +166,15 @@ class SpeechResult(BaseModel):
     warnings: tuple[str, ...] = ()
     fallback_from: tuple[str, ...] = Field(
         default=(), description="Providers that failed before this one answered."
+    )
+    language: str | None = Field(
+        default=None,
+        description="The canonical code the provider was asked to speak ('auto': it decided).",
+    )
+    language_detected: bool = Field(
+        default=False,
+        description="True when the request said 'auto' and the router detected `language` "
+        "from the text.",
     )
 
     def save(self, path: str | Path) -> Path:

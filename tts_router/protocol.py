@@ -10,9 +10,21 @@ every service validates requests with the same models::
     POST /clone                <- CloneBody   -> audio/wav
     POST /clone-batch          <- CloneBatchBody -> CloneBatchResult (ordered, per-item errors)
     POST /design               <- DesignBody  -> audio/wav
+    GET  /jobs/{id}            -> the job's answer once it is done, else 202 JobInfo again
+    DELETE /jobs/{id}          -> 204; the job's work that has not started is dropped
 
 Audio responses carry the ``X-TTS-*`` headers below. Errors are JSON ``{"error": {"code",
 "message"}}``: 4xx for the caller's mistakes, 5xx/503 (with ``Retry-After``) for the service's.
+
+Long jobs and deadlines. A client sends ``X-TTS-Deadline`` (seconds it will still wait for
+this job): the service refuses at once, with 503 ``deadline_unmeetable`` and an honest
+``Retry-After``, work its queue cannot finish in time. With ``Prefer: respond-async, wait=N``
+(RFC 7240) the service holds a ``POST`` for up to ``N`` seconds; a job still running then is
+answered ``202 Accepted`` with ``Location: /jobs/{id}`` and a :class:`JobInfo`, and keeps
+running; ``GET`` on that URL waits the same way and answers the job's own response once done
+(repeatable while the result is kept). A job started with an ``Idempotency-Key`` is shown
+only to requests carrying the same key. Without ``respond-async`` a request is held until
+done.
 """
 
 from __future__ import annotations
@@ -28,12 +40,16 @@ from .models import CloneMode
 
 __all__ = [
     "HEADER_AUDIO_SECONDS",
+    "HEADER_DEADLINE",
     "HEADER_IDEMPOTENCY_KEY",
     "HEADER_MODE",
     "HEADER_MODEL",
+    "HEADER_PREFER",
     "HEADER_REQUEST_ID",
     "HEADER_TIMINGS",
     "HEADER_WARNINGS",
+    "JOBS_PATH",
+    "MAX_SEED",
     "BatchItemResult",
     "CloneBatchBody",
     "CloneBatchResult",
@@ -43,11 +59,17 @@ __all__ = [
     "ErrorDetail",
     "GenerationOptions",
     "HealthInfo",
+    "JobInfo",
     "LanguagesInfo",
     "VoiceInfo",
     "decode_timings",
     "encode_timings",
+    "format_prefer",
     "is_voice_id",
+    "job_path",
+    "loggable_path",
+    "parse_deadline",
+    "parse_prefer",
 ]
 
 HEADER_REQUEST_ID = "X-Request-Id"
@@ -59,6 +81,14 @@ HEADER_WARNINGS = "X-TTS-Warnings"
 # Seconds per stage of the service's work: "queue=0.0012,prompt=0.31,generate=2.5"; see
 # encode_timings/decode_timings, the one codec both sides use.
 HEADER_TIMINGS = "X-TTS-Timings"
+# Seconds the caller will still wait for this job (a plain decimal; relative, so no clock
+# needs to agree). Sent by the client on every attempt with what is left of its deadline.
+HEADER_DEADLINE = "X-TTS-Deadline"
+# RFC 7240: "respond-async, wait=N" asks for 202 + a job URL when the job outlives N seconds.
+HEADER_PREFER = "Prefer"
+JOBS_PATH = "jobs"
+# Seeds every engine accepts (numpy's legacy generator takes at most 32 bits).
+MAX_SEED = 2**32 - 1
 
 _VOICE_ID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -90,6 +120,57 @@ def decode_timings(value: str) -> dict[str, float]:
         if math.isfinite(number) and number >= 0:
             timings[stage] = number
     return timings
+
+
+def parse_deadline(value: str | None) -> float | None:
+    """The seconds an ``X-TTS-Deadline`` value grants (0 when already past); None if absent
+    or malformed (a malformed value is ignored, not trusted)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
+
+
+def format_prefer(wait: float) -> str:
+    """The ``Prefer`` value asking for a 202 after ``wait`` seconds (RFC 7240 says whole
+    seconds; this protocol's services also read decimals, and others ignore the header)."""
+    seconds = f"{max(wait, 0.0):.3f}".rstrip("0").rstrip(".")
+    return f"respond-async, wait={seconds}"
+
+
+def parse_prefer(value: str | None) -> tuple[bool, float | None]:
+    """(``respond-async`` asked, ``wait`` seconds or None) from a ``Prefer`` header."""
+    respond_async, wait = False, None
+    for token in (value or "").split(","):
+        name, _, argument = token.strip().partition("=")
+        name = name.strip().lower()
+        if name == "respond-async":
+            respond_async = True
+        elif name == "wait":
+            try:
+                number = float(argument.strip().strip('"'))
+            except ValueError:
+                continue
+            if math.isfinite(number) and number >= 0:
+                wait = number
+    return respond_async, wait
+
+
+def job_path(job_id: str) -> str:
+    """The path of a job's result: ``/jobs/{id}``."""
+    return f"/{JOBS_PATH}/{job_id}"
+
+
+def loggable_path(path: str) -> str:
+    """``path`` as logs may show it: a job id is the key to its result (the caller's audio),
+    so only its first characters are kept."""
+    prefix = f"/{JOBS_PATH}/"
+    if path.startswith(prefix) and len(path) > len(prefix) + 8:
+        return path[: len(prefix) + 8] + "…"
+    return path
 
 
 def is_voice_id(value: str) -> bool:
@@ -201,6 +282,15 @@ class LanguagesInfo(BaseModel):
     """``GET /languages``: canonical codes (see :mod:`tts_router.languages`)."""
 
     languages: list[str]
+
+
+class JobInfo(BaseModel):
+    """``202 Accepted``: the job runs on; fetch its answer at ``Location`` (``/jobs/{id}``)."""
+
+    job_id: str
+    status: Literal["running"] = "running"
+    estimated_seconds: float | None = None
+    """The service's estimate of the time left, when it has measured enough to say."""
 
 
 class VoiceInfo(BaseModel):

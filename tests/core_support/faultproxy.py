@@ -6,7 +6,9 @@ Each accepted connection takes the next action from the plan (``pass`` when the 
 - ``reset``: accept, then reset the connection before reading anything (a dropped connection);
 - ``reset_mid_response``: forward the request, send the first ``partial_bytes`` of the response,
   then reset (the client sees a truncated response);
-- ``slow_first_byte``: hold the response's first byte for ``delay`` seconds.
+- ``slow_first_byte``: hold the response's first byte for ``delay`` seconds;
+- ``trickle``: pass the response on ``trickle_bytes`` at a time, ``delay`` seconds apart (no
+  single read ever waits long, so only a deadline on the whole job ends it).
 
 It counts connections and the bytes clients sent, so tests can prove what crossed the wire.
 It runs in its own thread with its own event loop, like a separate host would.
@@ -23,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-Action = Literal["pass", "reset", "reset_mid_response", "slow_first_byte"]
+Action = Literal["pass", "reset", "reset_mid_response", "slow_first_byte", "trickle"]
 
 
 @dataclass
@@ -32,6 +34,7 @@ class FaultPlan:
 
     partial_bytes: int = 64
     delay: float = 1.0
+    trickle_bytes: int = 256
 
 
 class FaultProxy:
@@ -96,7 +99,12 @@ class FaultProxy:
         upstream_to_client = (
             self._partial(up_r, client_w)
             if action == "reset_mid_response"
-            else self._pipe(up_r, client_w, delay_first=action == "slow_first_byte")
+            else self._pipe(
+                up_r,
+                client_w,
+                delay_first=action == "slow_first_byte",
+                trickle=action == "trickle",
+            )
         )
         tasks = [
             asyncio.ensure_future(self._pipe(client_r, up_w, count=True)),
@@ -115,6 +123,7 @@ class FaultProxy:
         *,
         count: bool = False,
         delay_first: bool = False,
+        trickle: bool = False,
     ) -> None:
         while data := await reader.read(65536):
             if count:
@@ -122,6 +131,13 @@ class FaultProxy:
             if delay_first:
                 await asyncio.sleep(self.plan.delay)
                 delay_first = False
+            if trickle:
+                step = self.plan.trickle_bytes
+                for start in range(0, len(data), step):
+                    writer.write(data[start : start + step])
+                    await writer.drain()
+                    await asyncio.sleep(self.plan.delay)
+                continue
             writer.write(data)
             await writer.drain()
         if writer.can_write_eof():

@@ -1,23 +1,32 @@
 """The engine-agnostic speech service: the protocol of :mod:`tts_router.protocol` over any engine.
 
 A GPU provider (Qwen, Echo, a third party) implements :class:`SpeechEngine`, a few blocking
-methods over its model, and gets the whole HTTP service from :func:`create_app`: request-size
-limits enforced before parsing, JSON errors with stable codes, a voice store, idempotent
-retries, and one worker thread that owns the model. Concurrent ``/clone`` requests that arrive
-together are gathered into one batched engine call.
+methods over its model, and gets the whole HTTP service from :func:`create_app`: header and
+body limits and read timeouts enforced before parsing, JSON errors with stable codes, a voice
+store, idempotent retries, long jobs handed back as results to fetch, admission by the
+caller's deadline, cancellation of abandoned work, and one worker thread that owns the model
+and interleaves the chunks of every waiting job in fair batches.
 
 One job a module:
 
-- :mod:`.engine`: the engine contract (:class:`SpeechEngine`, :class:`CloneJob`,
-  :class:`DesignJob`, :class:`EngineResult`);
-- :mod:`.worker`: the one thread that owns the engine: batching, admission, the model load;
-- :mod:`.handlers`: what each route does, free of FastAPI;
-- :mod:`.idempotency`: ``Idempotency-Key`` replays;
-- :mod:`.guard`: the outermost ASGI layer (request ids, body limit, last-resort 500);
-- :mod:`.responses`: WAV, batch and error responses as plain data;
+- :mod:`.engine`: the engine contract (:class:`SpeechEngine`, optional
+  :class:`ChunkingEngine`, :class:`CloneJob`, :class:`DesignJob`, :class:`EngineResult`);
+- :mod:`.worker`: the one thread that owns the engine: admission, batching, isolation;
+- :mod:`.scheduler`: fair round-robin over jobs' chunks; :mod:`.estimate`: call times;
+  :mod:`.assemble`: a job's chunks stitched into one answer;
+- :mod:`.handlers`: what each route does, free of FastAPI; :mod:`.inputs`: checks made
+  before anything is queued;
+- :mod:`.jobs`: jobs by id and ``Idempotency-Key``, retention, abandonment;
+  :mod:`.waiting`: holding a request while its job runs;
+- :mod:`.voices`: the voice store interface and the memory store; :mod:`.voice_dir`: the
+  directory store (restarts, several processes, Modal's Volume);
+- :mod:`.guard`: the outermost ASGI layer (request ids, limits, last-resort 500);
+- :mod:`.server`: connection limits and the request-head deadline for uvicorn;
+- :mod:`.responses`: WAV, batch, 202 and error responses as plain data;
 - :mod:`.errors`: the service's own errors and :func:`status_for_error`;
 - :mod:`.lru`: :class:`BoundedLRU`; :mod:`.stats`: :class:`ServingStats`;
-- :mod:`.app`: :func:`create_app`; :mod:`.run`: :func:`serve_in_thread`.
+- :mod:`.app`: :func:`create_app`; :mod:`.run`: :func:`serve_in_thread`;
+  :mod:`.options`: the ``serve`` command-line flags every provider shares.
 
 FastAPI and uvicorn are imported inside the functions that need them (the ``serve`` extra), so
 importing this package costs nothing.
@@ -25,23 +34,40 @@ importing this package costs nothing.
 
 from __future__ import annotations
 
-from .app import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_TEXT_CHARS, create_app
-from .engine import CloneJob, DesignJob, EngineResult, SpeechEngine
+from .app import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_TEXT_CHARS,
+    create_app,
+    use_voice_store,
+)
+from .engine import ChunkingEngine, CloneJob, DesignJob, EngineResult, SpeechEngine
 from .errors import status_for_error
 from .lru import BoundedLRU
 from .run import serve_in_thread
+from .server import ServerLimits, uvicorn_options
 from .stats import ServingStats
+from .voice_dir import DirectoryVoiceStore
+from .voices import MemoryVoiceStore, VoiceStore
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_MAX_TEXT_CHARS",
     "BoundedLRU",
+    "ChunkingEngine",
     "CloneJob",
     "DesignJob",
+    "DirectoryVoiceStore",
     "EngineResult",
+    "MemoryVoiceStore",
+    "ServerLimits",
     "ServingStats",
     "SpeechEngine",
+    "VoiceStore",
     "create_app",
     "serve_in_thread",
     "status_for_error",
+    "use_voice_store",
+    "uvicorn_options",
 ]

@@ -14,7 +14,14 @@ from ..errors import TTSRouterError
 from ..models import CloneMode
 from ..protocol import HealthInfo
 
-__all__ = ["CloneJob", "DesignJob", "EngineResult", "FloatArray", "SpeechEngine"]
+__all__ = [
+    "ChunkingEngine",
+    "CloneJob",
+    "DesignJob",
+    "EngineResult",
+    "FloatArray",
+    "SpeechEngine",
+]
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -90,4 +97,22 @@ class SpeechEngine(Protocol):
 
     def design(self, job: DesignJob) -> EngineResult:
         """Generate one voice design; raise UnsupportedOperationError if the engine cannot."""
+        ...
+
+
+@runtime_checkable
+class ChunkingEngine(Protocol):
+    """An engine that says how it splits a job's text (optional, next to :class:`SpeechEngine`).
+
+    The service then queues each chunk as its own work item, interleaves the chunks of long
+    jobs with short jobs (a short request waits for at most one batch), drops the chunks of an
+    abandoned job that have not started, and stitches the chunks' audio. Each chunk reaches
+    :meth:`SpeechEngine.clone` / :meth:`SpeechEngine.design` as a job whose ``text`` is that
+    chunk, so the engine must not split it again. An engine without this method gets whole
+    jobs, as before.
+    """
+
+    def split(self, job: CloneJob | DesignJob) -> Sequence[str]:
+        """The chunks of ``job.text``, in order. Pure and cheap: it runs on the event loop,
+        from any thread, while the engine generates; raise typed errors for bad input."""
         ...

@@ -52,12 +52,19 @@ def body_too_large(limit: int) -> ServiceError:
 
 
 def validation_error(errors: Sequence[Any]) -> ValidationError:
-    """422 listing the fields at fault (never their values); a blank text is ``empty_text``."""
+    """422 listing the fields at fault (never their values); a blank text is ``empty_text``,
+    a string that is not valid Unicode (lone surrogates) ``invalid_characters``."""
     locations = []
     for error in errors:
         loc = [str(part) for part in error.get("loc", ())]
         if error.get("type") == "string_too_short" and loc and loc[-1] == "text":
             return ValidationError("the text is empty", code="empty_text")
+        if error.get("type") == "string_unicode":
+            return ValidationError(
+                f"the {loc[-1] if loc else 'body'} holds lone surrogates, which are not text; "
+                "send valid UTF-8",
+                code="invalid_characters",
+            )
         locations.append(".".join(loc) or "body")
     fields = ", ".join(dict.fromkeys(locations))
     return ValidationError(f"the request is invalid at: {fields}", code="validation_failed")

@@ -1,7 +1,9 @@
-"""The outermost ASGI layer: request ids, the body limit before parsing, a last-resort 500."""
+"""The outermost ASGI layer: request ids, header and body limits before parsing, the body's
+read timeout, a last-resort 500."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -9,8 +11,8 @@ import uuid
 from typing import TYPE_CHECKING
 
 from ..errors import TTSRouterError
-from ..protocol import HEADER_REQUEST_ID
-from .errors import body_too_large, internal_error
+from ..protocol import HEADER_REQUEST_ID, loggable_path
+from .errors import ServiceError, body_too_large, internal_error
 from .responses import error_response
 
 if TYPE_CHECKING:
@@ -26,17 +28,27 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class Guard:
-    """Outermost ASGI layer: request id, body limit before parsing, a last-resort 500, logs.
+    """Outermost ASGI layer: request id, limits before parsing, a last-resort 500, logs.
 
-    The body is read here in full (it is needed whole for JSON anyway) and counted as it
-    streams, so an oversized upload is refused after at most ``max_body_bytes`` are read,
-    whatever its Content-Length claims. Logs carry method, path, status, duration and request
-    id only: never bodies, text, transcripts or audio.
+    Headers larger than ``max_header_bytes`` in all are refused (431). The body is read here
+    in full (it is needed whole for JSON anyway) and counted as it streams, so an oversized
+    upload is refused after at most ``max_body_bytes`` are read, whatever its Content-Length
+    claims; a body that stops arriving for ``body_timeout_s`` is answered 408 and its
+    connection closed. Logs carry method, path, status, duration and request id only: never
+    bodies, text, transcripts or audio.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body_bytes: int,
+        max_header_bytes: int = 32 * 1024,
+        body_timeout_s: float = 30.0,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,6 +69,9 @@ class Guard:
             await send(message)
 
         try:
+            if _header_bytes(scope) > self.max_header_bytes:
+                await _send_error(send_with_id, _headers_too_large(self.max_header_bytes), True)
+                return
             body = await self._read_body(scope, receive)
             if body is None:
                 await _send_error(send_with_id, body_too_large(self.max_body_bytes))
@@ -64,6 +79,8 @@ class Guard:
                 await self.app(scope, _replay(body, receive), send_with_id)
         except _ClientGone:
             pass
+        except _Stalled:
+            await _send_error(send_with_id, _request_timeout(self.body_timeout_s), True)
         except Exception as exc:  # a bug: answer 500 without a trace, log the type only
             logger.error("unhandled %s (request %s)", type(exc).__name__, request_id)
             if status == 0:
@@ -72,7 +89,7 @@ class Guard:
             logger.debug(
                 "%s %s -> %d in %.3fs (request %s)",
                 scope.get("method"),
-                scope.get("path"),
+                loggable_path(str(scope.get("path", ""))),
                 status,
                 time.perf_counter() - started,
                 request_id,
@@ -85,7 +102,11 @@ class Guard:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                async with asyncio.timeout(self.body_timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                raise _Stalled from None
             if message["type"] == "http.disconnect":
                 raise _ClientGone
             chunk = message.get("body", b"")
@@ -99,6 +120,28 @@ class Guard:
 
 class _ClientGone(Exception):
     """The client disconnected before its request body arrived."""
+
+
+class _Stalled(Exception):
+    """The request body stopped arriving."""
+
+
+def _header_bytes(scope: Scope) -> int:
+    """The request line and headers' size, as they came over the wire (about)."""
+    size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+    return size + sum(len(k) + len(v) + 4 for k, v in scope.get("headers", []))
+
+
+def _headers_too_large(limit: int) -> ServiceError:
+    return ServiceError(
+        "headers_too_large", f"the request's headers are larger than {limit} bytes in all"
+    )
+
+
+def _request_timeout(seconds: float) -> ServiceError:
+    return ServiceError(
+        "request_timeout", f"the request body stopped arriving for {seconds:g} s; send it again"
+    )
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
@@ -129,11 +172,13 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-async def _send_error(send: Send, exc: TTSRouterError) -> None:
+async def _send_error(send: Send, exc: TTSRouterError, close: bool = False) -> None:
     # Sent below the framework (it may be the framework that failed), so as raw ASGI messages.
     response = error_response(exc)
     headers = [(b"content-type", response.media_type.encode())]
     headers += [(k.encode(), v.encode()) for k, v in response.headers.items()]
     headers.append((b"content-length", str(len(response.body)).encode()))
+    if close:  # the rest of the request will not be read: the connection cannot be reused
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})

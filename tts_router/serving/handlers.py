@@ -7,7 +7,7 @@ import base64
 import binascii
 import hashlib
 
-from ..audio import AudioLimits, DecodedAudio, decode_audio
+from ..audio import AudioLimits, decode_audio
 from ..errors import TTSRouterError, ValidationError
 from ..languages import normalize_language
 from ..protocol import (
@@ -22,9 +22,9 @@ from ..protocol import (
 )
 from ..text import require_speakable
 from .engine import CloneJob, DesignJob
-from .idempotency import IdempotencyCache
-from .lru import BoundedLRU
+from .inputs import check_seed, check_strings
 from .responses import Stored, audio_response, batch_item, json_response
+from .voices import VoiceStore
 from .worker import EngineWorker
 
 __all__ = ["Handlers"]
@@ -34,13 +34,16 @@ _HEALTH_STATUS = {"loading": "loading", "ready": "ok", "failed": "failed"}
 
 
 class Handlers:
-    """The protocol's operations over one engine worker, its voice store and idempotency."""
+    """The protocol's operations over one engine worker and its voice store.
+
+    ``deadline`` (seconds the caller will wait, from ``X-TTS-Deadline``) lets the worker
+    refuse at once what it cannot finish in time.
+    """
 
     def __init__(
         self,
         worker: EngineWorker,
-        voices: BoundedLRU[str, DecodedAudio],
-        idempotency: IdempotencyCache,
+        voices: VoiceStore,
         *,
         reference_limits: AudioLimits,
         max_text_chars: int,
@@ -48,7 +51,6 @@ class Handlers:
         self.worker = worker
         self.engine = worker.engine
         self.voices = voices
-        self.idempotency = idempotency
         self.limits = reference_limits
         self.max_text_chars = max_text_chars
 
@@ -74,21 +76,23 @@ class Handlers:
                 code="hash_mismatch",
             )
         audio = await asyncio.to_thread(decode_audio, data, self.limits)
-        self.voices.put(voice_id, audio)
+        await self.voices.put(voice_id, data, audio)
         return VoiceInfo(voice_id=voice_id, seconds=audio.duration, sample_rate=audio.sample_rate)
 
-    def has_voice(self, voice_id: str) -> bool:
+    async def has_voice(self, voice_id: str) -> bool:
         """Whether the store holds ``voice_id`` (HEAD /voices)."""
-        return is_voice_id(voice_id) and voice_id in self.voices
+        return is_voice_id(voice_id) and await self.voices.contains(voice_id)
 
     # -- clone ----------------------------------------------------------------------------
 
     async def clone_job(self, body: CloneBody) -> CloneJob:
         """Validate one clone request into a job; nothing here touches the model."""
+        check_strings(text=body.text, transcript=body.transcript, language=body.language)
+        check_seed(body.seed)
         text = self._text(body.text)
         language = self._language(body.language)
         if body.voice_id is not None:
-            reference = self.voices.get(body.voice_id)
+            reference = await self.voices.get(body.voice_id)
             if reference is None:
                 raise ValidationError(
                     "no reference with this voice_id is stored here; upload it with "
@@ -111,16 +115,16 @@ class Handlers:
             options=_options(body.options),
         )
 
-    async def clone(self, body: CloneBody) -> Stored:
+    async def clone(self, body: CloneBody, deadline: float | None = None) -> Stored:
         """``POST /clone``."""
         self.worker.require_ready()
         job = await self.clone_job(body)
-        (result,) = await self.worker.clone([job])
+        (result,) = await self.worker.clone([job], deadline=deadline)
         if isinstance(result, TTSRouterError):
             raise result
         return audio_response(result)
 
-    async def clone_batch(self, body: CloneBatchBody) -> Stored:
+    async def clone_batch(self, body: CloneBatchBody, deadline: float | None = None) -> Stored:
         """``POST /clone-batch``: invalid items fail alone; the valid ones run as one batch."""
         self.worker.require_ready()
         prepared: list[CloneJob | TTSRouterError] = []
@@ -130,16 +134,18 @@ class Handlers:
             except TTSRouterError as exc:
                 prepared.append(exc)
         jobs = [p for p in prepared if isinstance(p, CloneJob)]
-        done = iter(await self.worker.clone(jobs) if jobs else [])
+        done = iter(await self.worker.clone(jobs, deadline=deadline) if jobs else [])
         results = [batch_item(p if isinstance(p, TTSRouterError) else next(done)) for p in prepared]
         payload = CloneBatchResult(model=self.engine.health().model, results=results)
         return json_response(payload.model_dump_json().encode())
 
     # -- design ---------------------------------------------------------------------------
 
-    async def design(self, body: DesignBody) -> Stored:
+    async def design(self, body: DesignBody, deadline: float | None = None) -> Stored:
         """``POST /design``."""
         self.worker.require_ready()
+        check_strings(text=body.text, instruct=body.instruct, language=body.language)
+        check_seed(body.seed)
         if "design" not in self.engine.health().operations:
             raise ValidationError(
                 "this service has no voice-design model; run it with one or use clone",
@@ -152,7 +158,7 @@ class Handlers:
             seed=body.seed,
             options=_options(body.options),
         )
-        return audio_response(await self.worker.design(job))
+        return audio_response(await self.worker.design(job, deadline=deadline))
 
     def _text(self, text: str) -> str:
         require_speakable(text)

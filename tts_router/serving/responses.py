@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,12 +23,21 @@ from ..protocol import (
     HEADER_WARNINGS,
     BatchItemResult,
     ErrorDetail,
+    JobInfo,
     encode_timings,
+    job_path,
 )
 from .engine import EngineResult
 from .errors import status_for_error
 
-__all__ = ["Stored", "audio_response", "batch_item", "error_response", "json_response"]
+__all__ = [
+    "Stored",
+    "accepted_response",
+    "audio_response",
+    "batch_item",
+    "error_response",
+    "json_response",
+]
 
 _JSON = "application/json"
 
@@ -52,9 +62,15 @@ def error_response(exc: TTSRouterError) -> Stored:
     body = ErrorDetail(code=exc.code, message=exc.message).model_dump_json()
     headers: dict[str, str] = {}
     retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        headers["retry-after"] = str(max(1, round(retry_after)))
+    if retry_after is not None:  # whole seconds, never earlier than the service said
+        headers["retry-after"] = str(max(1, math.ceil(retry_after - 1e-6)))
     return Stored(status_for_error(exc), b'{"error":' + body.encode() + b"}", _JSON, headers)
+
+
+def accepted_response(job_id: str) -> Stored:
+    """202: the job runs on; its answer will be at ``Location`` (a GET there waits for it)."""
+    body = JobInfo(job_id=job_id).model_dump_json().encode()
+    return Stored(202, body, _JSON, {"location": job_path(job_id)})
 
 
 def audio_response(result: EngineResult) -> Stored:

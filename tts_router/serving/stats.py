@@ -14,6 +14,18 @@ class ServingStats:
     engine_jobs: int = 0
     """Distinct jobs handed to the engine (a replayed idempotent request adds nothing)."""
     engine_calls: int = 0
-    """Blocking engine calls made (one per clone batch or design)."""
+    """Blocking engine calls made (one per clone batch or design chunk)."""
+    engine_items: int = 0
+    """Chunks handed to the engine (a job split in chunks counts each)."""
     largest_batch: int = 0
     idempotent_replays: int = 0
+    isolated_retries: int = 0
+    """Batched calls that failed and were retried item by item."""
+    deadline_refusals: int = 0
+    """Jobs refused at once because the caller's deadline could not be met."""
+    cancelled_jobs: int = 0
+    """Jobs whose callers went away (or cancelled) before they finished."""
+    dropped_items: int = 0
+    """Chunks of cancelled jobs that were never generated."""
+    async_answers: int = 0
+    """202s: jobs that outlived the caller's wait and were handed back as a job URL."""

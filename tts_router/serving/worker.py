@@ -1,26 +1,40 @@
-"""The engine worker: one thread owns the model; clone jobs that arrive together are batched.
+"""The engine worker: one thread owns the model; chunks of waiting jobs are batched fairly.
 
 Batching several texts in one generation is the big speed lever for autoregressive TTS, while
 several threads on one model are slower than sequential calls (and unsafe for most engines).
+
+What it guarantees:
+
+- **Fair**: a job is split into chunks (when the engine says how, :class:`.ChunkingEngine`)
+  and the chunks of all waiting jobs are taken round-robin (:mod:`.scheduler`), so a short job
+  behind a long one waits for one batch, not for the long job.
+- **Admission by deadline**: a job whose caller cannot wait for the queue is refused at once
+  (503 ``deadline_unmeetable`` with the honest ``Retry-After``), from engine call times
+  measured as it runs (:mod:`.estimate`).
+- **Cancellation**: when the coroutine awaiting a job is cancelled (its callers went away),
+  the job's chunks that have not started are dropped.
+- **Poison isolation**: a batched call that fails is retried item by item, so only the
+  request that broke it fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
+import itertools
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
-from ..errors import TTSRouterError
-from .engine import CloneJob, DesignJob, EngineResult, SpeechEngine
+from ..errors import TTSRouterError, ValidationError
+from .assemble import assemble
+from .engine import ChunkingEngine, CloneJob, DesignJob, EngineResult, SpeechEngine
 from .errors import ServiceError, internal_error
+from .estimate import CallTimes
+from .scheduler import FairQueue, Item, Kind, Unit
 from .stats import ServingStats
 
 __all__ = ["EngineWorker", "LoadState"]
@@ -30,14 +44,7 @@ logger = logging.getLogger("tts_router.serving")
 
 T = TypeVar("T")
 LoadState = Literal["loading", "ready", "failed"]
-
-
-@dataclass(slots=True)
-class _Pending:
-    job: CloneJob
-    future: asyncio.Future[EngineResult | TTSRouterError]
-    queued_at: float
-
+Outcome = EngineResult | TTSRouterError
 
 # Model loaders patch process-wide state while they run (transformers/accelerate build modules
 # on the meta device by patching ``nn.Module.register_buffer``), so a second engine loading in
@@ -52,17 +59,20 @@ def _load_alone(engine: SpeechEngine) -> None:
 
 def _engine_failed(operation: str, exc: Exception) -> TTSRouterError:
     """Log that an engine call raised (its type only: messages may quote input); type it."""
+    if isinstance(exc, TTSRouterError):
+        logger.debug("engine %s refused (%s)", operation, exc.code)
+        return exc
     logger.error("engine %s failed (%s)", operation, type(exc).__name__)
-    return exc if isinstance(exc, TTSRouterError) else internal_error(exc)
+    return internal_error(exc)
 
 
 class EngineWorker:
-    """Owns the engine: one thread runs every blocking call; clone jobs are batched.
+    """Owns the engine: one thread runs every blocking call; chunks are batched fairly.
 
-    Clone jobs wait up to ``batch_window_s`` for company, then run as one ``engine.clone``
-    call of at most ``max_batch`` jobs. ``max_queue`` bounds the jobs admitted and not yet
-    finished; beyond it a request is refused at once (503 ``overloaded``) instead of queueing
-    GPU work nobody may wait for.
+    Work waits up to ``batch_window_s`` for company, then runs as engine calls of at most
+    ``max_batch`` clone chunks (a design chunk runs alone). ``max_queue`` bounds the jobs
+    admitted and not yet finished; beyond it a request is refused at once (503
+    ``overloaded``) instead of queueing GPU work nobody may wait for.
     """
 
     def __init__(
@@ -82,7 +92,10 @@ class EngineWorker:
         self._max_queue = max_queue
         self._retry_after = retry_after_s
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts-engine")
-        self._pending: deque[_Pending] = deque()
+        self._queue = FairQueue()
+        self._times: dict[Kind, CallTimes] = {"clone": CallTimes(), "design": CallTimes()}
+        self._running: tuple[Kind, int, float] | None = None  # kind, size, started
+        self._calls = itertools.count(1)
         self._admitted = 0
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -121,6 +134,58 @@ class EngineWorker:
         if self.load_state == "failed":
             raise ServiceError("load_failed", "the model failed to load; see the service logs")
 
+    # -- submitting work ----------------------------------------------------------------------
+
+    async def clone(
+        self, jobs: Sequence[CloneJob], *, deadline: float | None = None
+    ) -> list[Outcome]:
+        """Queue ``jobs`` and wait for their results, in order; a job whose text the engine
+        refuses to split gets its own error."""
+        prepared: list[Unit | TTSRouterError] = []
+        for job in jobs:
+            try:
+                prepared.append(self._unit("clone", job))
+            except TTSRouterError as exc:
+                prepared.append(exc)
+        units = [p for p in prepared if isinstance(p, Unit)]
+        done = iter(await self._submit(units, deadline) if units else [])
+        return [p if isinstance(p, TTSRouterError) else next(done) for p in prepared]
+
+    async def design(self, job: DesignJob, *, deadline: float | None = None) -> EngineResult:
+        """Queue one design (its chunks interleave with other work) and wait for it."""
+        (result,) = await self._submit([self._unit("design", job)], deadline)
+        if isinstance(result, TTSRouterError):
+            raise result
+        return result
+
+    def _unit(self, kind: Kind, job: CloneJob | DesignJob) -> Unit:
+        loop = asyncio.get_running_loop()
+        return Unit(kind, job, self._split(job), loop.create_future(), time.perf_counter())
+
+    def _split(self, job: CloneJob | DesignJob) -> list[str]:
+        if not isinstance(self.engine, ChunkingEngine):
+            return [job.text]
+        try:
+            chunks = [chunk for chunk in self.engine.split(job) if chunk.strip()]
+        except Exception as exc:
+            raise _engine_failed("split", exc) from None
+        if not chunks:
+            raise ValidationError("the text has nothing to speak", code="empty_text")
+        return chunks
+
+    async def _submit(self, units: list[Unit], deadline: float | None) -> list[Outcome]:
+        with self._admission(len(units)):
+            self._admit_by_deadline(units, deadline)
+            for unit in units:
+                self._queue.add(unit)
+            self._wakeup.set()
+            try:
+                return list(await asyncio.gather(*(unit.future for unit in units)))
+            except asyncio.CancelledError:
+                for unit in units:
+                    self._cancel(unit)
+                raise
+
     @contextlib.contextmanager
     def _admission(self, count: int) -> Iterator[None]:
         """Hold ``count`` places in the queue while the block runs, or refuse at once."""
@@ -134,30 +199,55 @@ class EngineWorker:
         finally:
             self._admitted -= count
 
+    def _admit_by_deadline(self, units: list[Unit], deadline: float | None) -> None:
+        """Refuse at once what cannot be done within ``deadline`` seconds (when measurable)."""
+        if deadline is None:
+            return
+        kind = units[0].kind
+        own = sum(len(unit.chunks) for unit in units)
+        batch = self._max_batch if kind == "clone" else 1
+        alone = self._times[kind].finish_in(own, batch)
+        if alone is None:
+            return  # nothing measured yet: no honest estimate to refuse on
+        if alone > deadline:
+            self._stats.deadline_refusals += 1
+            raise ServiceError(
+                "deadline_too_short",
+                f"this job alone needs about {alone:.1f} s of generation and the caller "
+                f"allows {deadline:.1f} s; allow more time or send shorter text",
+            )
+        ahead = self._queue.ahead(max(len(unit.chunks) for unit in units))
+        estimate = self._times[kind].finish_in(ahead + own, batch, self._running_left())
+        if estimate is not None and estimate > deadline:
+            self._stats.deadline_refusals += 1
+            raise ServiceError(
+                "deadline_unmeetable",
+                f"the queue needs about {estimate:.1f} s to finish this job and the caller "
+                f"allows {deadline:.1f} s; retry after Retry-After or use another provider",
+                retry_after=estimate - deadline,
+            )
+
+    def _running_left(self) -> float:
+        if self._running is None:
+            return 0.0
+        kind, size, started = self._running
+        predicted = self._times[kind].predict(size) or 0.0
+        return max(predicted - (time.monotonic() - started), 0.0)
+
+    def _cancel(self, unit: Unit) -> None:
+        """Drop what has not started of a unit whose caller went away."""
+        if unit.future.done() and not unit.future.cancelled():
+            return  # it had its answer already
+        unit.future.cancel()
+        dropped = self._queue.remove(unit)
+        self._stats.dropped_items += dropped
+        if dropped:
+            logger.info("dropped %d chunk(s) of an abandoned job", dropped)
+
+    # -- running it ---------------------------------------------------------------------------
+
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    async def clone(self, jobs: Sequence[CloneJob]) -> list[EngineResult | TTSRouterError]:
-        """Queue ``jobs`` for the next batch and wait for their results, in order."""
-        with self._admission(len(jobs)):
-            loop = asyncio.get_running_loop()
-            now = time.perf_counter()
-            pending = [_Pending(job, loop.create_future(), now) for job in jobs]
-            self._pending.extend(pending)
-            self._wakeup.set()
-            return list(await asyncio.gather(*(p.future for p in pending)))
-
-    async def design(self, job: DesignJob) -> EngineResult:
-        """Run one design on the worker thread (serialised with clone batches)."""
-        with self._admission(1):
-            self._stats.engine_jobs += 1
-            self._stats.engine_calls += 1
-            try:
-                return await self._run(self.engine.design, job)
-            except TTSRouterError:
-                raise
-            except Exception as exc:
-                raise _engine_failed("design", exc) from None
 
     async def _batch_loop(self) -> None:
         while True:
@@ -165,36 +255,77 @@ class EngineWorker:
             self._wakeup.clear()
             if self._window > 0:
                 await asyncio.sleep(self._window)  # let requests arriving together join
-            while self._pending:
-                batch: list[_Pending] = []
-                while self._pending and len(batch) < self._max_batch:
-                    item = self._pending.popleft()
-                    if not item.future.done():  # its client went away: skip the work
-                        batch.append(item)
-                if batch:
-                    await self._run_batch(batch)
+            while batch := self._queue.take(self._max_batch):
+                call = next(self._calls)
+                self._mark_started(batch)
+                try:
+                    outcomes = await self._call(batch[0].unit.kind, batch)
+                    for item, outcome in zip(batch, outcomes, strict=True):
+                        self._deliver(item, outcome, call)
+                except Exception as exc:  # a bug here must not stop the loop for everyone
+                    failed = _engine_failed("batch", exc)
+                    for item in batch:
+                        self._deliver(item, failed, call)
 
-    async def _run_batch(self, batch: list[_Pending]) -> None:
-        self._stats.engine_jobs += len(batch)
+    def _mark_started(self, batch: list[Item]) -> None:
+        now = time.perf_counter()
+        for item in batch:
+            if item.unit.started_at is None:
+                item.unit.started_at = now
+                self._stats.engine_jobs += 1
+
+    async def _call(self, kind: Kind, batch: list[Item]) -> list[Outcome]:
+        """One engine call for ``batch``; a failed batch of several is retried item by item."""
+        jobs = [item.unit.chunk_job(item.index) for item in batch]
         self._stats.engine_calls += 1
-        self._stats.largest_batch = max(self._stats.largest_batch, len(batch))
+        self._stats.engine_items += len(jobs)
+        self._stats.largest_batch = max(self._stats.largest_batch, len(jobs))
+        self._running = (kind, len(jobs), time.monotonic())
         started = time.perf_counter()
-        results: list[EngineResult | TTSRouterError]
+        outcomes: list[Outcome]
         try:
-            results = await self._run(self.engine.clone, [p.job for p in batch])
-            if len(results) != len(batch):
-                raise RuntimeError("engine returned a wrong number of results")
+            if kind == "design":
+                outcomes = [await self._run(self.engine.design, jobs[0])]
+            else:
+                outcomes = list(await self._run(self.engine.clone, jobs))
+                if len(outcomes) != len(jobs):
+                    raise RuntimeError("engine returned a wrong number of results")
         except Exception as exc:
-            results = [_engine_failed("clone", exc)] * len(batch)
-        for item, result in zip(batch, results, strict=True):
-            if not item.future.done():
-                item.future.set_result(
-                    _with_timings(result, {"queue": started - item.queued_at})
-                    if isinstance(result, EngineResult)
-                    else result
-                )
+            if len(batch) == 1:
+                return [_engine_failed(kind, exc)]
+            logger.warning(
+                "a batch of %d failed (%s); retrying its items one by one",
+                len(batch),
+                type(exc).__name__,
+            )
+            self._stats.isolated_retries += 1
+            return [await self._alone(kind, item) for item in batch]
+        else:
+            self._times[kind].record(len(jobs), time.perf_counter() - started)
+        finally:
+            self._running = None
+        if len(batch) > 1:  # an unexpected error inside a batch may be another item's fault
+            for index, outcome in enumerate(outcomes):
+                if isinstance(outcome, TTSRouterError) and outcome.code == "internal_error":
+                    outcomes[index] = await self._alone(kind, batch[index])
+        return outcomes
 
+    async def _alone(self, kind: Kind, item: Item) -> Outcome:
+        if item.unit.finished:  # its caller went away meanwhile: skip the work
+            return ServiceError("job_cancelled", "the job was cancelled")
+        (outcome,) = await self._call(kind, [item])
+        return outcome
 
-def _with_timings(result: EngineResult, extra: Mapping[str, float]) -> EngineResult:
-    """``result`` with the service's own stage timings before the engine's."""
-    return dataclasses.replace(result, timings={**extra, **result.timings})
+    def _deliver(self, item: Item, outcome: Outcome, call: int) -> None:
+        unit = item.unit
+        if unit.finished:
+            return
+        if isinstance(outcome, TTSRouterError):
+            self._queue.remove(unit)  # one chunk failed: the rest cannot make a whole answer
+            unit.future.set_result(outcome)
+            return
+        unit.results[item.index] = (outcome, call)
+        if len(unit.results) == len(unit.chunks):
+            queued = (unit.started_at or unit.queued_at) - unit.queued_at
+            ordered = [unit.results[index] for index in range(len(unit.chunks))]
+            unit.future.set_result(assemble(ordered, queued))

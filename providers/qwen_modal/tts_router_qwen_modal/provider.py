@@ -9,7 +9,7 @@ variable                      TOML key            meaning
 ``QWEN_MODAL_ENDPOINT``       ``endpoint``        legacy name for the above (Utter's ``.env``)
 ``QWEN_MODAL_DESIGN_URL``     ``design_url``      base URL of the VoiceDesign service
 ``MODAL_KEY``/``MODAL_SECRET``  ``modal_key``/...  Modal proxy-auth token for both services
-``QWEN_BACKEND``              ``backend``         ``remote`` (default) or ``local``
+``QWEN_BACKEND``              ``backend``         ``remote`` (default), ``legacy`` or ``local``
 ``QWEN_MODEL_DIR``            ``model_dir``       local backend: Base model directory or hub id
 ``QWEN_DESIGN_MODEL_DIR``     ``design_model_dir``  local backend: VoiceDesign model, optional
 ============================  ==================  ==============================================
@@ -17,6 +17,12 @@ variable                      TOML key            meaning
 A URL must be a plain ``http(s)`` base URL: one with credentials, a query string or a fragment
 is refused (``ConfigurationError`` naming the setting; the token goes in ``MODAL_KEY``/
 ``MODAL_SECRET``), so the provider shows as broken with that reason.
+
+``legacy`` speaks the earlier, hand-deployed Modal apps of Utter's seeds (one endpoint per
+function, base64 references; see :mod:`.legacy`). When ``QWEN_BACKEND`` is not set and the
+clone URL (or, without one, the design URL) is such a per-function endpoint
+(``...-qwen3ttsservice-clone.modal.run``), it is chosen automatically, with a one-line notice
+recommending this provider's own app.
 """
 
 from __future__ import annotations
@@ -33,7 +39,12 @@ from tts_router.remote import RemoteProvider, ServiceConfig, auth_from_settings
 from tts_router.settings import Settings
 from tts_router.urls import validate_service_url
 
-__all__ = ["QWEN_CAPABILITIES", "QwenProvider", "service_url_from_settings"]
+__all__ = [
+    "QWEN_CAPABILITIES",
+    "QWEN_SETTING_KEYS",
+    "QwenProvider",
+    "service_url_from_settings",
+]
 
 QWEN_LANGUAGES = ("auto", "zh", "en", "ja", "ko", "de", "fr", "ru", "pt", "es", "it")
 QWEN_CAPABILITIES = Capabilities(
@@ -48,6 +59,19 @@ QWEN_CAPABILITIES = Capabilities(
     license="Qwen3-TTS weights are Apache-2.0",
 )
 _LEGACY_FUNCTION_HOST = re.compile(r"-clone\.modal\.run$")
+BACKENDS = ("remote", "legacy", "local")
+QWEN_SETTING_KEYS = frozenset(
+    {
+        "url",
+        "endpoint",
+        "design_url",
+        "backend",
+        "model_dir",
+        "design_model_dir",
+        "modal_key",
+        "modal_secret",
+    }
+)
 
 
 def service_url_from_settings(settings: Settings) -> tuple[str | None, str | None]:
@@ -67,8 +91,9 @@ def service_url_from_settings(settings: Settings) -> tuple[str | None, str | Non
     parsed = httpx.URL(_service_url(settings, "endpoint", "QWEN_MODAL_ENDPOINT"))
     if _LEGACY_FUNCTION_HOST.search(parsed.host):
         return None, (
-            "QWEN_MODAL_ENDPOINT names a per-function endpoint of the earlier Modal app; deploy "
-            "this provider's app (tts-router-qwen deploy) and set QWEN_MODAL_URL to its URL"
+            "QWEN_MODAL_ENDPOINT names a per-function endpoint of the earlier Modal app, which "
+            "QWEN_BACKEND=remote cannot speak; unset QWEN_BACKEND (or set it to legacy), or "
+            "deploy this provider's app (tts-router-qwen deploy) and set QWEN_MODAL_URL to it"
         )
     path = parsed.path.removesuffix("/").removesuffix("/clone")
     return str(parsed.copy_with(path=path or "/")), None
@@ -83,18 +108,7 @@ class QwenProvider(RemoteProvider):
     """Qwen3-TTS through the protocol service (on Modal, or ``tts-router-qwen serve``)."""
 
     id: ClassVar[str] = "qwen"
-    setting_keys: ClassVar[frozenset[str] | None] = frozenset(
-        {
-            "url",
-            "endpoint",
-            "design_url",
-            "backend",
-            "model_dir",
-            "design_model_dir",
-            "modal_key",
-            "modal_secret",
-        }
-    )
+    setting_keys: ClassVar[frozenset[str] | None] = QWEN_SETTING_KEYS
     static_capabilities = QWEN_CAPABILITIES
     configure_hint = (
         "set QWEN_MODAL_URL to the deployed service (tts-router-qwen deploy) or to a local "
@@ -113,10 +127,15 @@ class QwenProvider(RemoteProvider):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Provider:
-        """Remote by default; ``QWEN_BACKEND=local`` runs the engine in this process."""
-        backend = str(settings.setting("qwen", "backend", "QWEN_BACKEND") or "remote")
-        if backend not in ("remote", "local"):
-            raise ConfigurationError("QWEN_BACKEND must be 'remote' or 'local'")
+        """Remote by default; ``legacy`` for the earlier per-function Modal apps (chosen by
+        itself for such a URL); ``QWEN_BACKEND=local`` runs the engine in this process."""
+        backend = str(settings.setting("qwen", "backend", "QWEN_BACKEND") or _backend_for(settings))
+        if backend not in BACKENDS:
+            raise ConfigurationError("QWEN_BACKEND must be 'remote', 'legacy' or 'local'")
+        if backend == "legacy":
+            from .legacy import LegacyQwenProvider
+
+            return LegacyQwenProvider.from_settings(settings)
         if backend == "local":
             require_extra(
                 ("torch", "qwen_tts"), "tts-router-qwen-modal", "engine", what="QWEN_BACKEND=local"
@@ -138,3 +157,14 @@ class QwenProvider(RemoteProvider):
     def missing_configuration(self) -> str | None:
         """A refused legacy URL, or no URL at all."""
         return self._problem or super().missing_configuration()
+
+
+def _backend_for(settings: Settings) -> str:
+    """``legacy`` when the clone URL (else the design URL) is a per-function seed endpoint."""
+    from .legacy import is_seed_function_url
+
+    url = settings.setting("qwen", "url", "QWEN_MODAL_URL") or settings.setting(
+        "qwen", "endpoint", "QWEN_MODAL_ENDPOINT"
+    )
+    url = url or settings.setting("qwen", "design_url", "QWEN_MODAL_DESIGN_URL")
+    return "legacy" if is_seed_function_url(str(url) if url else None) else "remote"

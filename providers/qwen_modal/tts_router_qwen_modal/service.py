@@ -16,6 +16,7 @@ from tts_router.errors import TTSRouterError, UnsupportedOperationError
 from tts_router.protocol import HealthInfo
 from tts_router.serving import CloneJob, DesignJob, EngineResult, create_app
 
+from .chunking import split_for_generation
 from .engine import QwenEngine, QwenEngineConfig
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ __all__ = ["QwenServiceEngine", "create_service_app"]
 
 
 class QwenServiceEngine:
-    """A SpeechEngine over one or more loaded Qwen engines, routed by model kind."""
+    """A SpeechEngine over one or more loaded Qwen engines, routed by model kind; a
+    :class:`~tts_router.serving.ChunkingEngine` too (see :meth:`split`)."""
 
     def __init__(self, engines: Sequence[QwenEngine]) -> None:
         if not engines:
@@ -56,6 +58,21 @@ class QwenServiceEngine:
     def languages(self) -> Sequence[str]:
         """Languages any loaded model speaks (each model checks its own again)."""
         return tuple(dict.fromkeys(code for e in self.engines for code in e.languages()))
+
+    def split(self, job: CloneJob | DesignJob) -> Sequence[str]:
+        """The chunks the model that will speak ``job`` generates it in (the service queues
+        each as its own work item, so long texts interleave fairly with short ones)."""
+        engine = self._kind("voice_design" if isinstance(job, DesignJob) else "base")
+        if engine is None:  # the call itself will say that this operation is missing
+            return [job.text]
+        config = engine.config
+        return split_for_generation(
+            job.text,
+            job.language,
+            config.max_new_tokens,
+            frames_per_char=config.frames_per_char,
+            ceiling=config.max_chunk_chars,
+        )
 
     def clone(self, jobs: Sequence[CloneJob]) -> list[EngineResult | TTSRouterError]:
         """Clone with the Base model."""

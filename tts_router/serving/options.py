@@ -1,0 +1,119 @@
+"""The ``serve`` flags every provider's CLI shares: limits, the voice store, threads.
+
+A provider's ``serve`` command calls :func:`add_serve_arguments` on its parser, then passes
+:func:`app_options` to :func:`~tts_router.serving.create_app` (through its own
+``create_service_app``) and :func:`server_options` to ``uvicorn.run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .app import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES
+from .server import ServerLimits, uvicorn_options
+from .voices import DEFAULT_VOICE_BYTES
+
+__all__ = ["add_serve_arguments", "app_options", "apply_threads", "server_options"]
+
+_MIB = 1024 * 1024
+_DEFAULTS = ServerLimits()
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the limit, voice-store and thread flags to a ``serve`` parser."""
+    group = parser.add_argument_group("limits")
+    group.add_argument(
+        "--max-connections",
+        type=int,
+        default=_DEFAULTS.max_connections,
+        help="open connections at most; the slowest client is dropped beyond (default "
+        f"{_DEFAULTS.max_connections}, and at most half the descriptor limit)",
+    )
+    group.add_argument(
+        "--header-timeout",
+        type=float,
+        default=_DEFAULTS.header_timeout_s,
+        help=f"seconds a request head may take (default {_DEFAULTS.header_timeout_s:g})",
+    )
+    group.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a request body may stall between bytes (default 30)",
+    )
+    group.add_argument(
+        "--keep-alive",
+        type=float,
+        default=_DEFAULTS.keep_alive_s,
+        help=f"seconds an idle connection stays open (default {_DEFAULTS.keep_alive_s:g})",
+    )
+    group.add_argument(
+        "--max-header-bytes", type=int, default=DEFAULT_MAX_HEADER_BYTES, help="request head size"
+    )
+    group.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=DEFAULT_MAX_BODY_BYTES / _MIB,
+        help=f"request body size in MiB (default {DEFAULT_MAX_BODY_BYTES / _MIB:g})",
+    )
+    group.add_argument(
+        "--max-queue", type=int, default=64, help="jobs admitted at once; beyond: 503 (default 64)"
+    )
+    voices = parser.add_argument_group("voices")
+    voices.add_argument(
+        "--voices-dir",
+        help="keep uploaded voices in this directory: they survive restarts and are shared "
+        "by every process that mounts it (default: memory only)",
+    )
+    voices.add_argument(
+        "--voices-memory-mb",
+        type=float,
+        default=DEFAULT_VOICE_BYTES / _MIB,
+        help="decoded voices kept in memory, MiB (default "
+        f"{DEFAULT_VOICE_BYTES / _MIB:g}; least recently used out first)",
+    )
+    voices.add_argument(
+        "--voices-dir-max-mb", type=float, help="size of --voices-dir at most (default: no bound)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads (1 keeps a shared CPU steady; default: torch's)",
+    )
+
+
+def app_options(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`~tts_router.serving.create_app` keyword arguments from the parsed flags."""
+    options: dict[str, Any] = {
+        "max_body_bytes": int(args.max_body_mb * _MIB),
+        "max_header_bytes": args.max_header_bytes,
+        "body_timeout_s": args.body_timeout,
+        "max_queue": args.max_queue,
+        "max_voice_bytes": int(args.voices_memory_mb * _MIB),
+    }
+    if args.voices_dir:
+        options["voices_dir"] = args.voices_dir
+        if args.voices_dir_max_mb is not None:
+            options["voices_dir_max_bytes"] = int(args.voices_dir_max_mb * _MIB)
+    return options
+
+
+def server_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``uvicorn.run`` keyword arguments (connection limits) from the parsed flags."""
+    return uvicorn_options(
+        ServerLimits(
+            max_connections=args.max_connections,
+            header_timeout_s=args.header_timeout,
+            keep_alive_s=args.keep_alive,
+            max_header_bytes=args.max_header_bytes,
+        )
+    )
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Set torch's CPU threads if ``--threads`` was given (torch imported only then)."""
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
