@@ -196,9 +196,9 @@ def _register_one(
     # Call this plugin's hook alone, so a failure is attributed to it and to no other plugin,
     # and register what it offered only once the hook has returned and every class passed the
     # checks, so a failure adds nothing.
-    for impl in manager.hook.register_providers.get_hookimpls():
-        if impl.plugin_name == name:
-            impl.function(register=found.append)
+    others = [plugin for other, plugin in manager.list_name_plugin() if other != name]
+    only_this = manager.subset_hook_caller("register_providers", remove_plugins=others)
+    only_this(register=found.append)
     ids = [_checked_id(provider_cls) for provider_cls in found]
     for provider_id, provider_cls in zip(ids, found, strict=True):
         existing = registry.providers.get(provider_id)
