@@ -2,6 +2,17 @@
 
 ``import tts_router`` is instant: names are imported from their modules on first access (PEP
 562), and no provider, torch or modal is imported until a :class:`Router` loads plugins.
+
+Constants and types exported beside the classes and functions:
+
+- ``LANGUAGES``: the one language table, canonical code -> :class:`Language`.
+- ``ERRORS``: the one error table, code -> :class:`ErrorSpec` (class, HTTP status, retryable,
+  fallback).
+- ``FORMATS`` and ``AudioFormat``: the output formats :func:`encode` writes.
+- ``Operation`` (``clone``/``design``), ``CloneMode`` (``icl``, ``x_vector``, ``audio``,
+  ``approximate``, ``design``) and ``QualityTier`` (``reference``/``approximate``): the literal
+  types of requests and results.
+- ``hookimpl``: the marker a plugin's ``register_providers`` hook carries.
 """
 
 from __future__ import annotations
@@ -9,135 +20,272 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from .audio import AudioLimits, DecodedAudio, decode_audio, encode_wav, stitch
-    from .detect import Detection, detect_language
+if TYPE_CHECKING:  # for type checkers; at run time the names load on first use (_LAZY)
+    from .audio import (
+        AudioLimits as AudioLimits,
+    )
+    from .audio import (
+        DecodedAudio as DecodedAudio,
+    )
+    from .audio import (
+        decode_audio as decode_audio,
+    )
+    from .audio import (
+        encode_wav as encode_wav,
+    )
+    from .audio import (
+        stitch as stitch,
+    )
+    from .detect import (
+        Detection as Detection,
+    )
+    from .detect import (
+        detect_language as detect_language,
+    )
     from .errors import (
-        AudioValidationError,
-        AuthenticationError,
-        ConfigurationError,
-        NoProviderError,
-        OutputValidationError,
-        PluginError,
-        ProviderError,
-        ProviderUnavailableError,
-        RateLimitedError,
-        TruncatedOutputError,
-        TTSRouterError,
-        UnsupportedLanguageError,
-        UnsupportedOperationError,
-        ValidationError,
+        ERRORS as ERRORS,
     )
-    from .hookspecs import hookimpl
-    from .languages import LANGUAGES, Language, normalize_language
+    from .errors import (
+        AudioValidationError as AudioValidationError,
+    )
+    from .errors import (
+        AuthenticationError as AuthenticationError,
+    )
+    from .errors import (
+        ConfigurationError as ConfigurationError,
+    )
+    from .errors import (
+        ErrorSpec as ErrorSpec,
+    )
+    from .errors import (
+        NoProviderError as NoProviderError,
+    )
+    from .errors import (
+        OutputValidationError as OutputValidationError,
+    )
+    from .errors import (
+        PluginError as PluginError,
+    )
+    from .errors import (
+        ProviderError as ProviderError,
+    )
+    from .errors import (
+        ProvidersFailedError as ProvidersFailedError,
+    )
+    from .errors import (
+        ProviderTimeoutError as ProviderTimeoutError,
+    )
+    from .errors import (
+        ProviderUnavailableError as ProviderUnavailableError,
+    )
+    from .errors import (
+        RateLimitedError as RateLimitedError,
+    )
+    from .errors import (
+        StreamInterruptedError as StreamInterruptedError,
+    )
+    from .errors import (
+        TruncatedOutputError as TruncatedOutputError,
+    )
+    from .errors import (
+        TTSRouterError as TTSRouterError,
+    )
+    from .errors import (
+        UnsupportedLanguageError as UnsupportedLanguageError,
+    )
+    from .errors import (
+        UnsupportedOperationError as UnsupportedOperationError,
+    )
+    from .errors import (
+        ValidationError as ValidationError,
+    )
+    from .formats import (
+        FORMATS as FORMATS,
+    )
+    from .formats import (
+        AudioFormat as AudioFormat,
+    )
+    from .formats import (
+        EncodedAudio as EncodedAudio,
+    )
+    from .formats import (
+        encode as encode,
+    )
+    from .hookspecs import (
+        hookimpl as hookimpl,
+    )
+    from .http import (
+        CircuitOptions as CircuitOptions,
+    )
+    from .http import (
+        RetryOptions as RetryOptions,
+    )
+    from .http import (
+        ServiceAuth as ServiceAuth,
+    )
+    from .http import (
+        ServiceClient as ServiceClient,
+    )
+    from .http import (
+        Timeouts as Timeouts,
+    )
+    from .languages import (
+        LANGUAGES as LANGUAGES,
+    )
+    from .languages import (
+        Language as Language,
+    )
+    from .languages import (
+        normalize_language as normalize_language,
+    )
     from .models import (
-        CloneMode,
-        CloneRequest,
-        DesignRequest,
-        Operation,
-        QualityTier,
-        SpeechResult,
-        VoiceReference,
+        CloneMode as CloneMode,
     )
-    from .provider import Capabilities, Health, Provider, Speech
-    from .router import Candidate, Decision, LanguageOption, Router, select
-    from .settings import Settings
-    from .text import split_text
+    from .models import (
+        CloneRequest as CloneRequest,
+    )
+    from .models import (
+        DesignRequest as DesignRequest,
+    )
+    from .models import (
+        Operation as Operation,
+    )
+    from .models import (
+        QualityTier as QualityTier,
+    )
+    from .models import (
+        SpeechResult as SpeechResult,
+    )
+    from .models import (
+        VoiceReference as VoiceReference,
+    )
+    from .provider import (
+        Capabilities as Capabilities,
+    )
+    from .provider import (
+        Health as Health,
+    )
+    from .provider import (
+        Provider as Provider,
+    )
+    from .provider import (
+        Speech as Speech,
+    )
+    from .remote import (
+        RemoteProvider as RemoteProvider,
+    )
+    from .remote import (
+        ServiceConfig as ServiceConfig,
+    )
+    from .router import (
+        Candidate as Candidate,
+    )
+    from .router import (
+        Decision as Decision,
+    )
+    from .router import (
+        LanguageOption as LanguageOption,
+    )
+    from .router import (
+        Router as Router,
+    )
+    from .router import (
+        probe as probe,
+    )
+    from .router import (
+        select as select,
+    )
+    from .serving.engine import (
+        ChunkingEngine as ChunkingEngine,
+    )
+    from .serving.engine import (
+        CloneJob as CloneJob,
+    )
+    from .serving.engine import (
+        DesignJob as DesignJob,
+    )
+    from .serving.engine import (
+        EngineResult as EngineResult,
+    )
+    from .serving.engine import (
+        SpeechEngine as SpeechEngine,
+    )
+    from .settings import (
+        Settings as Settings,
+    )
+    from .streaming import (
+        AudioChunk as AudioChunk,
+    )
+    from .text import (
+        split_text as split_text,
+    )
 
 __version__ = "0.1.0"
 
+# The public API, in one place: each name and the module it lives in. ``__all__`` is these
+# names; tests/test_public_api.py checks the TYPE_CHECKING imports above say the same.
 _LAZY: dict[str, str] = {
-    "AudioLimits": "audio",
-    "AudioValidationError": "errors",
-    "AuthenticationError": "errors",
-    "Candidate": "router",
-    "Capabilities": "provider",
-    "CloneMode": "models",
-    "CloneRequest": "models",
-    "ConfigurationError": "errors",
-    "Decision": "router",
-    "DecodedAudio": "audio",
-    "DesignRequest": "models",
-    "Detection": "detect",
-    "Health": "provider",
-    "LANGUAGES": "languages",
-    "Language": "languages",
-    "LanguageOption": "router",
-    "NoProviderError": "errors",
-    "Operation": "models",
-    "OutputValidationError": "errors",
-    "PluginError": "errors",
-    "Provider": "provider",
-    "ProviderError": "errors",
-    "ProviderUnavailableError": "errors",
-    "QualityTier": "models",
-    "RateLimitedError": "errors",
-    "Router": "router",
-    "Settings": "settings",
-    "Speech": "provider",
-    "SpeechResult": "models",
-    "TTSRouterError": "errors",
-    "TruncatedOutputError": "errors",
-    "UnsupportedLanguageError": "errors",
-    "UnsupportedOperationError": "errors",
-    "ValidationError": "errors",
-    "VoiceReference": "models",
-    "decode_audio": "audio",
-    "detect_language": "detect",
-    "encode_wav": "audio",
+    **dict.fromkeys(
+        (
+            "ERRORS",
+            "AudioValidationError",
+            "AuthenticationError",
+            "ConfigurationError",
+            "ErrorSpec",
+            "NoProviderError",
+            "OutputValidationError",
+            "PluginError",
+            "ProviderError",
+            "ProvidersFailedError",
+            "ProviderTimeoutError",
+            "ProviderUnavailableError",
+            "RateLimitedError",
+            "StreamInterruptedError",
+            "TruncatedOutputError",
+            "TTSRouterError",
+            "UnsupportedLanguageError",
+            "UnsupportedOperationError",
+            "ValidationError",
+        ),
+        "errors",
+    ),
+    **dict.fromkeys(
+        ("AudioLimits", "DecodedAudio", "decode_audio", "encode_wav", "stitch"), "audio"
+    ),
+    **dict.fromkeys(("Detection", "detect_language"), "detect"),
+    **dict.fromkeys(("FORMATS", "AudioFormat", "EncodedAudio", "encode"), "formats"),
     "hookimpl": "hookspecs",
-    "normalize_language": "languages",
-    "select": "router",
+    **dict.fromkeys(
+        ("CircuitOptions", "RetryOptions", "ServiceAuth", "ServiceClient", "Timeouts"), "http"
+    ),
+    **dict.fromkeys(("LANGUAGES", "Language", "normalize_language"), "languages"),
+    **dict.fromkeys(
+        (
+            "CloneMode",
+            "CloneRequest",
+            "DesignRequest",
+            "Operation",
+            "QualityTier",
+            "SpeechResult",
+            "VoiceReference",
+        ),
+        "models",
+    ),
+    **dict.fromkeys(("Capabilities", "Health", "Provider", "Speech"), "provider"),
+    **dict.fromkeys(("RemoteProvider", "ServiceConfig"), "remote"),
+    **dict.fromkeys(
+        ("Candidate", "Decision", "LanguageOption", "Router", "probe", "select"), "router"
+    ),
+    **dict.fromkeys(
+        ("ChunkingEngine", "CloneJob", "DesignJob", "EngineResult", "SpeechEngine"),
+        "serving.engine",
+    ),
+    "Settings": "settings",
+    "AudioChunk": "streaming",
     "split_text": "text",
-    "stitch": "audio",
 }
 
-__all__ = [
-    "LANGUAGES",
-    "AudioLimits",
-    "AudioValidationError",
-    "AuthenticationError",
-    "Candidate",
-    "Capabilities",
-    "CloneMode",
-    "CloneRequest",
-    "ConfigurationError",
-    "Decision",
-    "DecodedAudio",
-    "DesignRequest",
-    "Detection",
-    "Health",
-    "Language",
-    "LanguageOption",
-    "NoProviderError",
-    "Operation",
-    "OutputValidationError",
-    "PluginError",
-    "Provider",
-    "ProviderError",
-    "ProviderUnavailableError",
-    "QualityTier",
-    "RateLimitedError",
-    "Router",
-    "Settings",
-    "Speech",
-    "SpeechResult",
-    "TTSRouterError",
-    "TruncatedOutputError",
-    "UnsupportedLanguageError",
-    "UnsupportedOperationError",
-    "ValidationError",
-    "VoiceReference",
-    "__version__",
-    "decode_audio",
-    "detect_language",
-    "encode_wav",
-    "hookimpl",
-    "normalize_language",
-    "select",
-    "split_text",
-    "stitch",
-]
+__all__ = sorted([*_LAZY, "__version__"])  # noqa: PLE0605 (built from the one table)
 
 
 def __getattr__(name: str) -> Any:

@@ -33,6 +33,13 @@ One client for every GPU provider. What it guarantees:
   ("connection refused"), rebuilt from the service's code through the one error table, so a
   host sees the same code as in-process. Nothing is chained to them (see ``errors.detached``).
 - **Validated output.** A 2xx must be ``audio/wav`` that parses, is non-empty and not silent.
+- **Streams** (:meth:`ServiceClient.stream_clone`, :meth:`ServiceClient.stream_design`: the
+  protocol's framed answer). Everything above holds until the first chunk has arrived and
+  passed the output validator: retries, 202 polling, 303s, the deadline, one key. After it,
+  nothing is retried: a failure (an error frame, a broken connection, the deadline, a chunk
+  the validator refuses, a frame that breaks the protocol) raises
+  :class:`~tts_router.errors.StreamInterruptedError` saying how many chunks and seconds were
+  delivered. Every chunk is validated; a service that answers a whole WAV is one last chunk.
 - **Nothing leaked.** Logs and errors carry method, path, status, service error code and
   request id only: never bodies, text, transcripts, audio or secrets.
 """
@@ -47,7 +54,8 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -55,7 +63,7 @@ from typing import Any, Literal
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from .audio import validate_output_wav
+from .audio import DecodedAudio, validate_output_wav
 from .errors import (
     ERRORS,
     AuthenticationError,
@@ -63,6 +71,7 @@ from .errors import (
     ProviderTimeoutError,
     ProviderUnavailableError,
     RateLimitedError,
+    StreamInterruptedError,
     TTSRouterError,
     detached,
     error_for_code,
@@ -76,12 +85,17 @@ from .protocol import (
     HEADER_REQUEST_ID,
     HEADER_TIMINGS,
     HEADER_WARNINGS,
+    STREAM_MEDIA_TYPE,
     CloneBatchBody,
     CloneBatchResult,
     CloneBody,
     DesignBody,
     HealthInfo,
     LanguagesInfo,
+    StreamChunk,
+    StreamError,
+    StreamFrameDecoder,
+    StreamFrameError,
     decode_timings,
     format_prefer,
     loggable_path,
@@ -95,6 +109,7 @@ __all__ = [
     "RetryOptions",
     "ServiceAuth",
     "ServiceClient",
+    "StreamedChunk",
     "Timeouts",
 ]
 
@@ -242,6 +257,42 @@ class AudioResponse:
         return dataclasses.replace(self, timings={**self.timings, **stages})
 
 
+@dataclass(frozen=True, slots=True)
+class StreamedChunk:
+    """One chunk of a streamed answer, its audio checked by the one output validator.
+
+    ``text_span``: ``(start, end)`` of the request's text it speaks; ``last``: the stream's
+    final chunk; ``timings``: the service's stages for this chunk.
+    """
+
+    sequence: int
+    audio: DecodedAudio = field(repr=False)
+    text_span: tuple[int, int]
+    last: bool
+    model: str
+    mode: str
+    warnings: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _OpenStream:
+    """A streamed answer being read: its response, the frames decoded but not yet taken,
+    and the first chunk (read while the job could still be retried)."""
+
+    response: httpx.Response = field(repr=False)
+    body: AsyncIterator[bytes] = field(repr=False)
+    decoder: StreamFrameDecoder = field(default_factory=StreamFrameDecoder, repr=False)
+    frames: deque[tuple[StreamChunk | StreamError, bytes]] = field(
+        default_factory=deque, repr=False
+    )
+    first: StreamedChunk | None = field(default=None, repr=False)
+
+    async def aclose(self) -> None:
+        """Close the response (the service sees its client go, and drops the job's rest)."""
+        await self.response.aclose()
+
+
 @dataclass
 class _Job:
     """One logical job across attempts: where to go next and the key that names it.
@@ -268,6 +319,9 @@ class _Job:
     started: float = field(default_factory=time.monotonic)
     # The request as first sent, to send again when its job was lost (see _LOST_JOB).
     origin: tuple[str, str, Any, bytes | None] | None = field(default=None, repr=False)
+    stream: bool = False  # asks for the framed answer (Accept: STREAM_MEDIA_TYPE)
+    text_length: int = 0  # the request's text (a whole-WAV answer to a stream spans it all)
+    opened: _OpenStream | None = field(default=None, repr=False)  # once its first chunk came
 
     def __post_init__(self) -> None:
         self.origin = (self.method, self.url, self.json, self.content)

@@ -25,16 +25,44 @@ running; ``GET`` on that URL waits the same way and answers the job's own respon
 (repeatable while the result is kept). A job started with an ``Idempotency-Key`` is shown
 only to requests carrying the same key. Without ``respond-async`` a request is held until
 done.
+
+Streams. ``POST /clone`` or ``POST /design`` (or ``GET`` of its job URL) with
+``Accept: application/x-tts-stream`` (:data:`STREAM_MEDIA_TYPE`) is answered, once the job's
+first chunk is ready, with ``200`` of that media type (chunked transfer) whose body is a
+sequence of frames, each sent as soon as its chunk is generated::
+
+    frame   = prefix header payload
+    prefix  = 8 bytes: the header's length, then the payload's, each an unsigned 32-bit
+              big-endian integer (header at most 64 KiB)
+    header  = a UTF-8 JSON object: StreamChunk ({"type": "chunk", ...}) or StreamError
+    payload = a chunk's audio: a complete mono 16-bit WAV (an error frame has none)
+
+- Chunk frames come in order (``sequence`` 0, 1, 2...), each with its ``sample_rate``, the
+  ``text_span`` ``[start, end)`` of the request's text it speaks, ``mode``, ``model``,
+  ``seconds``, its ``warnings`` and ``timings``; the chunk with ``last: true`` ends the stream.
+- A failure after the first chunk is an error frame, ``{"type": "error", "error": {"code",
+  "message"}, "delivered": n}`` (a code of the error table; ``n`` chunks were sent), which
+  ends the stream. A body that ends before a last chunk or an error frame is a broken stream.
+- Nothing is streamed before the first chunk: until then the request is answered as any
+  other (an HTTP error with its status, JSON body and ``Retry-After``; a 202 with the job URL
+  after the ``Prefer`` wait), so retries, idempotency and deadlines are those of whole
+  answers. A retry that meets the running job streams it from its first chunk.
+- The service keeps a stream's first chunk short (at most ``FIRST_CHUNK_CHARS``, 100
+  characters, cut at a sentence or clause) and generates it in a batch without the job's
+  other chunks, so the first audio comes early.
+- A service that does not stream answers ``audio/wav``: a client takes it as one last chunk.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import struct
 from collections.abc import Mapping
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from .models import CloneMode
 
@@ -50,6 +78,9 @@ __all__ = [
     "HEADER_WARNINGS",
     "JOBS_PATH",
     "MAX_SEED",
+    "MAX_STREAM_HEADER_BYTES",
+    "MAX_STREAM_PAYLOAD_BYTES",
+    "STREAM_MEDIA_TYPE",
     "BatchItemResult",
     "CloneBatchBody",
     "CloneBatchResult",
@@ -61,8 +92,14 @@ __all__ = [
     "HealthInfo",
     "JobInfo",
     "LanguagesInfo",
+    "StreamChunk",
+    "StreamError",
+    "StreamFrameDecoder",
+    "StreamFrameError",
+    "StreamHeader",
     "VoiceInfo",
     "decode_timings",
+    "encode_frame",
     "encode_timings",
     "format_prefer",
     "is_voice_id",
@@ -70,6 +107,7 @@ __all__ = [
     "loggable_path",
     "parse_deadline",
     "parse_prefer",
+    "wants_stream",
 ]
 
 HEADER_REQUEST_ID = "X-Request-Id"
@@ -89,6 +127,11 @@ HEADER_PREFER = "Prefer"
 JOBS_PATH = "jobs"
 # Seeds every engine accepts (numpy's legacy generator takes at most 32 bits).
 MAX_SEED = 2**32 - 1
+# A streamed answer (see the module's docstring): asked for with Accept, answered with it.
+STREAM_MEDIA_TYPE = "application/x-tts-stream"
+MAX_STREAM_HEADER_BYTES = 64 * 1024
+MAX_STREAM_PAYLOAD_BYTES = 1024 * 1024 * 1024  # the output validator's own limit
+_FRAME_PREFIX = struct.Struct(">II")
 
 _VOICE_ID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -299,3 +342,93 @@ class VoiceInfo(BaseModel):
     voice_id: str
     seconds: float
     sample_rate: int
+
+
+# -- streams ----------------------------------------------------------------------------------
+
+
+class StreamChunk(BaseModel):
+    """A chunk frame's header; its payload is the chunk's audio as a mono 16-bit WAV."""
+
+    type: Literal["chunk"] = "chunk"
+    sequence: int = Field(ge=0)
+    sample_rate: int = Field(gt=0)
+    text_span: tuple[int, int]
+    """``(start, end)``: the characters of the request's text this chunk speaks."""
+    last: bool
+    mode: CloneMode
+    model: str
+    seconds: float = Field(ge=0)
+    warnings: list[str] = []
+    timings: dict[str, float] = {}
+
+
+class StreamError(BaseModel):
+    """An error frame's header: the stream broke after ``delivered`` chunks (no payload)."""
+
+    type: Literal["error"] = "error"
+    error: ErrorDetail
+    delivered: int = Field(ge=0)
+
+
+StreamHeader = Annotated[StreamChunk | StreamError, Field(discriminator="type")]
+_HEADER: TypeAdapter[StreamChunk | StreamError] = TypeAdapter(StreamHeader)
+
+
+class StreamFrameError(ValueError):
+    """The bytes are not frames of this protocol (the message never quotes them)."""
+
+
+def wants_stream(accept: str | None) -> bool:
+    """Whether an ``Accept`` header asks for :data:`STREAM_MEDIA_TYPE`."""
+    return any(
+        part.split(";")[0].strip().lower() == STREAM_MEDIA_TYPE
+        for part in (accept or "").split(",")
+    )
+
+
+def encode_frame(header: StreamChunk | StreamError, payload: bytes = b"") -> bytes:
+    """One frame: the 8-byte prefix, the header's JSON, the payload."""
+    encoded = header.model_dump_json().encode()
+    if len(encoded) > MAX_STREAM_HEADER_BYTES or len(payload) > MAX_STREAM_PAYLOAD_BYTES:
+        raise ValueError("a stream frame is over the protocol's limits")
+    return _FRAME_PREFIX.pack(len(encoded), len(payload)) + encoded + payload
+
+
+class StreamFrameDecoder:
+    """Frames out of a byte stream read in pieces of any size: :meth:`feed` returns the
+    frames completed so far, each ``(header, payload)``."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held of a frame not yet complete (0 between frames)."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> list[tuple[StreamChunk | StreamError, bytes]]:
+        """Add ``data``; return the frames it completes. Raises :class:`StreamFrameError`."""
+        self._buffer += data
+        frames: list[tuple[StreamChunk | StreamError, bytes]] = []
+        while len(self._buffer) >= _FRAME_PREFIX.size:
+            header_bytes, payload_bytes = _FRAME_PREFIX.unpack_from(self._buffer)
+            if not 0 < header_bytes <= MAX_STREAM_HEADER_BYTES:
+                raise StreamFrameError("a stream frame's header length is out of range")
+            if payload_bytes > MAX_STREAM_PAYLOAD_BYTES:
+                raise StreamFrameError("a stream frame's payload is over the limit")
+            end = _FRAME_PREFIX.size + header_bytes + payload_bytes
+            if len(self._buffer) < end:
+                break
+            raw = bytes(self._buffer[_FRAME_PREFIX.size : _FRAME_PREFIX.size + header_bytes])
+            payload = bytes(self._buffer[_FRAME_PREFIX.size + header_bytes : end])
+            del self._buffer[:end]
+            frames.append((_parse_header(raw), payload))
+        return frames
+
+
+def _parse_header(raw: bytes) -> StreamChunk | StreamError:
+    try:
+        return _HEADER.validate_python(json.loads(raw))
+    except ValueError:  # bad UTF-8 or JSON, or pydantic's ValidationError (a ValueError)
+        raise StreamFrameError("a stream frame's header is not a chunk or an error") from None

@@ -8,6 +8,10 @@
 - Bearer API keys, stored as hashes; a per-key limit on requests in flight (429 + Retry-After);
   errors in OpenAI's shape with the library's codes and statuses.
 
+Modules: :mod:`.app` (the FastAPI app and its key, limit and access-log layers),
+:mod:`.config` (``GatewayConfig``, hashed keys), :mod:`.library` (the voice library),
+:mod:`.speech` (OpenAI's request mapped onto the Router).
+
 Importing this package needs FastAPI: ``pip install 'tts-router-core[gateway]'``.
 """
 

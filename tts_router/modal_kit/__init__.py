@@ -25,6 +25,8 @@ each:
 - :mod:`.check`: :func:`check_flow`, the providers' ``check`` command (the set against the
   lock, the app module imported under the container's Python);
 - :mod:`.volume`: :func:`check_volume`: whether the Volume holds a deployment's weights;
+- :mod:`.voices`: the service's voice store in the Volume (committed after an upload,
+  reloaded before a voice is declared missing), shared by every container;
 - :mod:`.snapshot`: :func:`release_mapped_weights`: weights copied out of memory-mapped files
   before the memory snapshot, and :func:`mapped_files` to see what is still mapped.
 

@@ -7,11 +7,9 @@ inside :func:`create_app` (the ``serve`` extra), so importing this module costs 
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from pydantic import BaseModel
 
 from ..audio import REFERENCE_LIMITS, AudioLimits
 from ..errors import TTSRouterError
@@ -26,12 +24,14 @@ from ..protocol import (
     VoiceInfo,
     parse_deadline,
     parse_prefer,
+    wants_stream,
 )
 from .engine import SpeechEngine
 from .errors import ServiceError, validation_error
+from .feed import ChunkFeed
 from .guard import Guard
 from .handlers import Handlers
-from .jobs import Job, JobTable, Produce, fingerprint
+from .jobs import Job, JobTable, fingerprint
 from .responses import Stored, accepted_response, error_response
 from .stats import ServingStats
 from .voice_dir import DirectoryVoiceStore
@@ -40,12 +40,13 @@ from .waiting import wait_for
 from .worker import EngineWorker
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI, Response
+    from fastapi import FastAPI, Request, Response
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_MAX_TEXT_CHARS",
+    "DEFAULT_MERGE_WINDOW_S",
     "create_app",
     "use_voice_store",
 ]
@@ -55,6 +56,8 @@ __all__ = [
 DEFAULT_MAX_BODY_BYTES = 36 * 1024 * 1024
 DEFAULT_MAX_TEXT_CHARS = 100_000
 DEFAULT_MAX_HEADER_BYTES = 32 * 1024
+# After a batch, wait at most this long for the clients it answered (see worker.MergeWindow).
+DEFAULT_MERGE_WINDOW_S = 0.05
 
 
 def create_app(
@@ -72,6 +75,7 @@ def create_app(
     reference_limits: AudioLimits = REFERENCE_LIMITS,
     batch_window_s: float = 0.01,
     max_batch: int = 16,
+    merge_window_s: float = DEFAULT_MERGE_WINDOW_S,
     max_queue: int = 64,
     retry_after_s: float = 5.0,
     idempotency_ttl_s: float = 600.0,
@@ -88,11 +92,15 @@ def create_app(
     evicted first), and also on disk in ``voices_dir`` when given (shared and kept across
     restarts, ``voices_dir_max_bytes`` at most), or in ``voice_store``. Work:
     ``batch_window_s`` is how long the first job waits for others to batch with,
-    ``max_batch`` caps a batch, ``max_queue`` caps the jobs admitted at once (beyond: 503
-    ``overloaded``). Jobs: a request is held at most ``max_hold_s`` when it asks for a 202
-    (``Prefer: respond-async``); results are kept ``idempotency_ttl_s`` after they finish,
-    within ``idempotency_entries`` and ``result_max_bytes``; a job nobody waits for is
-    cancelled ``abandon_grace_s`` after its last client left (``poll_lease_s`` after a 202).
+    ``max_batch`` caps a batch, ``merge_window_s`` is the longest wait after a batch for the
+    clients it answered (adaptive, 0: none; see :class:`~.worker.MergeWindow`),
+    ``max_queue`` caps the jobs admitted at once (beyond: 503 ``overloaded``). Jobs: a
+    request is held at most ``max_hold_s`` when it asks for a 202 (``Prefer:
+    respond-async``); a request with ``Accept: application/x-tts-stream`` is answered with
+    its chunks as frames once the first is ready (see :mod:`.stream`); results are kept
+    ``idempotency_ttl_s`` after they finish, within ``idempotency_entries`` and
+    ``result_max_bytes``; a job nobody waits for is cancelled ``abandon_grace_s`` after its
+    last client left (``poll_lease_s`` after a 202).
     ``app.state`` holds ``stats`` (:class:`~.stats.ServingStats`), ``voices``, ``jobs``,
     ``worker`` and ``handlers``.
     """
@@ -106,6 +114,7 @@ def create_app(
         max_batch=max_batch,
         max_queue=max_queue,
         retry_after_s=retry_after_s,
+        merge_window_s=merge_window_s,
     )
     if voice_store is None:
         memory = MemoryVoiceStore(max_voices, max_voice_bytes)
@@ -189,26 +198,62 @@ def _add_error_handlers(app: "FastAPI") -> None:
         return JSONResponse(body, status_code=exc.status_code)
 
 
+def _hold(request: "Request", max_hold_s: float) -> float | None:
+    """Seconds to hold a request before a 202 (None: until done), as its Prefer asks."""
+    respond_async, wait = parse_prefer(request.headers.get(HEADER_PREFER))
+    return min(max_hold_s, max_hold_s if wait is None else wait) if respond_async else None
+
+
+async def _deliver(jobs: JobTable, request: "Request", job: Job, max_hold_s: float) -> "Response":
+    """The job's answer, or 202 + its URL if it outlives the wait the client asked for."""
+    hold = _hold(request, max_hold_s)
+    stored = await wait_for(jobs, job, request.receive, hold)
+    if stored is None:  # still running: its URL (nobody hears it if the client left)
+        jobs.stats.async_answers += hold is not None
+        stored = accepted_response(job.id)
+    return _respond(stored)
+
+
+async def _deliver_stream(
+    jobs: JobTable, request: "Request", job: Job, max_hold_s: float
+) -> "Response":
+    """The job's chunks as frames from its first (see :mod:`.stream`), or a whole answer
+    when none can be streamed yet: its error, or 202 + its URL."""
+    from .stream import stream_job
+
+    hold = _hold(request, max_hold_s)
+    answer = await stream_job(jobs, job, request.receive, hold)
+    if not isinstance(answer, Stored):
+        jobs.stats.streams += 1
+        return answer
+    jobs.stats.async_answers += answer.status == 202 and hold is not None
+    return _respond(answer)
+
+
 def _add_routes(
     app: "FastAPI", engine: SpeechEngine, handlers: Handlers, jobs: JobTable, max_hold_s: float
 ) -> None:
     from fastapi import Request, Response
 
-    stats = jobs.stats
+    def deliver(request: Request, job: Job) -> Awaitable[Response]:
+        if wants_stream(request.headers.get("accept")):
+            return _deliver_stream(jobs, request, job, max_hold_s)
+        return _deliver(jobs, request, job, max_hold_s)
 
-    async def deliver(request: Request, job: Job) -> Response:
-        """The job's answer, or 202 + its URL if it outlives the wait the client asked for."""
-        respond_async, wait = parse_prefer(request.headers.get(HEADER_PREFER))
-        hold = min(max_hold_s, max_hold_s if wait is None else wait) if respond_async else None
-        stored = await wait_for(jobs, job, request.receive, hold)
-        if stored is None:  # still running: its URL (nobody hears it if the client left)
-            stats.async_answers += hold is not None
-            stored = accepted_response(job.id)
-        return _respond(stored)
-
-    async def run_job(request: Request, body: BaseModel, produce: Produce) -> Response:
+    async def run_job(
+        request: Request,
+        body: CloneBody | DesignBody | CloneBatchBody,
+        produce: Callable[[ChunkFeed | None], Coroutine[Any, Any, Stored]],
+    ) -> Response:
         key = request.headers.get(HEADER_IDEMPOTENCY_KEY)
-        return await deliver(request, jobs.start(key, fingerprint(request.url.path, body), produce))
+        bound = fingerprint(request.url.path, body)
+        text_length = len(body.text) if isinstance(body, CloneBody | DesignBody) else 0
+        if not isinstance(body, CloneBatchBody) and wants_stream(request.headers.get("accept")):
+            feed = ChunkFeed()
+            job = jobs.start(key, bound, lambda: produce(feed), feed=feed, text_length=text_length)
+            return await _deliver_stream(jobs, request, job, max_hold_s)
+        job = jobs.start(key, bound, lambda: produce(None), text_length=text_length)
+        return await _deliver(jobs, request, job, max_hold_s)
 
     def deadline(request: Request) -> float | None:
         return parse_deadline(request.headers.get(HEADER_DEADLINE))
@@ -248,17 +293,17 @@ def _add_routes(
     @app.post("/clone")
     async def clone(body: CloneBody, request: Request) -> Response:
         limit = deadline(request)
-        return await run_job(request, body, lambda: handlers.clone(body, limit))
+        return await run_job(request, body, lambda feed: handlers.clone(body, limit, feed))
 
     @app.post("/clone-batch")
     async def clone_batch(body: CloneBatchBody, request: Request) -> Response:
         limit = deadline(request)
-        return await run_job(request, body, lambda: handlers.clone_batch(body, limit))
+        return await run_job(request, body, lambda _: handlers.clone_batch(body, limit))
 
     @app.post("/design")
     async def design(body: DesignBody, request: Request) -> Response:
         limit = deadline(request)
-        return await run_job(request, body, lambda: handlers.design(body, limit))
+        return await run_job(request, body, lambda feed: handlers.design(body, limit, feed))
 
     @app.get("/jobs/{job_id}")
     async def get_job(job_id: str, request: Request) -> Response:

@@ -22,6 +22,7 @@ from ..protocol import (
 )
 from ..text import require_speakable
 from .engine import CloneJob, DesignJob
+from .feed import ChunkFeed
 from .inputs import check_seed, check_strings
 from .responses import Stored, audio_response, batch_item, json_response
 from .voices import VoiceStore
@@ -115,11 +116,13 @@ class Handlers:
             options=_options(body.options),
         )
 
-    async def clone(self, body: CloneBody, deadline: float | None = None) -> Stored:
-        """``POST /clone``."""
+    async def clone(
+        self, body: CloneBody, deadline: float | None = None, feed: ChunkFeed | None = None
+    ) -> Stored:
+        """``POST /clone``; ``feed`` receives its chunks as they are generated (a stream)."""
         self.worker.require_ready()
         job = await self.clone_job(body)
-        (result,) = await self.worker.clone([job], deadline=deadline)
+        (result,) = await self.worker.clone([job], deadline=deadline, feed=feed)
         if isinstance(result, TTSRouterError):
             raise result
         return audio_response(result)
@@ -141,8 +144,10 @@ class Handlers:
 
     # -- design ---------------------------------------------------------------------------
 
-    async def design(self, body: DesignBody, deadline: float | None = None) -> Stored:
-        """``POST /design``."""
+    async def design(
+        self, body: DesignBody, deadline: float | None = None, feed: ChunkFeed | None = None
+    ) -> Stored:
+        """``POST /design``; ``feed`` receives its chunks as they are generated (a stream)."""
         self.worker.require_ready()
         check_strings(text=body.text, instruct=body.instruct, language=body.language)
         check_seed(body.seed)
@@ -158,7 +163,7 @@ class Handlers:
             seed=body.seed,
             options=_options(body.options),
         )
-        return audio_response(await self.worker.design(job, deadline=deadline))
+        return audio_response(await self.worker.design(job, deadline=deadline, feed=feed))
 
     def _text(self, text: str) -> str:
         require_speakable(text)

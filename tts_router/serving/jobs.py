@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from ..errors import TTSRouterError, ValidationError
 from .errors import ServiceError, internal_error
+from .feed import ChunkFeed
 from .responses import Stored, error_response
 from .stats import ServingStats
 
@@ -64,6 +65,10 @@ class Job:
     waiters: int = 0
     lease_until: float = 0.0
     cancelled_by_caller: bool = False
+    feed: ChunkFeed | None = field(default=None, repr=False)
+    """A streamed job's chunks while it runs (streams that hold it read on after it ends)."""
+    text_length: int = 0
+    """Characters of the request's text (a stream of a finished job says it spoke them all)."""
 
     @property
     def done(self) -> bool:
@@ -110,8 +115,17 @@ class JobTable:
         """Jobs not finished yet."""
         return len(self._jobs) - len(self._finished)
 
-    def start(self, key: str | None, fingerprint: str, produce: Produce) -> Job:
-        """The job for ``key`` if one is known (a retry), else a new job running ``produce``."""
+    def start(
+        self,
+        key: str | None,
+        fingerprint: str,
+        produce: Produce,
+        *,
+        feed: ChunkFeed | None = None,
+        text_length: int = 0,
+    ) -> Job:
+        """The job for ``key`` if one is known (a retry), else a new job running ``produce``
+        (whose chunks go to ``feed``, for a stream; ``text_length``: its text's)."""
         self._prune()
         if key is not None and (known := self._keys.get(key)) is not None:
             if known.fingerprint != fingerprint:
@@ -121,7 +135,9 @@ class JobTable:
             self.stats.idempotent_replays += 1
             return known
         task = asyncio.get_running_loop().create_task(_settle(produce))
-        job = Job(secrets.token_urlsafe(18), fingerprint, key, task)
+        job = Job(
+            secrets.token_urlsafe(18), fingerprint, key, task, feed=feed, text_length=text_length
+        )
         self._jobs[job.id] = job
         if key is not None:
             self._keys[key] = job
@@ -163,6 +179,7 @@ class JobTable:
 
     def _finish(self, job: Job) -> None:
         job.finished_at = time.monotonic()
+        job.feed = None  # the stored answer is kept; its chunks only by streams still reading
         answer = job.answer()
         if answer.status >= 300 and job.key is not None and self._keys.get(job.key) is job:
             del self._keys[job.key]  # a failure is not replayed: a retry runs for real

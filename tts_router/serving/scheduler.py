@@ -3,7 +3,9 @@
 A long job is many chunk work items; a batch takes one chunk from each waiting job in turn
 (then a second from each, ...) until it is full, and the jobs it served move to the back. A
 short job that arrives behind a long one is therefore in the very next batch: it waits for
-the batch that is running, never for the whole long job.
+the batch that is running, never for the whole long job. A streamed job's first chunk goes
+into a batch without the job's other chunks (other jobs' chunks may join it), so its first
+audio does not wait for the rest.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import asyncio
 import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import TTSRouterError
 from .engine import CloneJob, DesignJob, EngineResult
+
+if TYPE_CHECKING:
+    from .feed import ChunkFeed
 
 __all__ = ["FairQueue", "Item", "Kind", "Unit"]
 
@@ -35,6 +40,8 @@ class Unit:
     results: dict[int, tuple[EngineResult, int]] = field(default_factory=dict)
     """Chunk index -> (its audio, the engine call that made it)."""
     started_at: float | None = None
+    feed: ChunkFeed | None = field(default=None, repr=False)
+    """Set for a streamed job: each chunk's audio goes there as soon as it is generated."""
 
     def __post_init__(self) -> None:
         self.pending.extend(range(len(self.chunks)))
@@ -99,15 +106,19 @@ class FairQueue:
             return [item]
         batch: list[Item] = []
         served: list[Unit] = []
+        alone: set[Unit] = set()  # streamed units whose first chunk is in this batch
         while len(batch) < max_batch:
             progressed = False
             for unit in self._order:
                 if len(batch) >= max_batch:
                     break
-                if unit.kind != "clone" or not unit.pending:
+                if unit.kind != "clone" or not unit.pending or unit in alone:
                     continue
-                batch.append(Item(unit, unit.pending.popleft()))
+                index = unit.pending.popleft()
+                batch.append(Item(unit, index))
                 progressed = True
+                if index == 0 and unit.feed is not None:
+                    alone.add(unit)
                 if unit not in served:  # identity: units compare by identity
                     served.append(unit)
             if not progressed:

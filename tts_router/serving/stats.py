@@ -29,3 +29,14 @@ class ServingStats:
     """Chunks of cancelled jobs that were never generated."""
     async_answers: int = 0
     """202s: jobs that outlived the caller's wait and were handed back as a job URL."""
+    merge_waits: int = 0
+    """Times the worker waited after a batch for the clients it answered (merge window)."""
+    merge_wait_seconds: float = 0.0
+    """Seconds spent in those waits, in all."""
+    streams: int = 0
+    """Streamed answers started (``Accept: application/x-tts-stream``)."""
+
+    @property
+    def rows_per_call(self) -> float:
+        """Mean chunks per engine call (0 before any call): how full batches are."""
+        return self.engine_items / self.engine_calls if self.engine_calls else 0.0

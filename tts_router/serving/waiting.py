@@ -11,7 +11,7 @@ from .responses import Stored
 if TYPE_CHECKING:
     from starlette.types import Receive
 
-__all__ = ["wait_for"]
+__all__ = ["disconnected", "wait_for"]
 
 
 async def wait_for(
@@ -21,7 +21,7 @@ async def wait_for(
     while the client stays connected; else None (still running: answer 202, or nobody to
     answer). The request counts as one of the job's waiters meanwhile."""
     table.attach(job)
-    watcher = asyncio.ensure_future(_disconnected(receive))
+    watcher = asyncio.ensure_future(disconnected(receive))
     how: Leave = "answered"
     try:
         done, _ = await asyncio.wait(
@@ -37,7 +37,7 @@ async def wait_for(
     return job.answer() if job.done else None
 
 
-async def _disconnected(receive: Receive) -> None:
+async def disconnected(receive: Receive) -> None:
     """Return once the client has disconnected (the request body was read already)."""
     while True:
         message = await receive()

@@ -15,6 +15,15 @@ What it guarantees:
   the job's chunks that have not started are dropped.
 - **Poison isolation**: a batched call that fails is retried item by item, so only the
   request that broke it fails.
+- **Batches that merge**: after a batch, the worker waits a short, adaptive window for the
+  clients it just answered to come back before it starts the next batch, so steady load from
+  ``max_batch`` clients settles into full batches instead of two alternating halves (what ran
+  at once was whatever queued during the last batch). The wait ends as soon as that many jobs
+  arrived or a batch is full; it lasts at most ``merge_window_s`` and half the last batch's
+  time, and follows how long answered clients took to come back (see :class:`MergeWindow`).
+- **Streams**: a job with a :class:`~.feed.ChunkFeed` has its first chunk cut short and
+  generated apart from its other chunks, and each chunk's audio goes to the feed as soon as
+  its engine call returns.
 """
 
 from __future__ import annotations
@@ -34,10 +43,11 @@ from .assemble import assemble
 from .engine import ChunkingEngine, CloneJob, DesignJob, EngineResult, SpeechEngine
 from .errors import ServiceError, internal_error
 from .estimate import CallTimes
+from .feed import ChunkFeed, short_first
 from .scheduler import FairQueue, Item, Kind, Unit
 from .stats import ServingStats
 
-__all__ = ["EngineWorker", "LoadState"]
+__all__ = ["EngineWorker", "LoadState", "MergeWindow"]
 
 # The name the single-module service logged under; log configurations keep working.
 logger = logging.getLogger("tts_router.serving")
@@ -66,13 +76,39 @@ def _engine_failed(operation: str, exc: Exception) -> TTSRouterError:
     return internal_error(exc)
 
 
+class MergeWindow:
+    """How long to wait, after a batch, for the clients it answered to send their next job.
+
+    At most ``limit`` seconds and half the last batch's time (the wait never costs more than
+    half a batch); within that, four times the recent return time of answered clients (an
+    exponentially weighted mean, starting at ``limit / 4``), so a loop of clients on the same
+    host waits milliseconds and one across the internet waits its round trip.
+    """
+
+    def __init__(self, limit: float, weight: float = 0.3) -> None:
+        self.limit = limit
+        self._weight = weight
+        self.return_time = limit / 4
+        """Seconds answered clients recently took to come back (a weighted mean)."""
+
+    def seconds(self, batch_seconds: float) -> float:
+        """The wait after a batch that took ``batch_seconds``."""
+        return max(0.0, min(self.limit, 0.5 * batch_seconds, 4 * self.return_time))
+
+    def returned(self, seconds: float) -> None:
+        """A job arrived ``seconds`` after a batch answered its clients."""
+        self.return_time += self._weight * (seconds - self.return_time)
+
+
 class EngineWorker:
     """Owns the engine: one thread runs every blocking call; chunks are batched fairly.
 
     Work waits up to ``batch_window_s`` for company, then runs as engine calls of at most
-    ``max_batch`` clone chunks (a design chunk runs alone). ``max_queue`` bounds the jobs
-    admitted and not yet finished; beyond it a request is refused at once (503
-    ``overloaded``) instead of queueing GPU work nobody may wait for.
+    ``max_batch`` clone chunks (a design chunk runs alone); after each batch the worker waits
+    up to ``merge_window_s`` (adaptive, see :class:`MergeWindow`; 0: never) for the clients
+    it answered. ``max_queue`` bounds the jobs admitted and not yet finished; beyond it a
+    request is refused at once (503 ``overloaded``) instead of queueing GPU work nobody may
+    wait for.
     """
 
     def __init__(
@@ -84,10 +120,12 @@ class EngineWorker:
         max_batch: int,
         max_queue: int,
         retry_after_s: float,
+        merge_window_s: float = 0.0,
     ) -> None:
         self.engine = engine
         self._stats = stats
         self._window = batch_window_s
+        self.merge = MergeWindow(merge_window_s)
         self._max_batch = max_batch
         self._max_queue = max_queue
         self._retry_after = retry_after_s
@@ -98,6 +136,9 @@ class EngineWorker:
         self._calls = itertools.count(1)
         self._admitted = 0
         self._wakeup = asyncio.Event()
+        self._arrived = asyncio.Event()
+        self._arrivals = 0  # jobs queued so far (the merge window counts those coming back)
+        self._answered = 0  # jobs whose answer the current batch completed
         self._task: asyncio.Task[None] | None = None
         self.load_state: LoadState = "loading"
 
@@ -137,30 +178,43 @@ class EngineWorker:
     # -- submitting work ----------------------------------------------------------------------
 
     async def clone(
-        self, jobs: Sequence[CloneJob], *, deadline: float | None = None
+        self,
+        jobs: Sequence[CloneJob],
+        *,
+        deadline: float | None = None,
+        feed: ChunkFeed | None = None,
     ) -> list[Outcome]:
         """Queue ``jobs`` and wait for their results, in order; a job whose text the engine
-        refuses to split gets its own error."""
+        refuses to split gets its own error. ``feed`` (one job only) streams its chunks."""
+        if feed is not None and len(jobs) != 1:
+            raise ValueError("a feed streams one job")
         prepared: list[Unit | TTSRouterError] = []
         for job in jobs:
             try:
-                prepared.append(self._unit("clone", job))
+                prepared.append(self._unit("clone", job, feed))
             except TTSRouterError as exc:
                 prepared.append(exc)
         units = [p for p in prepared if isinstance(p, Unit)]
         done = iter(await self._submit(units, deadline) if units else [])
         return [p if isinstance(p, TTSRouterError) else next(done) for p in prepared]
 
-    async def design(self, job: DesignJob, *, deadline: float | None = None) -> EngineResult:
-        """Queue one design (its chunks interleave with other work) and wait for it."""
-        (result,) = await self._submit([self._unit("design", job)], deadline)
+    async def design(
+        self, job: DesignJob, *, deadline: float | None = None, feed: ChunkFeed | None = None
+    ) -> EngineResult:
+        """Queue one design (its chunks interleave with other work) and wait for it;
+        ``feed`` streams its chunks."""
+        (result,) = await self._submit([self._unit("design", job, feed)], deadline)
         if isinstance(result, TTSRouterError):
             raise result
         return result
 
-    def _unit(self, kind: Kind, job: CloneJob | DesignJob) -> Unit:
+    def _unit(self, kind: Kind, job: CloneJob | DesignJob, feed: ChunkFeed | None) -> Unit:
         loop = asyncio.get_running_loop()
-        return Unit(kind, job, self._split(job), loop.create_future(), time.perf_counter())
+        chunks = self._split(job)
+        if feed is not None:
+            chunks = short_first(chunks)
+            feed.plan(job.text, chunks)
+        return Unit(kind, job, chunks, loop.create_future(), time.perf_counter(), feed=feed)
 
     def _split(self, job: CloneJob | DesignJob) -> list[str]:
         if not isinstance(self.engine, ChunkingEngine):
@@ -178,6 +232,8 @@ class EngineWorker:
             self._admit_by_deadline(units, deadline)
             for unit in units:
                 self._queue.add(unit)
+            self._arrivals += len(units)
+            self._arrived.set()
             self._wakeup.set()
             try:
                 return list(await asyncio.gather(*(unit.future for unit in units)))
@@ -258,6 +314,8 @@ class EngineWorker:
             while batch := self._queue.take(self._max_batch):
                 call = next(self._calls)
                 self._mark_started(batch)
+                self._answered = 0
+                started = time.monotonic()
                 try:
                     outcomes = await self._call(batch[0].unit.kind, batch)
                     for item, outcome in zip(batch, outcomes, strict=True):
@@ -266,6 +324,29 @@ class EngineWorker:
                     failed = _engine_failed("batch", exc)
                     for item in batch:
                         self._deliver(item, failed, call)
+                await self._merge(self._answered, time.monotonic() - started)
+
+    async def _merge(self, answered: int, batch_seconds: float) -> None:
+        """Wait for the ``answered`` clients to come back, while no batch is full (see
+        :class:`MergeWindow`)."""
+        if answered == 0 or self.merge.limit <= 0 or self._queue.pending >= self._max_batch:
+            return
+        wait = self.merge.seconds(batch_seconds)
+        began = time.monotonic()
+        arrivals = self._arrivals
+        self._stats.merge_waits += 1
+        while self._arrivals - arrivals < answered and self._queue.pending < self._max_batch:
+            left = wait - (time.monotonic() - began)
+            if left <= 0:
+                break
+            self._arrived.clear()
+            try:
+                async with asyncio.timeout(left):
+                    await self._arrived.wait()
+            except TimeoutError:
+                break
+            self.merge.returned(time.monotonic() - began)
+        self._stats.merge_wait_seconds += time.monotonic() - began
 
     def _mark_started(self, batch: list[Item]) -> None:
         now = time.perf_counter()
@@ -323,9 +404,13 @@ class EngineWorker:
         if isinstance(outcome, TTSRouterError):
             self._queue.remove(unit)  # one chunk failed: the rest cannot make a whole answer
             unit.future.set_result(outcome)
+            self._answered += 1
             return
         unit.results[item.index] = (outcome, call)
+        if unit.feed is not None:
+            unit.feed.add(item.index, outcome)
         if len(unit.results) == len(unit.chunks):
+            self._answered += 1
             queued = (unit.started_at or unit.queued_at) - unit.queued_at
             ordered = [unit.results[index] for index in range(len(unit.chunks))]
             unit.future.set_result(assemble(ordered, queued))

@@ -215,6 +215,7 @@ def test_chunks_are_grouped_by_options_batched_and_stitched_in_order(
             max_new_tokens=200,
             frames_per_char=4.0,
             max_batch_items=3,
+            warmup=False,
         ),
         loader=lambda *_: fake,
     )

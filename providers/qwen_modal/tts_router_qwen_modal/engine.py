@@ -7,8 +7,13 @@ It implements :class:`tts_router.serving.SpeechEngine`. What it adds over ``Qwen
 - voice prompts (reference codes + speaker embedding) cached per (audio, transcript, mode,
   model) in an LRU bounded in entries and bytes;
 - long text split into chunks under the token budget (:mod:`.chunking`), all chunks of all
-  jobs generated together in as few batched calls as the options allow, stitched in order;
-- every chunk checked (:mod:`.checks`): a token-cap hit is a truncation error, never audio.
+  jobs generated together in batched calls of up to ``max_batch_items``, stitched in order;
+- per-row sampling (:mod:`.sampling`): each chunk draws from its own stream, keyed by its
+  request's seed, with its request's options, so requests with different seeds and options
+  share one generate call and a seeded request sounds the same whatever it is batched with;
+- every chunk checked (:mod:`.checks`): a token-cap hit is a truncation error, never audio;
+- a warm-up generation after loading (the first request does not pay for lazy set-up), and
+  cached memory handed back after large batches.
 
 Reference audio reaches qwen-tts only as ``(float32 array, sample_rate)`` decoded by the core's
 validator: a string would make qwen-tts fetch a URL or read a file. torch and qwen_tts are
@@ -17,13 +22,17 @@ imported by :meth:`QwenEngine.load`, never on import.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import hashlib
 import importlib.metadata
 import importlib.util
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +94,14 @@ class QwenEngineConfig:
     crossfade_ms: float = 10.0
     prompt_cache_entries: int = 128
     prompt_cache_bytes: int = 256 * 1024 * 1024
+    warmup: bool = True
+    """After loading, build one voice prompt and generate a few frames with it, so that lazy
+    set-up (CUDA kernels and allocator, the codec's first pass...) happens before the first
+    request. ~0.1 s on the tiny test model."""
+    warmup_frames: int = 4
+    release_memory_rows: int = 8
+    """After a call that generated at least this many chunks, hand cached memory back (the
+    CUDA allocator's cache, Python's cycles, glibc's free heap); 0: never."""
 
 
 @dataclass(slots=True)
@@ -94,7 +111,8 @@ class _Chunk:
     job: int
     index: int
     text: str = field(repr=False)
-    key: tuple[Any, ...]
+    seed: int | None
+    options: Mapping[str, float | int]
     audio: FloatArray | None = None
     error: TTSRouterError | None = None
     call: int = -1
@@ -118,6 +136,9 @@ class QwenEngine:
         )
         self.generate_calls = 0
         self.prompts_built = 0
+        self.warmups = 0
+        self.memory_releases = 0
+        self._per_row = False  # whether the model takes per-row sampling (see .sampling)
         self._lock = threading.RLock()
         self._model: Any = None
         self._torch: Any = None
@@ -160,6 +181,9 @@ class QwenEngine:
             self._names = _language_names(model.get_supported_languages() or [])
             self._device, self._dtype, self._attention = device, plan.dtype, attention
             self._load_reasons = plan.reasons
+            self._per_row = _supports_per_row(model)
+            if not self._per_row:
+                logger.warning("per-row sampling unavailable: one generate call per seed")
             self._model = model
             logger.info(
                 "loaded %s (%s) on %s, %s, %s attention in %.1fs",
@@ -170,6 +194,46 @@ class QwenEngine:
                 attention,
                 time.perf_counter() - started,
             )
+            if self.config.warmup:
+                self._warm_up(model)
+
+    def _warm_up(self, model: Any) -> None:
+        """One small generation through the path requests take (a voice prompt in ICL mode,
+        per-row sampling, the codec's decoder). A failure is logged, not raised: requests
+        then meet it as typed errors."""
+        started = time.perf_counter()
+        text = "Hello."
+        language = self._names.get("en") or self._names.get(AUTO) or "Auto"
+        frames = self.config.warmup_frames
+        try:
+            if self._kind == "base":
+                noise = np.random.default_rng(0).standard_normal(self._sample_rate)
+                reference = ((0.05 * noise).astype(np.float32), self._sample_rate)
+                (prompt,) = model.create_voice_clone_prompt(
+                    ref_audio=reference, ref_text=text, x_vector_only_mode=False
+                )
+                with self._sampling(model, [(0, text, {})]):
+                    model.generate_voice_clone(
+                        text=[text],
+                        language=[language],
+                        voice_clone_prompt=[prompt],
+                        max_new_tokens=frames,
+                    )
+            elif self._kind == "voice_design":
+                with self._sampling(model, [(0, text, {})]):
+                    model.generate_voice_design(
+                        text=[text],
+                        instruct=["A calm, clear voice."],
+                        language=[language],
+                        max_new_tokens=frames,
+                    )
+            else:
+                return
+        except Exception as exc:
+            logger.warning("warm-up failed (%s); the first request pays set-up", type(exc).__name__)
+            return
+        self.warmups += 1
+        logger.info("warmed up in %.2fs", time.perf_counter() - started)
 
     @property
     def loaded(self) -> bool:
@@ -240,6 +304,7 @@ class QwenEngine:
                 )
 
             self._run(chunks, generate)
+            self._after(len(chunks))
             return [
                 failed.get(i)
                 or self._assemble(
@@ -268,6 +333,7 @@ class QwenEngine:
                 )
 
             self._run(chunks, generate)
+            self._after(len(chunks))
             result = self._assemble(
                 chunks, "design", {"engine_total": time.perf_counter() - started}
             )
@@ -335,37 +401,63 @@ class QwenEngine:
         )
         if not pieces:
             raise ValidationError("the text has nothing to speak", code="empty_text")
-        key = (seed, tuple(sorted(dict(options).items())))
-        return [_Chunk(job, i, piece, key) for i, piece in enumerate(pieces)]
+        options = dict(options)
+        return [_Chunk(job, i, piece, seed, options) for i, piece in enumerate(pieces)]
 
     def _run(
         self, chunks: list[_Chunk], generate: Callable[[list[_Chunk], dict[str, Any]], Any]
     ) -> None:
-        """Generate every chunk: one call per (seed, options) group and ``max_batch_items``.
+        """Generate every chunk in calls of at most ``max_batch_items``.
 
-        Sampling options are per call in qwen-tts, so chunks only share a call when they
-        share them. A seed makes a job reproducible for the same batch composition.
+        With per-row sampling every chunk can share a call: its seed and options travel with
+        its row. Otherwise (a model this engine cannot hook, an option only a whole call can
+        take) chunks share a call only with the same seed and options, and a seed makes a
+        job reproducible for the same batch composition only.
         """
-        groups: dict[tuple[Any, ...], list[_Chunk]] = {}
+        from .sampling import PER_ROW_OPTIONS
+
+        groups: dict[tuple[Any, ...] | None, list[_Chunk]] = {}
         for chunk in chunks:
-            groups.setdefault(chunk.key, []).append(chunk)
+            key: tuple[Any, ...] | None = None
+            if not (self._per_row and PER_ROW_OPTIONS.issuperset(chunk.options)):
+                key = (chunk.seed, tuple(sorted(chunk.options.items())))
+            groups.setdefault(key, []).append(chunk)
         size = self.config.max_batch_items
-        for (seed, options), group in groups.items():
+        for key, group in groups.items():
             for start in range(0, len(group), size):
-                self._generate_batch(group[start : start + size], seed, dict(options), generate)
+                batch = group[start : start + size]
+                if key is None:
+                    rows = [(c.seed, c.text, c.options) for c in batch]
+                    self._generate_batch(batch, {}, generate, self._sampling(self._model, rows))
+                else:
+                    seed, options = key
+                    if seed is not None:
+                        self._torch.manual_seed(seed)
+                    self._generate_batch(batch, dict(options), generate, nullcontext())
+
+    def _sampling(
+        self, model: Any, rows: Sequence[tuple[int | None, str, Mapping[str, float | int]]]
+    ) -> AbstractContextManager[Any]:
+        """Per-row sampling for one call: row ``i`` is (seed, chunk text, options)."""
+        if not self._per_row:
+            return nullcontext()
+        from .sampling import RowSampling, per_row_sampling, row_seed
+
+        return per_row_sampling(
+            model, [RowSampling(row_seed(seed, text), options) for seed, text, options in rows]
+        )
 
     def _generate_batch(
         self,
         batch: list[_Chunk],
-        seed: int | None,
         options: dict[str, Any],
         generate: Callable[[list[_Chunk], dict[str, Any]], Any],
+        sampling: AbstractContextManager[Any],
     ) -> None:
-        if seed is not None:
-            self._torch.manual_seed(seed)
         started = time.perf_counter()
         try:
-            wavs, sample_rate = generate(batch, options)
+            with sampling:
+                wavs, sample_rate = generate(batch, options)
             self.generate_calls += 1
         except Exception as exc:
             error = _typed(exc)
@@ -386,6 +478,15 @@ class QwenEngine:
             except TTSRouterError as exc:
                 chunk.error = exc
         self._sample_rate = int(sample_rate)
+
+    def _after(self, rows: int) -> None:
+        """Hand cached memory back after a large call (``release_memory_rows``)."""
+        threshold = self.config.release_memory_rows
+        if threshold > 0 and rows >= threshold:
+            started = time.perf_counter()
+            release_memory(self._torch, self._device)
+            self.memory_releases += 1
+            logger.debug("released memory in %.3fs", time.perf_counter() - started)
 
     def _assemble(
         self, chunks: list[_Chunk], mode: CloneMode, timings: dict[str, float]
@@ -409,6 +510,40 @@ class QwenEngine:
             timings={"generate": sum(calls.values()), **timings},
             warnings=warnings,
         )
+
+
+def release_memory(torch: Any, device: str) -> None:
+    """Return what a large batch left cached: cyclic garbage, the CUDA caching allocator's
+    free blocks, and (glibc) the free heap that malloc keeps after large CPU tensors."""
+    gc.collect()
+    if device.startswith("cuda") and torch is not None:
+        torch.cuda.empty_cache()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+_TRIM: list[Callable[[int], int] | None] = []
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` (None elsewhere), looked up once."""
+    if not _TRIM:
+        function: Callable[[int], int] | None = None
+        name = ctypes.util.find_library("c")
+        if name:
+            try:
+                function = ctypes.CDLL(name).malloc_trim
+            except (OSError, AttributeError):
+                function = None
+        _TRIM.append(function)
+    return _TRIM[0]
+
+
+def _supports_per_row(model: Any) -> bool:
+    from .sampling import supports_per_row
+
+    return supports_per_row(model)
 
 
 def _qwen_loader(location: str, device: str, dtype: str, attention: str) -> Any:
