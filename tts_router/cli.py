@@ -549,7 +549,7 @@ def _section_problems(router: Router, registry: PluginRegistry, section: str) ->
     """``[providers.<id>]`` naming no provider, or holding keys the provider does not read."""
     settings = router.settings
     where = f"[providers.{section}]" + (f" in {settings.source}" if settings.source else "")
-    cls = registry.providers.get(section)
+    cls = registry.providers.get(settings.instances().get(section, section))
     built = router.providers.get(section)
     if section in registry.filtered:
         return []  # configured but deliberately left out; the plugins line says so
@@ -567,7 +567,7 @@ def _section_problems(router: Router, registry: PluginRegistry, section: str) ->
         keys = type(built).setting_keys
     if keys is None:
         return []  # the provider does not declare its keys
-    allowed = keys | COMMON_SETTING_KEYS
+    allowed = keys | COMMON_SETTING_KEYS | ({"type"} if section in settings.instances() else set())
     problems = []
     for key in sorted(set(settings.providers[section]) - allowed):
         guess = difflib.get_close_matches(key, sorted(allowed), n=1)

@@ -332,6 +332,7 @@ class Router(Provider):
                 registry = get_plugins()
                 self._broken.update(registry.errors)
                 built = [self._build(pid, cls) for pid, cls in registry.providers.items()]
+                built += self._build_instances(registry.providers)
             else:
                 built = list(self._given)
             for provider in built:
@@ -345,9 +346,33 @@ class Router(Provider):
         _ = self.providers
         return dict(self._broken)
 
-    def _build(self, provider_id: str, cls: type[Provider]) -> Provider | None:
+    def _build_instances(self, classes: dict[str, type[Provider]]) -> list[Provider | None]:
+        """``[providers.<name>] type = "<id>"``: another instance of a provider type, routed
+        to under its own name (a fast 0.6B and a quality 1.7B Qwen side by side)."""
+        built: list[Provider | None] = []
+        for name, type_id in self.settings.instances().items():
+            if name in classes:
+                self._broken[name] = f"ConfigurationError: [providers.{name}] type: {name!r} is "
+                self._broken[name] += "already a provider id; name the instance differently"
+                continue
+            cls = classes.get(type_id)
+            if cls is None:
+                self._broken[name] = (
+                    f"ConfigurationError: [providers.{name}] type = {type_id!r} names no "
+                    f"installed provider; installed: {', '.join(sorted(classes)) or 'none'}"
+                )
+                continue
+            provider = self._build(name, _named(cls, name), self.settings.for_instance(name))
+            if provider is not None and provider.id != name:  # from_settings chose a backend
+                provider.__class__ = _named(type(provider), name)
+            built.append(provider)
+        return built
+
+    def _build(
+        self, provider_id: str, cls: type[Provider], settings: Settings | None = None
+    ) -> Provider | None:
         try:
-            provider = cls.from_settings(self.settings)
+            provider = cls.from_settings(settings or self.settings)
         except Exception as exc:  # one broken provider must not stop the rest
             self._broken[provider_id] = _reason(exc)
             return None
@@ -574,6 +599,11 @@ class Router(Provider):
         if exc.fallback:
             logger.info("provider %s failed (%s); falling back", provider_id, exc.code)
         return exc.fallback
+
+
+def _named(cls: type[Provider], name: str) -> type[Provider]:
+    """``cls`` under another provider id: one named instance of a provider type."""
+    return type(f"{cls.__name__}[{name}]", (cls,), {"id": name, "__module__": cls.__module__})
 
 
 def _failure(failures: list[tuple[str, TTSRouterError]]) -> TTSRouterError:

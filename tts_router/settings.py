@@ -158,6 +158,22 @@ class Settings(BaseModel):
             where = f" in {path}" if path else ""
             raise ConfigurationError(f"invalid configuration{where}: {_describe(exc)}") from None
 
+    def instances(self) -> dict[str, str]:
+        """Named instances: ``[providers.<name>]`` sections with ``type = "<provider id>"``,
+        as name -> provider id (``[providers.qwen-fast] type = "qwen"``)."""
+        return {
+            name: _provider_id(str(section["type"]))
+            for name, section in self.providers.items()
+            if isinstance(section, Mapping) and section.get("type")
+        }
+
+    def for_instance(self, name: str) -> Settings:
+        """The settings a named instance is built from: its own section stands in for its
+        type's, and no environment variable applies (they configure the default instance)."""
+        type_id = self.instances()[name]
+        section = {k: v for k, v in self.providers[name].items() if k != "type"}
+        return self.model_copy(update={"providers": {type_id: section}, "env": {}})
+
     def setting(self, provider_id: str, key: str, variable: str | None = None) -> Any:
         """One provider setting: the environment variable wins over the TOML key."""
         if variable and self.env.get(variable):
