@@ -299,7 +299,7 @@ def test_serving_loads_from_the_volume_layout_offline(
     (refs / "main").write_text(revision)
     code = textwrap.dedent(
         """
-        import json, socket
+        import json, socket, time
         real_connect = socket.socket.connect
         def connect(sock, address):
             if sock.family in (socket.AF_INET, socket.AF_INET6) and address[0] != "127.0.0.1":
@@ -311,7 +311,11 @@ def test_serving_loads_from_the_volume_layout_offline(
         from tts_router_qwen_modal.modal_app import SETTINGS, build_service_app
         app = build_service_app(SETTINGS, device="cpu", max_new_tokens=64)
         with serve_in_thread(app) as url:
-            print(json.dumps(httpx.get(url + "/health").json()))
+            deadline = time.monotonic() + 120  # the model loads (and warms up) in the background
+            while (health := httpx.get(url + "/health").json())["status"] == "loading":
+                assert time.monotonic() < deadline, "still loading"
+                time.sleep(0.05)
+            print(json.dumps(health))
         """
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("TTS_ROUTER_")}

@@ -132,7 +132,7 @@ def per_row_sampling(model: Any, rows: Sequence[RowSampling]) -> Iterator[None]:
     predictor_generate = predictor.generate
 
     def talker_hook(*args: Any, **kwargs: Any) -> Any:
-        defaults = {name: kwargs.get(name) for name in TALKER_OPTIONS}
+        defaults = _call_options(talker, kwargs)
         sampler = RowSampler(rows, defaults, stream=_TALKER_STREAM, clock=clock)
         kwargs.update(_NEUTRAL, repetition_penalty=1.0)
         kwargs["logits_processor"] = LogitsProcessorList([sampler])
@@ -141,13 +141,7 @@ def per_row_sampling(model: Any, rows: Sequence[RowSampling]) -> Iterator[None]:
     samplers: dict[tuple[Any, ...], RowSampler] = {}
 
     def predictor_hook(*args: Any, **kwargs: Any) -> Any:
-        defaults = {
-            "do_sample": kwargs.get("do_sample"),
-            "temperature": kwargs.get("temperature"),
-            "top_k": kwargs.get("top_k"),
-            "top_p": kwargs.get("top_p"),
-            "repetition_penalty": kwargs.get("repetition_penalty") or 1.0,
-        }
+        defaults = _call_options(predictor, kwargs)
         key = tuple(defaults.values())
         if key not in samplers:  # once per talker call: the defaults never change in it
             sub_rows = [RowSampling(r.seed, _subtalker_options(r.options)) for r in rows]
@@ -155,7 +149,7 @@ def per_row_sampling(model: Any, rows: Sequence[RowSampling]) -> Iterator[None]:
             samplers[key] = RowSampler(
                 sub_rows, defaults, stream=_PREDICTOR_STREAM, clock=clock, steps=steps
             )
-        kwargs.update(_NEUTRAL)
+        kwargs.update(_NEUTRAL, repetition_penalty=1.0)
         kwargs["logits_processor"] = LogitsProcessorList([samplers[key]])
         return predictor_generate(*args, **kwargs)
 
@@ -288,7 +282,7 @@ class RowSampler:
             t["temperature"] = column([s.temperature for s in rows], torch.float32)
         ks = [min(s.top_k, vocab) if s.top_k > 0 else vocab for s in rows]
         self._kmax = max(ks)
-        if self._kmax < vocab:
+        if min(ks) < vocab:
             t["top_k"] = column([k - 1 for k in ks], torch.int64)
         if any(s.top_p < 1.0 for s in rows):
             t["top_p"] = column([s.top_p for s in rows], torch.float32)
@@ -305,8 +299,18 @@ class _Settings:
     repetition_penalty: float
 
 
+def _call_options(module: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The sampling options one ``generate()`` call would have used: its arguments, else the
+    module's generation config (as transformers resolves them)."""
+    config = getattr(module, "generation_config", None)
+    return {
+        name: kwargs[name] if name in kwargs else getattr(config, name, None)
+        for name in TALKER_OPTIONS
+    }
+
+
 def _settings(defaults: Mapping[str, Any], options: Mapping[str, Any]) -> _Settings:
-    """A row's options over the call's (qwen-tts's merged defaults)."""
+    """A row's options over the call's; None as transformers reads it (off, greedy)."""
 
     def pick(name: str, fallback: Any) -> Any:
         value = options.get(name)
@@ -315,7 +319,7 @@ def _settings(defaults: Mapping[str, Any], options: Mapping[str, Any]) -> _Setti
         return fallback if value is None else value
 
     return _Settings(
-        do_sample=bool(pick("do_sample", True)),
+        do_sample=bool(pick("do_sample", False)),
         temperature=float(pick("temperature", 1.0)),
         top_k=int(pick("top_k", 0)),
         top_p=float(pick("top_p", 1.0)),
