@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,16 +191,7 @@ def _decode_sndfile(data: bytes, limits: AudioLimits) -> DecodedAudio:
                 code="audio_format_not_allowed",
             )
         sink = _MonoSink(int(handle.samplerate), int(handle.channels), limits, handle.frames)
-        try:
-            for block in handle.blocks(_BLOCK_FRAMES, dtype="float32", always_2d=True):
-                sink.add(block)
-        except AudioValidationError:
-            raise
-        except Exception:
-            raise AudioValidationError(
-                "the audio is corrupt part-way through; re-encode it", code="audio_unreadable"
-            ) from None
-    return sink.finish()
+        return _drain(sink, handle.blocks(_BLOCK_FRAMES, dtype="float32", always_2d=True))
 
 
 def _decode_av(data: bytes, container: str, limits: AudioLimits) -> DecodedAudio:
@@ -228,20 +219,30 @@ def _decode_av(data: bytes, container: str, limits: AudioLimits) -> DecodedAudio
             )
         rate = int(codec.sample_rate or 0)
         sink = _MonoSink(rate, int(codec.layout.nb_channels), limits, _av_frames(stream, rate))
-        try:
+
+        def blocks() -> Iterator[npt.NDArray[np.float32]]:
             for frame in opened.decode(stream):
                 if frame.sample_rate != rate:
                     raise AudioValidationError(
                         "the sample rate changes part-way through; re-encode it",
                         code="audio_unreadable",
                     )
-                sink.add(_frame_block(frame))
-        except AudioValidationError:
-            raise
-        except Exception:
-            raise AudioValidationError(
-                "the audio is corrupt part-way through; re-encode it", code="audio_unreadable"
-            ) from None
+                yield _frame_block(frame)
+
+        return _drain(sink, blocks())
+
+
+def _drain(sink: _MonoSink, blocks: Iterable[npt.NDArray[np.float32]]) -> DecodedAudio:
+    """Feed decoded blocks to the sink; a decoder failing midway means a corrupt file."""
+    try:
+        for block in blocks:
+            sink.add(block)
+    except AudioValidationError:
+        raise
+    except Exception:
+        raise AudioValidationError(
+            "the audio is corrupt part-way through; re-encode it", code="audio_unreadable"
+        ) from None
     return sink.finish()
 
 
