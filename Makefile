@@ -47,6 +47,11 @@ test: bootstrap
 bench: bootstrap
 	$(UV) sync --quiet
 	$(UV) run --no-sync python bench/bench_qwen_tiny.py
+	$(UV) run --no-sync python bench/bench_fallback.py
+	$(UV) run --no-sync python bench/bench_gateway.py
+	$(UV) run --no-sync python bench/bench_streaming.py
+	$(UV) run --no-sync python bench/bench_throughput.py
+	$(UV) run --no-sync python bench/bench_decode_memory.py
 
 clean:
 	rm -rf .venv $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -175,6 +175,9 @@ def test_serve_flags_reach_the_app_and_the_server() -> None:
         "max_voice_bytes": 8 * 1024 * 1024,
         "voices_dir": "/tmp/voices",
         "voices_dir_max_bytes": 100 * 1024 * 1024,
+        "max_batch": 16,  # the batching flags' defaults (tests/test_serving_merge.py sets them)
+        "batch_window_s": 0.01,
+        "merge_window_s": 0.05,
     }
     server = server_options(args)
     assert server["timeout_keep_alive"] == 5.0 and server["h11_max_incomplete_event_size"] > 32768

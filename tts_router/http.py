@@ -290,6 +290,9 @@ class _OpenStream:
 
     async def aclose(self) -> None:
         """Close the response (the service sees its client go, and drops the job's rest)."""
+        close = getattr(self.body, "aclose", None)
+        if close is not None:
+            await close()
         await self.response.aclose()
 
 
@@ -439,6 +442,37 @@ class ServiceClient:
         """``POST /design``."""
         return await self._audio(_Job("POST", "design", json=_dump(body), request_id=request_id))
 
+    async def stream_clone(
+        self, body: CloneBody, *, reference: bytes | None = None, request_id: str | None = None
+    ) -> AsyncIterator[StreamedChunk]:
+        """``POST /clone`` as a stream: its chunks in order, as the service generates them.
+
+        Retried like :meth:`clone` until the first chunk has arrived; a failure after it raises
+        :class:`~tts_router.errors.StreamInterruptedError`. ``reference`` as for :meth:`clone`.
+        A caller that stops early closes the iterator (``aclose``), and with it the answer.
+        """
+        if reference is not None and body.voice_id is not None:
+            await self.ensure_voice(body.voice_id, reference)
+        try:
+            job = await self._open_stream("clone", body, request_id)
+        except TTSRouterError as exc:
+            if exc.code != "voice_not_found" or reference is None or body.voice_id is None:
+                raise
+            logger.debug("voice missing on the service (new container?); uploading again")
+            self._known_voices.discard(body.voice_id)
+            await self.ensure_voice(body.voice_id, reference, force=True)
+            job = await self._open_stream("clone", body, request_id)
+        async for chunk in self._streamed(job):
+            yield chunk
+
+    async def stream_design(
+        self, body: DesignBody, *, request_id: str | None = None
+    ) -> AsyncIterator[StreamedChunk]:
+        """``POST /design`` as a stream (see :meth:`stream_clone`)."""
+        job = await self._open_stream("design", body, request_id)
+        async for chunk in self._streamed(job):
+            yield chunk
+
     # -- services that do not speak the protocol (the earlier seed apps) ----------------------
 
     async def post_audio(
@@ -578,6 +612,8 @@ class ServiceClient:
         try:
             async with asyncio.timeout(max(self._remaining(job), 0.001)):
                 response = await self._follow(job)
+                if job.stream and response.status_code < 300:
+                    await self._open(response, job)  # its first chunk, or a retryable failure
         except TimeoutError:  # the whole job's deadline passed, mid-read or between polls
             job.health = "busy"
             raise ProviderTimeoutError(
@@ -594,7 +630,7 @@ class ServiceClient:
             status = response.status_code
             logger.debug("%s %s -> %d (hop %d)", job.method, _path(job.url), status, job.hops)
             if status < 300 or status in allow:
-                if expect_wav and status < 300:
+                if expect_wav and status < 300 and not job.stream:
                     self._require_wav(response, job)
                 return response
             error = self._error_for(response, job.request_id)
@@ -620,7 +656,8 @@ class ServiceClient:
         GET; send a lost job again."""
         while True:
             sent = time.monotonic()
-            response = await self._http().request(
+            client = self._http()
+            request = client.build_request(
                 job.method,
                 job.url,
                 json=job.json if job.method == "POST" else None,
@@ -628,10 +665,12 @@ class ServiceClient:
                 headers=self._headers(job),
                 timeout=self._timeout(job),
             )
+            response = await client.send(request, stream=job.stream)
             location = response.headers.get("location")
             accepted = response.status_code == 202 and bool(location)
             if response.status_code not in _REDIRECT_STATUSES and not accepted:
-                await response.aread()
+                if not (response.status_code < 300 and _media_type(response) == STREAM_MEDIA_TYPE):
+                    await response.aread()  # a stream is read frame by frame, see _open
                 if job.at_job_url and self._lost(response, job):
                     job.resubmit()
                     continue
@@ -710,6 +749,8 @@ class ServiceClient:
             headers[HEADER_REQUEST_ID] = job.request_id
         if job.content is not None:
             headers["Content-Type"] = "application/octet-stream"
+        if job.stream:
+            headers["Accept"] = STREAM_MEDIA_TYPE
         return headers
 
     def _timeout(self, job: _Job) -> httpx.Timeout:
@@ -722,7 +763,7 @@ class ServiceClient:
             pool=min(t.pool, remaining),
         )
 
-    def _require_wav(self, response: httpx.Response, job: _Job) -> None:
+    def _require_wav(self, response: httpx.Response, job: _Job) -> DecodedAudio:
         content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in _WAV_TYPES:
             job.health = "unhealthy"  # something else (a proxy?) answers at the service's URL
@@ -734,7 +775,178 @@ class ServiceClient:
                 status=response.status_code,
                 request_id=job.request_id,
             )
-        validate_output_wav(response.content, provider=self.provider)
+        return validate_output_wav(response.content, provider=self.provider)
+
+    # -- streams -----------------------------------------------------------------------------
+
+    async def _open_stream(
+        self, path: str, body: CloneBody | DesignBody, request_id: str | None
+    ) -> _Job:
+        """Run a stream's job until its first chunk has arrived (with every retry a whole
+        answer gets); the job then holds the open stream."""
+        job = _Job(
+            "POST",
+            path,
+            json=_dump(body),
+            request_id=request_id,
+            stream=True,
+            text_length=len(body.text),
+        )
+        await self._run(job, expect_wav=True)
+        if job.opened is None:  # a 2xx that is neither a stream nor audio: refused in _open
+            raise AssertionError("unreachable: a stream's job ends with its first chunk")
+        return job
+
+    async def _open(self, response: httpx.Response, job: _Job) -> None:
+        """Read the first chunk of a 2xx answer to a stream (inside the attempt: a failure
+        here is retried); a whole WAV (a service that does not stream) is the one chunk."""
+        if _media_type(response) != STREAM_MEDIA_TYPE:
+            await response.aread()
+            audio = self._require_wav(response, job)
+            headers = response.headers
+            warnings = headers.get(HEADER_WARNINGS, "")
+            whole = StreamedChunk(
+                sequence=0,
+                audio=audio,
+                text_span=(0, job.text_length),
+                last=True,
+                model=headers.get(HEADER_MODEL, "unknown"),
+                mode=headers.get(HEADER_MODE, "unknown"),
+                warnings=tuple(w.strip() for w in warnings.split(";") if w.strip()),
+                timings=decode_timings(headers.get(HEADER_TIMINGS, "")),
+            )
+            job.opened = _OpenStream(response, _nothing(), first=whole)
+            return
+        opened = _OpenStream(response, response.aiter_bytes())
+        try:
+            frame = await self._read_frame(opened)
+            if frame is None:
+                raise ProviderUnavailableError(
+                    f"{self.where} closed the stream before its first chunk",
+                    provider=self.provider,
+                    request_id=job.request_id,
+                )
+            opened.first = self._chunk_of(frame, job, 0)
+        except BaseException:
+            await opened.aclose()
+            raise
+        job.opened = opened
+
+    async def _streamed(self, job: _Job) -> AsyncIterator[StreamedChunk]:
+        """The open stream's chunks; after the first, a failure is a StreamInterruptedError."""
+        opened = job.opened
+        if opened is None or opened.first is None:
+            raise AssertionError("unreachable: _open_stream returns an open stream")
+        delivered, seconds = 0, 0.0
+        chunk: StreamedChunk = opened.first
+        error: TTSRouterError | None = None
+        try:
+            while True:
+                yield chunk
+                delivered, seconds = delivered + 1, seconds + chunk.audio.duration
+                if chunk.last:
+                    return
+                chunk = await self._following(opened, job, delivered)
+        except TTSRouterError as exc:
+            error = exc
+        finally:
+            await opened.aclose()
+        if error is not None:
+            raise detached(StreamInterruptedError(error, delivered=delivered, seconds=seconds))
+
+    async def _following(self, opened: _OpenStream, job: _Job, sequence: int) -> StreamedChunk:
+        """The next chunk of an open stream, within the job's deadline; typed errors only."""
+        failure: str | None
+        kind: type[Exception]
+        try:
+            async with asyncio.timeout(max(self._remaining(job), 0.001)):
+                frame = await self._read_frame(opened)
+        except TimeoutError:
+            failure, kind = None, TimeoutError
+        except httpx.TransportError as exc:
+            failure, kind = _transport_failure(exc), type(exc)
+        else:
+            if frame is None:
+                raise ProviderUnavailableError(
+                    f"{self.where} closed the stream before its last chunk",
+                    provider=self.provider,
+                    request_id=job.request_id,
+                )
+            return self._chunk_of(frame, job, sequence)
+        # Raised outside the except blocks: the httpx error's frames hold the auth headers.
+        if failure is None:
+            raise ProviderTimeoutError(
+                f"{self.where} did not finish the stream within the job's deadline of "
+                f"{self._options(job).deadline:g} s",
+                code="provider_timeout",
+                provider=self.provider,
+                request_id=job.request_id,
+            )
+        if kind is httpx.ReadTimeout:
+            raise ProviderTimeoutError(
+                f"{self.where} sent no chunk within {self.timeouts.read:g} s (read timeout)",
+                code="service_timeout",
+                provider=self.provider,
+                request_id=job.request_id,
+            )
+        self.circuit.record_failure(f"the stream broke: {failure}")
+        raise ProviderUnavailableError(
+            f"the stream from {self.where} broke: {failure}",
+            provider=self.provider,
+            request_id=job.request_id,
+        )
+
+    async def _read_frame(
+        self, opened: _OpenStream
+    ) -> tuple[StreamChunk | StreamError, bytes] | None:
+        """The next whole frame (None: the body ended first); transport errors as httpx's."""
+        while not opened.frames:
+            data = await anext(opened.body, None)
+            if data is None:
+                return None
+            try:
+                frames = opened.decoder.feed(data)
+            except StreamFrameError:
+                frames = None
+            if frames is None:  # raised here: nothing chained
+                raise ProviderError(
+                    f"{self.where} sent a stream that breaks the protocol",
+                    code="invalid_response",
+                    provider=self.provider,
+                )
+            opened.frames.extend(frames)
+        return opened.frames.popleft()
+
+    def _chunk_of(
+        self, frame: tuple[StreamChunk | StreamError, bytes], job: _Job, sequence: int
+    ) -> StreamedChunk:
+        """A frame as the chunk ``sequence``, validated; an error frame as its typed error."""
+        header, payload = frame
+        if isinstance(header, StreamError):
+            code = header.error.code
+            details: dict[str, Any] = {"provider": self.provider, "request_id": job.request_id}
+            if _trusted_code(code) and code in ERRORS:
+                raise error_for_code(
+                    code, f"{self.where} {code}: {ERRORS[code].meaning}", **details
+                )
+            raise ProviderError(f"{self.where} failed mid-stream", code="service_error", **details)
+        if header.sequence != sequence:
+            raise ProviderError(
+                f"{self.where} sent chunk {header.sequence} where {sequence} was due",
+                code="invalid_response",
+                provider=self.provider,
+                request_id=job.request_id,
+            )
+        return StreamedChunk(
+            sequence=sequence,
+            audio=validate_output_wav(payload, provider=self.provider),
+            text_span=header.text_span,
+            last=header.last,
+            model=header.model,
+            mode=header.mode,
+            warnings=tuple(header.warnings),
+            timings=dict(header.timings),
+        )
 
     def _error_for(self, response: httpx.Response, request_id: str | None) -> TTSRouterError:
         """The typed error for a refusal: the table's class for the service's code, so the
@@ -818,12 +1030,23 @@ def _transport_failure(exc: httpx.TransportError) -> str:
 
 
 def _service_code(response: httpx.Response) -> str | None:
-    error = _service_error(response)
-    code = error.get("code")
+    code = _service_error(response).get("code")
+    return code if _trusted_code(code) else None
+
+
+def _trusted_code(code: object) -> bool:
     # A code is an identifier; anything else (or anything long) is not trusted into messages.
-    if isinstance(code, str) and code.replace("_", "").isalnum() and len(code) <= 64:
-        return code
-    return None
+    return isinstance(code, str) and code.replace("_", "").isalnum() and len(code) <= 64
+
+
+def _media_type(response: httpx.Response) -> str:
+    value: str = response.headers.get("content-type", "")
+    return value.split(";", maxsplit=1)[0].strip().lower()
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator that yields nothing
 
 
 def _service_error(response: httpx.Response) -> dict[str, Any]:

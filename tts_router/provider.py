@@ -315,7 +315,7 @@ class Provider:
         def one_chunk(chunk: str) -> Awaitable[Speech]:
             return self._off_loop(self._clone, chunk, language, request, reference)
 
-        return _Plan(caps, language, one_chunk)
+        return _Plan(caps, language, one_chunk, request)
 
     async def _design_plan(self, request: DesignRequest) -> _Plan:
         caps = self._require("design")
@@ -325,7 +325,7 @@ class Provider:
         def one_chunk(chunk: str) -> Awaitable[Speech]:
             return self._off_loop(self._design, chunk, language, request)
 
-        return _Plan(caps, language, one_chunk)
+        return _Plan(caps, language, one_chunk, request)
 
     async def _public(self, work: Awaitable[T], request_timeout: float | None) -> T:
         """Run a public call under its timeout; errors leave it typed and detached.
@@ -345,29 +345,27 @@ class Provider:
     async def _stream(
         self, text: str, plan: _Plan, request_timeout: float | None
     ) -> AsyncIterator[AudioChunk]:
-        """The plan's chunks as a stream: the first short, each under the timeout."""
+        """The plan's chunks (:meth:`_stream_chunks`) as a stream, each under the timeout."""
         _check_text(text, self.id)
-        spans = chunk_spans(text, plan.caps.max_text_chars, first_chars=FIRST_CHUNK_CHARS)
         limit = self._limit(request_timeout)
         delivered, seconds = 0, 0.0
-        ahead = max(2, self.max_parallel_chunks)  # the next chunk generates while one plays
-        pieces = [text[start:end] for start, end in spans]
-        speeches = _ordered(pieces, plan.one_chunk, ahead)
+        speeches = self._stream_chunks(text, plan)
         error: TTSRouterError
         try:
             while True:
                 async with asyncio.timeout(limit) as scope:
-                    speech = await anext(speeches, None)
-                if speech is None:
+                    piece = await anext(speeches, None)
+                if piece is None:
                     return
+                speech, span, last = piece
                 audio = speech.decoded(self.id)
                 self._check_rate(audio, plan.caps)
                 yield AudioChunk(
                     sequence=delivered,
                     samples=audio.samples,
                     sample_rate=audio.sample_rate,
-                    text_span=spans[delivered],
-                    last=delivered == len(spans) - 1,
+                    text_span=span,
+                    last=last,
                     provider=self.id,
                     model=speech.model,
                     mode=speech.mode,
@@ -381,9 +379,30 @@ class Provider:
             error = _unexpected(exc, self.id)
         finally:
             await speeches.aclose()
-        if delivered:
+        if delivered and not isinstance(error, StreamInterruptedError):  # a native stream's own
             error = StreamInterruptedError(error, delivered=delivered, seconds=seconds)
         raise detached(error)
+
+    async def _stream_chunks(self, text: str, plan: _Plan) -> AsyncGenerator[StreamPiece, None]:
+        """What a stream speaks, in order: each chunk's :class:`Speech`, its ``(start, end)``
+        in ``text`` and whether it is the last. The override point for a provider that streams
+        natively (``RemoteProvider``: one request, chunked by its service); ``plan.request``
+        is the validated request and ``plan.language`` its canonical language. A failure after
+        a chunk may be raised as a ``StreamInterruptedError`` already (it is passed on as it is).
+
+        The default speaks the sentence chunks of :func:`~tts_router.text.chunk_spans`, the
+        first short, through ``_clone``/``_design``, the next ones already generating.
+        """
+        spans = chunk_spans(text, plan.caps.max_text_chars, first_chars=FIRST_CHUNK_CHARS)
+        ahead = max(2, self.max_parallel_chunks)  # the next chunk generates while one plays
+        speeches = _ordered([text[start:end] for start, end in spans], plan.one_chunk, ahead)
+        try:
+            index = 0
+            async for speech in speeches:
+                yield speech, spans[index], index == len(spans) - 1
+                index += 1
+        finally:
+            await speeches.aclose()
 
     def _limit(self, request_timeout: float | None) -> float | None:
         limits = [t for t in (self.timeout, request_timeout) if t is not None]
@@ -487,11 +506,18 @@ class Provider:
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """A validated request, ready to speak: capabilities, canonical language, one chunk's call."""
+    """A validated request, ready to speak: capabilities, canonical language, one chunk's call,
+    and the request itself."""
 
     caps: Capabilities
     language: str
     one_chunk: Callable[[str], Awaitable[Speech]]
+    request: CloneRequest | DesignRequest
+
+
+StreamPiece = tuple[Speech, tuple[int, int], bool]
+"""One chunk of a stream as :meth:`Provider._stream_chunks` yields it: its speech, its
+``(start, end)`` in the text, whether it is the last."""
 
 
 async def _ordered(

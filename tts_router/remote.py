@@ -4,11 +4,17 @@ A GPU provider (Qwen, Echo, a third party's) is configuration around this class:
 static capabilities, and where its clone and design services live. Requests go through one
 :class:`~tts_router.http.ServiceClient` per service, so retries, redirects, the circuit breaker
 and output validation behave the same for every provider.
+
+Streams are native: ``stream_clone``/``stream_design`` send the whole text in one streamed
+request (the protocol's framed answer); the service splits it, generates its first chunk
+alone and the rest in batches, and sends each chunk as it is done. Retries happen before the
+first chunk only; after it a failure is a ``StreamInterruptedError``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
@@ -23,11 +29,12 @@ from .http import (
     RetryOptions,
     ServiceAuth,
     ServiceClient,
+    StreamedChunk,
     Timeouts,
 )
 from .models import CloneMode, CloneRequest, DesignRequest, Operation
 from .protocol import CloneBody, DesignBody, GenerationOptions
-from .provider import Capabilities, Health, Provider, Speech
+from .provider import Capabilities, Health, Provider, Speech, StreamPiece, _Plan
 from .settings import Settings
 
 __all__ = ["RemoteProvider", "ServiceConfig", "auth_from_settings"]
@@ -177,6 +184,41 @@ class RemoteProvider(Provider):
         response = await self.client("design").design(body, request_id=request.request_id)
         return self._speech(response, "design")
 
+    async def _stream_chunks(self, text: str, plan: _Plan) -> AsyncGenerator[StreamPiece, None]:
+        """One streamed request for the whole text; the service chunks it (see the module)."""
+        request = plan.request
+        chunks: AsyncIterator[StreamedChunk]
+        if isinstance(request, CloneRequest):
+            ref = request.reference
+            body = CloneBody(
+                text=text,
+                language=plan.language,
+                voice_id=ref.content_id,
+                transcript=ref.transcript if ref.has_transcript else None,
+                seed=request.seed,
+                options=self._options(request.options),
+            )
+            chunks = self.client("clone").stream_clone(
+                body, reference=ref.audio, request_id=request.request_id
+            )
+        else:
+            design = DesignBody(
+                text=text,
+                instruct=request.instruct,
+                language=plan.language,
+                seed=request.seed,
+                options=self._options(request.options),
+            )
+            chunks = self.client("design").stream_design(design, request_id=request.request_id)
+        try:
+            async for chunk in chunks:
+                mode = chunk.mode if isinstance(request, CloneRequest) else "design"
+                speech = self._checked_speech(chunk.model, mode, chunk.warnings, chunk.timings)
+                speech.samples, speech.sample_rate = chunk.audio.samples, chunk.audio.sample_rate
+                yield speech, chunk.text_span, chunk.last
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+
     def _options(self, options: dict[str, Any]) -> GenerationOptions:
         try:
             return GenerationOptions.model_validate(options)
@@ -190,6 +232,14 @@ class RemoteProvider(Provider):
             ) from None
 
     def _speech(self, response: AudioResponse, mode: str) -> Speech:
+        speech = self._checked_speech(response.model, mode, response.warnings, response.timings)
+        speech.wav = response.wav
+        return speech
+
+    def _checked_speech(
+        self, model: str, mode: str, warnings: tuple[str, ...], timings: dict[str, float]
+    ) -> Speech:
+        """A Speech without audio yet, once the service's clone mode is one we know."""
         if mode not in _MODES:
             raise ProviderError(
                 "the service reported an unknown clone mode",
@@ -197,9 +247,8 @@ class RemoteProvider(Provider):
                 provider=self.id,
             )
         return Speech(
-            model=response.model,
+            model=model,
             mode=mode,  # type: ignore[arg-type]
-            wav=response.wav,
-            warnings=list(response.warnings),
-            timings=response.timings,
+            warnings=list(warnings),
+            timings=timings,
         )

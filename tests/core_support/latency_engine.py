@@ -1,11 +1,12 @@
 """A tone engine that takes time like a GPU, splits text like a real engine and logs its calls.
 
-Each call sleeps ``per_call + per_item * len(jobs)`` seconds (a batch costs more than one item,
-less than one call per item). ``split`` makes the service queue each chunk of ``chunk_chars``
-as its own work item. ``calls`` records the chunk texts of every engine call, so tests count
-exactly what was generated (give each job a unique text). A ``gate`` holds every call until it
-is set; ``entered`` is set when a call starts. Any call that includes a chunk with ``POISON``
-raises, as a batch that one bad request crashes.
+Each call sleeps ``per_call + per_item * len(jobs) + per_char * longest`` seconds (a batch
+costs more than one item, less than one call per item; ``longest``: the longest text in the
+call, as an autoregressive batch runs as long as its longest row). ``split`` makes the service
+queue each chunk of ``chunk_chars`` as its own work item. ``calls`` records the chunk texts of
+every engine call, so tests count exactly what was generated (give each job a unique text). A
+``gate`` holds every call until it is set; ``entered`` is set when a call starts. Any call that
+includes a chunk with ``POISON`` raises, as a batch that one bad request crashes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class LatencyEngine(ToneEngine):
         *,
         per_call: float = 0.0,
         per_item: float = 0.0,
+        per_char: float = 0.0,
         chunk_chars: int = 40,
         design: bool = False,
         gate: threading.Event | None = None,
@@ -35,6 +37,7 @@ class LatencyEngine(ToneEngine):
         super().__init__(design=design)
         self.per_call = per_call
         self.per_item = per_item
+        self.per_char = per_char
         self.chunk_chars = chunk_chars
         self.gate = gate
         self.entered = threading.Event()
@@ -50,7 +53,8 @@ class LatencyEngine(ToneEngine):
         self.entered.set()
         if self.gate is not None:
             self.gate.wait(timeout=60)
-        time.sleep(self.per_call + self.per_item * len(texts))
+        longest = max((len(text) for text in texts), default=0)
+        time.sleep(self.per_call + self.per_item * len(texts) + self.per_char * longest)
         if any(POISON in text for text in texts):
             raise RuntimeError("the engine crashed on one item of the batch")
 

@@ -38,12 +38,16 @@ def build_app(args: argparse.Namespace) -> Any:
     from tts_router.serving import create_app
 
     engine = LatencyEngine(
-        per_call=args.per_call, per_item=args.per_item, chunk_chars=args.chunk_chars
+        per_call=args.per_call,
+        per_item=args.per_item,
+        per_char=args.per_char,
+        chunk_chars=args.chunk_chars,
     )
     app = create_app(
         engine,
         voices_dir=args.voices_dir,
         max_batch=args.max_batch,
+        batch_window_s=args.batch_window,
         max_queue=args.max_queue,
         abandon_grace_s=args.grace,
         body_timeout_s=args.body_timeout,
@@ -66,8 +70,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--voices-dir")
     parser.add_argument("--per-call", type=float, default=0.0)
     parser.add_argument("--per-item", type=float, default=0.0)
+    parser.add_argument("--per-char", type=float, default=0.0)
     parser.add_argument("--chunk-chars", type=int, default=40)
     parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument("--batch-window", type=float, default=0.01)
     parser.add_argument("--max-queue", type=int, default=256)
     parser.add_argument("--grace", type=float, default=5.0)
     parser.add_argument("--body-timeout", type=float, default=30.0)

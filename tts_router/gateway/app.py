@@ -19,14 +19,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ProviderError, TTSRouterError, ValidationError
+from ..formats import MEDIA_TYPES, streaming_wav_header
 from ..router import Router
+from ..streaming import AudioChunk
 from .config import GatewayConfig
 from .library import VoiceLibrary
-from .speech import SpeechBody, synthesise
+from .speech import SpeechBody, stream_speech, synthesise
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -101,6 +103,8 @@ def create_app(
     @app.post("/v1/audio/speech")
     async def speech(body: SpeechBody, request: Request) -> Response:
         request_id = request.scope["state"]["request_id"]
+        if body.streams:
+            return await _streamed(stream_speech(body, router, library, request_id), body, router)
         result, encoded = await synthesise(body, router, library, request_id)
         headers = {
             "X-TTS-Provider": result.provider,
@@ -165,6 +169,62 @@ def create_app(
         return {"id": voice_id, "object": "voice.deleted", "deleted": True}
 
     return _AccessLog(_Auth(_BodyLimit(app, config.max_body_bytes), config))
+
+
+async def _streamed(
+    chunks: AsyncIterator[AudioChunk], body: SpeechBody, router: Router
+) -> StreamingResponse:
+    """The router's chunks as they come: 16-bit PCM (after a WAV stream header for ``wav``).
+
+    Nothing is sent before the first chunk, so a failure until then (fallbacks included) is an
+    error response like any other. A failure after it cannot change the status any more: the
+    connection is closed before the body's end, which a client reads as a broken transfer
+    (never a silently shorter file); the access log has the request's line.
+    """
+    fmt = body.response_format.strip().lower()
+    try:
+        first = await anext(aiter(chunks))
+    except StopAsyncIteration:
+        raise ProviderError("the provider streamed no audio", code="invalid_output") from None
+    encoded = first.encode("pcm", sample_rate=body.sample_rate)
+    provider = router.providers.get(first.provider)
+    headers = {
+        "X-TTS-Provider": first.provider,
+        "X-TTS-Mode": first.mode,
+        "X-TTS-Sample-Rate": str(encoded.sample_rate),
+    }
+    if provider is not None:
+        headers["X-TTS-Quality"] = provider.capabilities.quality
+    if first.warnings:  # ours, never input (a fallback says so here)
+        headers["X-TTS-Warnings"] = "; ".join(first.warnings).encode("ascii", "replace").decode()
+
+    async def audio() -> AsyncIterator[bytes]:
+        try:
+            if fmt == "wav":
+                yield streaming_wav_header(encoded.sample_rate)
+            yield encoded.data
+            async for chunk in chunks:
+                yield chunk.encode("pcm", sample_rate=encoded.sample_rate).data
+        finally:
+            await chunks.aclose()  # type: ignore[attr-defined]
+
+    media_type = MEDIA_TYPES[fmt]  # type: ignore[index]
+    return _UnfinishedOnError(audio(), media_type=media_type, headers=headers)
+
+
+class _UnfinishedOnError(StreamingResponse):
+    """A stream whose failure midway leaves the response unfinished: the server closes the
+    connection before the body's end (one log line), so the client sees a broken transfer."""
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        try:
+            async for data in self.body_iterator:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+        except TTSRouterError as exc:
+            logger.warning("a stream broke midway (%s); closing it unfinished", exc.code)
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _error(exc: TTSRouterError, headers: dict[str, str] | None = None) -> JSONResponse:

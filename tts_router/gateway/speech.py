@@ -6,10 +6,14 @@
 - ``model`` is a provider id, or ``auto`` (OpenAI's own model names mean ``auto`` too).
 - Extra fields: ``language`` (default ``auto``), ``transcript`` (overrides the stored one),
   ``sample_rate`` (resample the output).
+- ``stream_format: "audio"`` with ``response_format`` ``pcm`` or ``wav`` streams: the router's
+  chunks are sent as they are generated (a WAV stream header first, sizes unknown), see
+  :func:`stream_speech`. Other formats are whole files either way.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,13 +23,16 @@ from ..errors import ValidationError
 from ..formats import EncodedAudio, encode
 from ..models import CloneRequest, DesignRequest, SpeechResult, VoiceReference
 from ..router import Router
+from ..streaming import AudioChunk
 from .library import VoiceLibrary
 
-__all__ = ["OPENAI_MODEL_NAMES", "SpeechBody", "synthesise"]
+__all__ = ["OPENAI_MODEL_NAMES", "STREAM_FORMATS", "SpeechBody", "stream_speech", "synthesise"]
 
 # OpenAI's model names: clients send one; here they all mean "let the router choose".
 OPENAI_MODEL_NAMES = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts"})
 DESIGN_VOICE = "design"
+# Formats a stream can carry chunk by chunk: raw PCM, and WAV (a header of unknown size, then PCM).
+STREAM_FORMATS = frozenset({"pcm", "wav"})
 
 
 class SpeechBody(BaseModel):
@@ -58,11 +65,45 @@ class SpeechBody(BaseModel):
         model = self.model.strip().lower()
         return None if model in ("", "auto") or model in OPENAI_MODEL_NAMES else model
 
+    @property
+    def streams(self) -> bool:
+        """Whether the answer streams chunk by chunk (``stream_format`` ``audio``, pcm/wav)."""
+        fmt = self.response_format.strip().lower()
+        return self.stream_format == "audio" and fmt in STREAM_FORMATS
+
 
 async def synthesise(
     body: SpeechBody, router: Router, library: VoiceLibrary, request_id: str
 ) -> tuple[SpeechResult, EncodedAudio]:
     """Route the request and encode the result as asked."""
+    request = _request(body, library, request_id)
+    if isinstance(request, DesignRequest):
+        result = await router.design(request)
+    else:
+        result = await router.clone(request)
+    speech = decode_audio(result.audio, OUTPUT_LIMITS)
+    encoded = encode(
+        speech.samples, speech.sample_rate, body.response_format, target_rate=body.sample_rate
+    )
+    return result, encoded
+
+
+def stream_speech(
+    body: SpeechBody, router: Router, library: VoiceLibrary, request_id: str
+) -> AsyncIterator[AudioChunk]:
+    """Route the request and stream it (``router.stream_clone``/``stream_design``): a failure
+    before the first chunk is the router's error (after its fallbacks), after it a
+    ``StreamInterruptedError``. Refusals of the request itself are raised here, at once."""
+    request = _request(body, library, request_id)
+    if isinstance(request, DesignRequest):
+        return router.stream_design(request)
+    return router.stream_clone(request)
+
+
+def _request(
+    body: SpeechBody, library: VoiceLibrary, request_id: str
+) -> CloneRequest | DesignRequest:
+    """The library request ``body`` asks for: a design, or a clone of a library voice."""
     if body.speed not in (None, 1.0):
         raise ValidationError(
             "speed is not offered by any provider here; omit it or send 1.0",
@@ -87,21 +128,15 @@ async def synthesise(
                 "the library in voice",
                 code="empty_instruct",
             )
-        result = await router.design(DesignRequest(instruct=body.instructions, **common))
-    else:
-        if body.instructions:
-            raise ValidationError(
-                "instructions describe a designed voice; omit them when cloning a library voice",
-                code="unsupported_option",
-            )
-        voice = library.get(voice_id)
-        transcript = body.transcript if body.transcript is not None else voice.transcript
-        reference = VoiceReference(
-            audio=library.audio(voice), transcript=transcript, language=voice.language
+        return DesignRequest(instruct=body.instructions, **common)
+    if body.instructions:
+        raise ValidationError(
+            "instructions describe a designed voice; omit them when cloning a library voice",
+            code="unsupported_option",
         )
-        result = await router.clone(CloneRequest(reference=reference, **common))
-    speech = decode_audio(result.audio, OUTPUT_LIMITS)
-    encoded = encode(
-        speech.samples, speech.sample_rate, body.response_format, target_rate=body.sample_rate
+    voice = library.get(voice_id)
+    transcript = body.transcript if body.transcript is not None else voice.transcript
+    reference = VoiceReference(
+        audio=library.audio(voice), transcript=transcript, language=voice.language
     )
-    return result, encoded
+    return CloneRequest(reference=reference, **common)

@@ -73,6 +73,8 @@ _INT_FIELDS = {
     "max_containers": "MODAL_MAX_CONTAINERS",
     "min_containers": "MODAL_MIN_CONTAINERS",
     "max_batch": "MODAL_MAX_BATCH",
+    "merge_window_ms": "MODAL_MERGE_WINDOW_MS",
+    "torch_threads": "MODAL_TORCH_THREADS",
     "concurrent_inputs": "MODAL_CONCURRENT_INPUTS",
     "target_inputs": "MODAL_TARGET_INPUTS",
 }
@@ -121,6 +123,11 @@ class ModalSettings:
     """0 scales to zero when idle; 1 keeps one warm GPU billed around the clock."""
     max_batch: int = 16
     """Clone jobs generated together in one engine call."""
+    merge_window_ms: int = 50
+    """After a batch, the longest wait (adaptive) for the clients it answered, so steady load
+    merges into full batches; 0: never (see ``tts_router.serving.worker.MergeWindow``)."""
+    torch_threads: int = 0
+    """torch's CPU threads in the container; 0: torch's default."""
     concurrent_inputs: int = 32
     """The most requests one container accepts at once (``@modal.concurrent(max_inputs=)``):
     the burst cap, reached only when no further container can start (``max_containers``).
@@ -151,6 +158,8 @@ class ModalSettings:
             raise ConfigurationError(
                 "max_batch and concurrent_inputs must be at least 1, target_inputs at least 0"
             )
+        if self.merge_window_ms < 0 or self.torch_threads < 0:
+            raise ConfigurationError("merge_window_ms and torch_threads must be at least 0")
         if self.target_inputs > self.concurrent_inputs:
             raise ConfigurationError(
                 f"target_inputs ({self.target_inputs}) cannot exceed concurrent_inputs "
@@ -186,6 +195,11 @@ class ModalSettings:
         requests queue inside one.
         """
         return min(self.target_inputs or self.max_batch, self.concurrent_inputs)
+
+    def serving_options(self) -> dict[str, Any]:
+        """The :func:`tts_router.serving.create_app` keyword arguments these settings choose
+        (batching); ``torch_threads`` is the app module's to apply, where torch is imported."""
+        return {"max_batch": self.max_batch, "merge_window_s": self.merge_window_ms / 1000}
 
     @property
     def price_per_hour(self) -> float | None:

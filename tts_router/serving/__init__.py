@@ -11,12 +11,15 @@ One job a module:
 
 - :mod:`.engine`: the engine contract (:class:`SpeechEngine`, optional
   :class:`ChunkingEngine`, :class:`CloneJob`, :class:`DesignJob`, :class:`EngineResult`);
-- :mod:`.worker`: the one thread that owns the engine: admission, batching, isolation;
+- :mod:`.worker`: the one thread that owns the engine: admission, batching (and batches that
+  merge), isolation;
 - :mod:`.scheduler`: fair round-robin over jobs' chunks; :mod:`.estimate`: call times;
   :mod:`.assemble`: a job's chunks stitched into one answer;
 - :mod:`.handlers`: what each route does, free of FastAPI; :mod:`.inputs`: checks made
   before anything is queued;
 - :mod:`.jobs`: jobs by id and ``Idempotency-Key``, retention, abandonment;
+- :mod:`.feed`: a streamed job's chunks as they are generated; :mod:`.stream`: streamed
+  answers (the protocol's frames, imported by :func:`create_app` only);
   :mod:`.waiting`: holding a request while its job runs;
 - :mod:`.voices`: the voice store interface and the memory store; :mod:`.voice_dir`: the
   directory store (restarts, several processes, Modal's Volume);
@@ -38,6 +41,7 @@ from .app import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_TEXT_CHARS,
+    DEFAULT_MERGE_WINDOW_S,
     create_app,
     use_voice_store,
 )
@@ -54,6 +58,7 @@ __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_MAX_TEXT_CHARS",
+    "DEFAULT_MERGE_WINDOW_S",
     "BoundedLRU",
     "ChunkingEngine",
     "CloneJob",

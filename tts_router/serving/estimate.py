@@ -23,6 +23,14 @@ class CallTimes:
         old = self._by_size.get(size)
         self._by_size[size] = seconds if old is None else old + self._weight * (seconds - old)
 
+    def largest(self) -> int | None:
+        """The largest call size measured, or None before any."""
+        return max(self._by_size, default=None)
+
+    def measured(self, size: int) -> float | None:
+        """Seconds a call of exactly ``size`` items took (weighted), or None if none ran."""
+        return self._by_size.get(size)
+
     def predict(self, size: int) -> float | None:
         """Seconds a call of ``size`` items should take, or None before any measurement."""
         if size <= 0:

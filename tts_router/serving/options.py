@@ -1,4 +1,4 @@
-"""The ``serve`` flags every provider's CLI shares: limits, the voice store, threads.
+"""The ``serve`` flags every provider's CLI shares: limits, batching, the voice store, threads.
 
 A provider's ``serve`` command calls :func:`add_serve_arguments` on its parser, then passes
 :func:`app_options` to :func:`~tts_router.serving.create_app` (through its own
@@ -10,11 +10,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .app import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES
+from .app import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MERGE_WINDOW_S
 from .server import ServerLimits, uvicorn_options
 from .voices import DEFAULT_VOICE_BYTES
 
-__all__ = ["add_serve_arguments", "app_options", "apply_threads", "server_options"]
+__all__ = [
+    "add_serve_arguments",
+    "app_options",
+    "apply_threads",
+    "server_options",
+    "set_torch_threads",
+]
 
 _MIB = 1024 * 1024
 _DEFAULTS = ServerLimits()
@@ -60,6 +66,27 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--max-queue", type=int, default=64, help="jobs admitted at once; beyond: 503 (default 64)"
     )
+    batching = parser.add_argument_group("batching")
+    batching.add_argument(
+        "--max-batch",
+        type=int,
+        default=16,
+        help="chunks generated together in one engine call (default 16)",
+    )
+    batching.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=10.0,
+        help="how long work arriving at an idle service waits for company (default 10)",
+    )
+    batching.add_argument(
+        "--merge-window-ms",
+        type=float,
+        default=DEFAULT_MERGE_WINDOW_S * 1000,
+        help="after a batch, wait at most this long for the clients it answered, so steady "
+        "load merges into full batches (adaptive, at most half a batch; 0: never; default "
+        f"{DEFAULT_MERGE_WINDOW_S * 1000:g})",
+    )
     voices = parser.add_argument_group("voices")
     voices.add_argument(
         "--voices-dir",
@@ -78,6 +105,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
+        "--torch-threads",
+        dest="threads",
         type=int,
         help="torch CPU threads (1 keeps a shared CPU steady; default: torch's)",
     )
@@ -91,6 +120,9 @@ def app_options(args: argparse.Namespace) -> dict[str, Any]:
         "body_timeout_s": args.body_timeout,
         "max_queue": args.max_queue,
         "max_voice_bytes": int(args.voices_memory_mb * _MIB),
+        "max_batch": args.max_batch,
+        "batch_window_s": args.batch_window_ms / 1000,
+        "merge_window_s": args.merge_window_ms / 1000,
     }
     if args.voices_dir:
         options["voices_dir"] = args.voices_dir
@@ -113,7 +145,13 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def apply_threads(args: argparse.Namespace) -> None:
     """Set torch's CPU threads if ``--threads`` was given (torch imported only then)."""
-    if args.threads:
+    set_torch_threads(args.threads)
+
+
+def set_torch_threads(count: int | None) -> None:
+    """torch's CPU threads, when ``count`` is given and positive (torch imported only then);
+    the Modal apps pass their ``torch_threads`` setting."""
+    if count:
         import torch
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(count)

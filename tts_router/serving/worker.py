@@ -21,6 +21,9 @@ What it guarantees:
   at once was whatever queued during the last batch). The wait ends as soon as that many jobs
   arrived or a batch is full; it lasts at most ``merge_window_s`` and half the last batch's
   time, and follows how long answered clients took to come back (see :class:`MergeWindow`).
+  It is skipped where full batches do not pay: once a (nearly) full batch has been measured
+  to cost at least :data:`MERGE_PAYS` of two half batches (a CPU, where rows cost the same or
+  more each in a bigger batch), the alternating halves are the faster schedule.
 - **Streams**: a job with a :class:`~.feed.ChunkFeed` has its first chunk cut short and
   generated apart from its other chunks, and each chunk's audio goes to the feed as soon as
   its engine call returns.
@@ -47,7 +50,7 @@ from .feed import ChunkFeed, short_first
 from .scheduler import FairQueue, Item, Kind, Unit
 from .stats import ServingStats
 
-__all__ = ["EngineWorker", "LoadState", "MergeWindow"]
+__all__ = ["MERGE_PAYS", "EngineWorker", "LoadState", "MergeWindow"]
 
 # The name the single-module service logged under; log configurations keep working.
 logger = logging.getLogger("tts_router.serving")
@@ -55,6 +58,10 @@ logger = logging.getLogger("tts_router.serving")
 T = TypeVar("T")
 LoadState = Literal["loading", "ready", "failed"]
 Outcome = EngineResult | TTSRouterError
+
+# Merging pays while a full batch costs less than this share of two half batches (a GPU: about
+# half; a CPU: about all of it, or more).
+MERGE_PAYS = 0.8
 
 # Model loaders patch process-wide state while they run (transformers/accelerate build modules
 # on the meta device by patching ``nn.Module.register_buffer``), so a second engine loading in
@@ -331,6 +338,8 @@ class EngineWorker:
         :class:`MergeWindow`)."""
         if answered == 0 or self.merge.limit <= 0 or self._queue.pending >= self._max_batch:
             return
+        if not self.merging_pays():
+            return
         wait = self.merge.seconds(batch_seconds)
         began = time.monotonic()
         arrivals = self._arrivals
@@ -347,6 +356,16 @@ class EngineWorker:
                 break
             self.merge.returned(time.monotonic() - began)
         self._stats.merge_wait_seconds += time.monotonic() - began
+
+    def merging_pays(self) -> bool:
+        """Whether the largest batch measured (at least 3/4 of ``max_batch``) was cheaper
+        than two halves; before one ran, yes: waiting is how one gets measured."""
+        times = self._times["clone"]
+        big = times.largest()
+        if big is None or big < max(2, self._max_batch * 3 // 4):
+            return True
+        full, half = times.measured(big), times.predict(big // 2)
+        return full is None or half is None or full < MERGE_PAYS * 2 * half
 
     def _mark_started(self, batch: list[Item]) -> None:
         now = time.perf_counter()

@@ -99,13 +99,16 @@ def build_service_app(
     import echo_tts  # noqa: F401  (the heavy import, done before the snapshot)
     import torch  # noqa: F401
 
+    from tts_router.serving.options import set_torch_threads
+
     from .service import create_service_app
 
+    set_torch_threads(settings.torch_threads)
     return create_service_app(
         model_root(settings),
         device=device,
         engine_options=engine_options,
-        max_batch=settings.max_batch,
+        **settings.serving_options(),
     )
 
 

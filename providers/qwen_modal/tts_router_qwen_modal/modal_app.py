@@ -244,6 +244,7 @@ def build_service_app(
     engine's policy on the device it lands on.
     """
     from tts_router.serving import create_app
+    from tts_router.serving.options import set_torch_threads
 
     from .engine import QwenEngine, QwenEngineConfig
     from .service import QwenServiceEngine
@@ -256,10 +257,11 @@ def build_service_app(
     engine = QwenEngine(config, loader=loader)
     if loader is not None:
         loader.preload(engine)
+    set_torch_threads(settings.torch_threads)
     app = create_app(
         QwenServiceEngine([engine]),
         title="tts-router Qwen3-TTS service",
-        max_batch=settings.max_batch,
+        **settings.serving_options(),
     )
     app.state.engines = [engine]
     app.state.snapshot_loader = loader
