@@ -22,7 +22,13 @@ import httpx
 from pydantic import ValidationError as PydanticValidationError
 
 from .audio import DecodedAudio
-from .errors import ProviderError, TTSRouterError, UnsupportedOperationError, ValidationError
+from .errors import (
+    ConfigurationError,
+    ProviderError,
+    TTSRouterError,
+    UnsupportedOperationError,
+    ValidationError,
+)
 from .http import (
     AudioResponse,
     CircuitOptions,
@@ -37,7 +43,13 @@ from .protocol import CloneBody, DesignBody, GenerationOptions
 from .provider import Capabilities, Health, Provider, Speech, StreamPiece, _Plan
 from .settings import Settings
 
-__all__ = ["RemoteProvider", "ServiceConfig", "auth_from_settings"]
+__all__ = [
+    "REQUEST_CHARS",
+    "RemoteProvider",
+    "ServiceConfig",
+    "auth_from_settings",
+    "request_chars_from_settings",
+]
 
 logger = logging.getLogger("tts_router.remote")
 
@@ -55,8 +67,29 @@ class ServiceConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     circuit: CircuitOptions = field(default_factory=CircuitOptions)
     max_parallel: int = 4
-    """Chunks of one long text sent at once (fan-out: a scaling service runs them side by
+    """Parts of one long text sent at once (fan-out: a scaling service runs them side by
     side); 1 sends them one after another."""
+    max_request_chars: int | None = None
+    """Text sent in one request; the service chunks it and generates the chunks as one batch,
+    its best path. Longer text goes as parts of this size, ``max_parallel`` at once. None:
+    the provider's own ``max_text_chars``."""
+
+
+# What one request to a GPU service carries by default: a whole text of ordinary length, which
+# the service chunks and generates as one batch (its best path); longer text goes in parts.
+REQUEST_CHARS = 5_000
+
+
+def request_chars_from_settings(settings: Settings, provider_id: str) -> int:
+    """``[providers.<id>] max_request_chars``, else :data:`REQUEST_CHARS`."""
+    value = settings.setting(provider_id, "max_request_chars")
+    if value is None:
+        return REQUEST_CHARS
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigurationError(
+            f"[providers.{provider_id}] max_request_chars must be a positive whole number"
+        )
+    return value
 
 
 def auth_from_settings(settings: Settings, provider_id: str) -> ServiceAuth | None:
@@ -110,6 +143,7 @@ class RemoteProvider(Provider):
                 "operations": operations,
                 "languages": self._languages or static.languages,
                 "clone_modes": static.clone_modes if "clone" in operations else (),
+                "max_text_chars": self.config.max_request_chars or static.max_text_chars,
             }
         )
 

@@ -19,7 +19,12 @@ from typing import ClassVar
 from tts_router.errors import ConfigurationError
 from tts_router.extras import require_extra
 from tts_router.provider import Capabilities, Provider
-from tts_router.remote import RemoteProvider, ServiceConfig, auth_from_settings
+from tts_router.remote import (
+    RemoteProvider,
+    ServiceConfig,
+    auth_from_settings,
+    request_chars_from_settings,
+)
 from tts_router.settings import Settings
 from tts_router.urls import validate_service_url
 
@@ -45,7 +50,15 @@ class EchoProvider(RemoteProvider):
 
     id: ClassVar[str] = "echo"
     setting_keys: ClassVar[frozenset[str] | None] = frozenset(
-        {"url", "backend", "modal_app", "modal_class", "modal_key", "modal_secret"}
+        {
+            "url",
+            "backend",
+            "modal_app",
+            "modal_class",
+            "modal_key",
+            "modal_secret",
+            "max_request_chars",
+        }
     )
     static_capabilities = ECHO_CAPABILITIES
     configure_hint = (
@@ -69,5 +82,9 @@ class EchoProvider(RemoteProvider):
             url = validate_service_url(
                 str(url), setting=settings.origin("echo", "url", "ECHO_MODAL_URL")
             )
-        config = ServiceConfig(clone_url=url, auth=auth_from_settings(settings, "echo"))
+        config = ServiceConfig(
+            clone_url=url,
+            auth=auth_from_settings(settings, "echo"),
+            max_request_chars=request_chars_from_settings(settings, "echo"),
+        )
         return cls(config)

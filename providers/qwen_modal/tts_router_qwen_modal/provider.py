@@ -35,7 +35,12 @@ import httpx
 from tts_router.errors import ConfigurationError
 from tts_router.extras import require_extra
 from tts_router.provider import Capabilities, Provider
-from tts_router.remote import RemoteProvider, ServiceConfig, auth_from_settings
+from tts_router.remote import (
+    RemoteProvider,
+    ServiceConfig,
+    auth_from_settings,
+    request_chars_from_settings,
+)
 from tts_router.settings import Settings
 from tts_router.urls import validate_service_url
 
@@ -66,6 +71,7 @@ QWEN_SETTING_KEYS = frozenset(
         "endpoint",
         "design_url",
         "backend",
+        "max_request_chars",
         "model_dir",
         "design_model_dir",
         "modal_key",
@@ -151,6 +157,7 @@ class QwenProvider(RemoteProvider):
             clone_url=url,
             design_url=design_url,
             auth=auth_from_settings(settings, "qwen"),
+            max_request_chars=request_chars_from_settings(settings, "qwen"),
         )
         return cls(config, problem=problem)
 
