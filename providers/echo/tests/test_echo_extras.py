@@ -3,11 +3,11 @@ which to install, in one line."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from core_support.imports import modules_imported_by
 from tts_router_echo.cli import main
 from tts_router_echo.provider import EchoProvider
 
@@ -23,14 +23,7 @@ def test_the_client_import_path_pulls_no_engine_and_no_service() -> None:
         "from tts_router import Settings\n"
         "EchoProvider.from_settings(Settings.load({'ECHO_MODAL_URL': 'http://127.0.0.1:9'}))\n"
     )
-    run = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr
-    imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines()}
+    imported = modules_imported_by(code)
     assert not sorted(m for m in imported if m.split(".")[0] in HEAVY)
 
 
