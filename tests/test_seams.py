@@ -27,6 +27,7 @@ from tts_router import (
     Settings,
     VoiceReference,
 )
+from tts_router.audio import OUTPUT_LIMITS, decode_audio
 from tts_router.errors import (
     ConfigurationError,
     OutputValidationError,
@@ -462,3 +463,22 @@ def test_credentials_in_a_service_url_are_refused() -> None:
     with pytest.raises(ConfigurationError) as info:
         ServiceClient("http://user:hunter2@127.0.0.1:9/?token=T", provider="tone")
     assert "hunter2" not in str(info.value) and "MODAL_KEY" in str(info.value)
+
+
+async def test_a_fallback_returns_the_rate_the_request_asked_for() -> None:
+    low = FakeProvider(
+        provider_id="low",
+        failures=[ProviderUnavailableError("down")],
+        caps=fake_capabilities(sample_rate=16_000),
+    )
+    high = FakeProvider(provider_id="high", caps=fake_capabilities(sample_rate=24_000))
+    router = Router(providers=[low, high], settings=Settings.load({}))
+    plain = DesignRequest(text="Hello there.", instruct="calm", language="en")
+    fell_back = await router.design(plain.model_copy(update={"sample_rate": 16_000}))
+    assert fell_back.provider == "high" and fell_back.sample_rate == 16_000
+    decoded = decode_audio(fell_back.audio, OUTPUT_LIMITS)
+    assert decoded.sample_rate == 16_000
+    assert decoded.duration == pytest.approx(fell_back.duration, abs=0.01)
+    native = await high.design(plain)
+    assert native.sample_rate == 24_000  # without a request rate, the provider's own
+    assert fell_back.duration == pytest.approx(native.duration, abs=0.01)  # same speech

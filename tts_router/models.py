@@ -133,6 +133,13 @@ class _SpeechRequest(BaseModel):
         gt=0,
         description="Seconds each provider tried may take; a provider's own timeout may be lower.",
     )
+    sample_rate: int | None = Field(
+        default=None,
+        ge=8_000,
+        le=192_000,
+        description="The rate of the result (resampled with soxr); None: the provider's own. "
+        "Whichever provider answers, after a fallback too, the result comes at this rate.",
+    )
 
 
 class CloneRequest(_SpeechRequest):

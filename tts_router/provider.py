@@ -43,6 +43,7 @@ from .errors import (
     ValidationError,
     detached,
 )
+from .formats import resample
 from .languages import LANGUAGES, normalize_language
 from .models import (
     CloneMode,
@@ -465,7 +466,8 @@ class Provider:
             _log_unexpected(self.id, exc)
             error = _unexpected(exc, self.id)
         else:
-            result = self._result(speeches, decoded, plan.caps, request_id, started)
+            rate = plan.request.sample_rate or plan.caps.sample_rate
+            result = self._result(speeches, decoded, plan.caps, request_id, started, rate)
             return result.model_copy(update={"language": plan.language})
         raise error  # outside the except block: nothing chained, see _public
 
@@ -476,10 +478,13 @@ class Provider:
         caps: Capabilities,
         request_id: str,
         started: float,
+        rate: int,
     ) -> SpeechResult:
         for chunk in decoded:
             self._check_rate(chunk, caps)
         samples = stitch([d.samples for d in decoded], caps.sample_rate)
+        if rate != caps.sample_rate:  # the rate the request asked for, whoever made it
+            samples = resample(samples, caps.sample_rate, rate)
         warnings = list(dict.fromkeys(w for s in speeches for w in s.warnings))
         if speeches[0].mode == "x_vector":
             warnings.append(X_VECTOR_WARNING)
@@ -491,9 +496,9 @@ class Provider:
                 timings[stage] = timings.get(stage, 0.0) + seconds
         timings["total"] = time.perf_counter() - started
         return SpeechResult(
-            audio=encode_wav(samples, caps.sample_rate),
-            sample_rate=caps.sample_rate,
-            duration=len(samples) / caps.sample_rate,
+            audio=encode_wav(samples, rate),
+            sample_rate=rate,
+            duration=len(samples) / rate,
             provider=self.id,
             model=speeches[0].model,
             mode=speeches[0].mode,
