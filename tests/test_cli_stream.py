@@ -57,3 +57,17 @@ def test_unknown_suffix_and_no_destination_are_typed_errors(tmp_path: Path) -> N
     assert b"cannot tell an audio format from '.xyz'" in _run("-o", str(tmp_path / "a.xyz")).stderr
     nowhere = _run()
     assert nowhere.returncode == 2 and b"-o FILE, or --stream" in nowhere.stderr
+
+
+def test_explain_detects_the_text_s_language_and_languages_lists_who_speaks_what(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tts_router.cli import main
+
+    monkeypatch.setenv("TTS_ROUTER_PLUGINS", "espeak")
+    assert main(["explain", "design", "--text", "Guten Morgen, wie geht es Ihnen heute?"]) == 0
+    assert "detected 'de' (German) from the text" in capsys.readouterr().out
+    assert main(["languages"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["auto", "Auto", "approximate", "espeak"]
+    assert ["de", "German", "approximate", "espeak"] in rows

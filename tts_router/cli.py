@@ -429,9 +429,12 @@ def _languages(router: Router, args: argparse.Namespace) -> int:
                 + " (see `tts-router providers`)"
             )
         provider = router.providers[requested]
-    for code in provider.capabilities.languages:
-        language = LANGUAGES.get(code)
-        print(f"{code}\t{language.name if language else '?'}")
+        for code in provider.capabilities.languages:
+            language = LANGUAGES.get(code)
+            print(f"{code}\t{language.name if language else '?'}")
+        return 0
+    for option in router.languages():  # what a host's dropdown offers, and who speaks it
+        print(f"{option.code}\t{option.name}\t{option.quality}\t{', '.join(option.providers)}")
     return 0
 
 
@@ -671,6 +674,7 @@ def _explain(router: Router, args: argparse.Namespace) -> int:
         args.language,
         has_transcript=has_transcript,
         provider=_requested(router, args),
+        text=_read_text(args.text) if args.text else None,  # "auto": detected from the text
     )
     print(decision.provider)
     for reason in decision.reasons:
