@@ -52,6 +52,7 @@ bench: bootstrap
 	$(UV) run --no-sync python bench/bench_streaming.py
 	$(UV) run --no-sync python bench/bench_throughput.py
 	$(UV) run --no-sync python bench/bench_decode_memory.py
+	$(UV) run --no-sync python bench/bench_router_overhead.py
 
 clean:
 	rm -rf .venv $(OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -10,7 +10,6 @@ small private methods :meth:`Provider._clone` and :meth:`Provider._design` for O
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import inspect
 import logging
 import threading
@@ -52,6 +51,7 @@ from .models import (
     Operation,
     QualityTier,
     SpeechResult,
+    VoiceReference,
 )
 from .streaming import FIRST_CHUNK_CHARS, AudioChunk
 from .text import chunk_spans, require_speakable, split_text
@@ -305,7 +305,7 @@ class Provider:
     async def _clone_plan(self, request: CloneRequest) -> _Plan:
         caps = self._require("clone")
         language = self._language(request.language, caps)
-        reference = await _decoded_reference(request.reference.audio, self.reference_limits)
+        reference = await _decoded_reference(request.reference, self.reference_limits)
         if not caps.clones_without_transcript and not request.reference.has_transcript:
             raise ValidationError(
                 "this provider needs the reference transcript; pass transcript=...",
@@ -554,14 +554,16 @@ async def _named(
 
 
 # Decoded references by content: a host cloning many texts in one voice decodes it once.
-_REFERENCES: OrderedDict[tuple[bytes, AudioLimits], DecodedAudio] = OrderedDict()
+_REFERENCES: OrderedDict[tuple[str, AudioLimits], DecodedAudio] = OrderedDict()
 _REFERENCES_MAX_BYTES = 256 * 1024 * 1024
 _references_lock = threading.Lock()
 
 
-async def _decoded_reference(audio: bytes, limits: AudioLimits) -> DecodedAudio:
-    """The one validator's verdict on ``audio``, computed once per content (off the loop)."""
-    key = (hashlib.sha256(audio).digest(), limits)
+async def _decoded_reference(reference: VoiceReference, limits: AudioLimits) -> DecodedAudio:
+    """The one validator's verdict on the reference, computed once per content (off the
+    loop). Keyed by its content id, which the reference hashes once and keeps."""
+    audio = reference.audio
+    key = (reference.content_id, limits)
     with _references_lock:
         cached = _REFERENCES.get(key)
         if cached is not None:
