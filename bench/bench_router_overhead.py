@@ -5,7 +5,7 @@ call) runs on 127.0.0.1. The same clone is timed as ``Router.clone`` (through a 
 validation, the reference check, the client's retry layer, result validation) and as a direct
 ``POST /clone`` with the already uploaded voice id. Done for a 3 s reference and a 6.4 MB one
 (the size of the seeds' reference), then for the 2,550-character text as seconds of audio per
-second of wall time. Ratios from one run; nothing is asserted.
+second of wall time (medians of ``--calls``). Ratios from one run; nothing is asserted.
 
     python bench/bench_router_overhead.py [--calls 20] [--engine-ms 50]
 """
@@ -91,14 +91,12 @@ async def main(calls: int, engine_ms: float) -> None:
             audio = cases["3 s reference"]
             reference = VoiceReference(audio=audio, transcript="what the reference says")
             request = CloneRequest(text=text, reference=reference, language="en")
-            started = time.perf_counter()
             result = await router.clone(request)
-            routed_rate = result.duration / (time.perf_counter() - started)
+            routed_rate = result.duration / await _median(lambda: router.clone(request), calls)
             body = {"text": text, "language": "en", "voice_id": sha(audio), "transcript": "x"}
-            started = time.perf_counter()
             response = await http.post("/clone", json=body)
             seconds = float(response.headers["x-tts-audio-seconds"])
-            direct_rate = seconds / (time.perf_counter() - started)
+            direct_rate = seconds / await _median(lambda: http.post("/clone", json=body), calls)
             print(
                 f"{len(text)}-character text: Router.clone {routed_rate:.1f} s of audio per s, "
                 f"one whole-text POST {direct_rate:.1f}: ratio {routed_rate / direct_rate:.2f}"

@@ -135,3 +135,47 @@ async def test_a_reference_is_decoded_once_however_many_clones_use_it(
         await provider.clone(CloneRequest(text=text, reference=reference, language="en"))
     await provider.aclose()
     assert calls == [len(reference.audio)]
+
+
+async def test_a_remote_answer_is_decoded_once_and_passed_on_as_it_came(
+    make_service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tts_router.http as http_module
+    import tts_router.provider as provider_module
+
+    decoded: list[bytes] = []
+    real = http_module.validate_output_wav
+
+    def counting(wav: bytes, **kwargs: Any) -> Any:
+        decoded.append(wav)
+        return real(wav, **kwargs)
+
+    monkeypatch.setattr(http_module, "validate_output_wav", counting)
+    monkeypatch.setattr(provider_module, "validate_output_wav", counting)
+    service: Service = make_service()
+    provider = _Tone(ServiceConfig(clone_url=service.url))
+    reference = VoiceReference(audio=reference_wav(), transcript="it says this")
+    result = await provider.clone(CloneRequest(text="One.", reference=reference, language="en"))
+    await provider.aclose()
+    # The client checked the service's WAV once, and the result is those very bytes.
+    assert decoded == [result.audio]
+
+
+class _WideTone(_Tone):
+    static_capabilities: ClassVar[Capabilities] = _Tone.static_capabilities.model_copy(
+        update={"max_text_chars": 5_000}
+    )
+
+
+async def test_parts_never_exceed_the_limit_a_service_declares(make_service: Any) -> None:
+    service: Service = make_service(max_text_chars=100)
+    provider = _WideTone(ServiceConfig(clone_url=service.url))
+    assert provider.capabilities.max_text_chars == 5_000  # its own, until it has asked
+    assert (await provider.health()).ok
+    assert provider.capabilities.max_text_chars == 100  # what /health declared
+    text = " ".join(SENTENCES * 3)  # 700 characters: more than one request may carry
+    reference = VoiceReference(audio=reference_wav(), transcript="it says this")
+    result = await provider.clone(CloneRequest(text=text, reference=reference, language="en"))
+    await provider.aclose()
+    # Every part was taken (none refused as text_too_long), so the text went as >= 7 parts.
+    assert result.duration > 0 and service.jobs >= 7

@@ -25,10 +25,12 @@ import io
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import numpy as np
-import numpy.typing as npt
+# numpy is imported where it is used: `import tts_router` and building requests need none
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 from .errors import AudioValidationError, OutputValidationError
 
@@ -46,7 +48,7 @@ __all__ = [
     "validate_output_wav",
 ]
 
-FloatArray = npt.NDArray[np.float32]
+FloatArray: TypeAlias = "npt.NDArray[np.float32]"
 
 # Containers and sample encodings libsndfile decodes without surprises. Anything else (raw,
 # exotic ADPCM variants, unknown future formats) is refused rather than guessed at.
@@ -255,6 +257,8 @@ def _av_frames(stream: Any, rate: int) -> int | None:
 
 def _frame_block(frame: Any) -> npt.NDArray[Any]:
     """A decoded frame as (frames, channels) float32 in [-1, 1]."""
+    import numpy as np
+
     array: npt.NDArray[Any] = frame.to_ndarray()
     channels = int(frame.layout.nb_channels)
     # Planar frames are (channels, frames); packed ones are (1, frames * channels).
@@ -278,6 +282,8 @@ class _MonoSink:
     def __init__(
         self, rate: int, channels: int, limits: AudioLimits, header_frames: int | None
     ) -> None:
+        import numpy as np
+
         if not limits.min_sample_rate <= rate <= limits.max_sample_rate:
             raise AudioValidationError(
                 f"sample rate {rate} Hz is outside "
@@ -303,6 +309,8 @@ class _MonoSink:
 
     def add(self, block: npt.NDArray[Any]) -> None:
         """Take (frames, channels) samples."""
+        import numpy as np
+
         if len(block) == 0:
             return
         if block.shape[1] > self.limits.max_channels:
@@ -334,6 +342,8 @@ class _MonoSink:
 
     def finish(self) -> DecodedAudio:
         """Check what was collected and return it."""
+        import numpy as np
+
         if self.frames == 0:
             raise AudioValidationError("there is no audio (zero samples)", code="audio_empty")
         if self.frames < self.limits.min_seconds * self.rate:
@@ -368,6 +378,8 @@ class _Decimator:
     """
 
     def __init__(self, factor: int) -> None:
+        import numpy as np
+
         self.factor = factor
         taps = 24 * factor + 1
         cutoff = 0.45 / factor  # cycles per input sample: just under the new Nyquist
@@ -390,6 +402,8 @@ class _Decimator:
         return None  # no whole factor gives an exact rate: keep the file's rate
 
     def __call__(self, samples: FloatArray) -> FloatArray:
+        import numpy as np
+
         window = np.concatenate([self.history, samples])
         self.history = window[len(samples) :].copy()
         count = len(samples)
@@ -405,6 +419,8 @@ class _Decimator:
 
     def flush(self) -> FloatArray:
         """The outputs the filter's delay still holds back."""
+        import numpy as np
+
         return self(np.zeros(self.delay, dtype=np.float32))
 
 
@@ -427,6 +443,8 @@ def validate_output_samples(
     (clipping them distorts silently) are typed errors naming what to return. Checked as an
     array because NaN does not survive encoding to PCM.
     """
+    import numpy as np
+
     array = np.asarray(samples)
     if not np.issubdtype(array.dtype, np.floating):
         raise OutputValidationError(
@@ -468,6 +486,7 @@ def _output_error(exc: AudioValidationError, provider: str | None) -> OutputVali
 
 def encode_wav(samples: npt.ArrayLike, sample_rate: int) -> bytes:
     """Encode mono samples in [-1, 1] as 16-bit PCM WAV bytes (clipping anything outside)."""
+    import numpy as np
     import soundfile as sf
 
     array = np.clip(np.asarray(samples, dtype=np.float32).reshape(-1), -1.0, 1.0)
@@ -485,6 +504,8 @@ def stitch(
     so the result is shorter than the sum of the chunks by the overlaps only, and no chunk
     disappears.
     """
+    import numpy as np
+
     arrays = [np.asarray(c, dtype=np.float32).reshape(-1) for c in chunks]
     if not arrays:
         return np.zeros(0, dtype=np.float32)

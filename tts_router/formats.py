@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
-import numpy as np
-import numpy.typing as npt
+# numpy is imported where it is used: `import tts_router` and building requests need none
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 from .errors import ValidationError
 from .extras import require_extra
@@ -100,6 +102,8 @@ def encode(
     Raises :class:`~tts_router.errors.ValidationError` (``unsupported_format``) for a format
     not in :data:`FORMATS`, and a ``missing_extra`` error when AAC is asked for without PyAV.
     """
+    import numpy as np
+
     fmt = audio_format.strip().lower()
     if fmt not in MEDIA_TYPES:
         raise ValidationError(
@@ -142,6 +146,8 @@ def streaming_wav_header(sample_rate: int) -> bytes:
 
 def resample(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> npt.NDArray[np.float32]:
     """``samples`` at ``to_rate`` (soxr, high quality); the duration is kept."""
+    import numpy as np
+
     if to_rate <= 0:
         raise ValidationError("the sample rate must be positive", code="invalid_request")
     import soxr

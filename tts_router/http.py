@@ -239,7 +239,8 @@ class CircuitBreaker:
 
 @dataclass(frozen=True, slots=True)
 class AudioResponse:
-    """A WAV from the service (already checked: type, parses, not silent) and its headers.
+    """A WAV from the service and its headers; ``audio`` is that WAV decoded and checked by the
+    one output validator (type, parses, finite, in range), once: nothing decodes it again.
 
     ``timings``: the service's stages (``queue``, ``prompt``, ``generate``, ``encode``...) and
     the client's: ``request`` (the HTTP exchange, redirects and retries included),
@@ -247,6 +248,7 @@ class AudioResponse:
     """
 
     wav: bytes = field(repr=False)
+    audio: DecodedAudio = field(repr=False)
     model: str
     mode: str
     timings: dict[str, float]
@@ -325,6 +327,7 @@ class _Job:
     stream: bool = False  # asks for the framed answer (Accept: STREAM_MEDIA_TYPE)
     text_length: int = 0  # the request's text (a whole-WAV answer to a stream spans it all)
     opened: _OpenStream | None = field(default=None, repr=False)  # once its first chunk came
+    audio: DecodedAudio | None = field(default=None, repr=False)  # a whole answer, checked once
 
     def __post_init__(self) -> None:
         self.origin = (self.method, self.url, self.json, self.content)
@@ -521,8 +524,11 @@ class ServiceClient:
             service["service_total"] = service.pop("total")
         spent = service.get("service_total", sum(service.values()))
         warnings = headers.get(HEADER_WARNINGS, "")
+        if job.audio is None:  # _run(expect_wav=True) checks every 2xx answer
+            raise AssertionError("unreachable: a whole answer's audio is checked in _attempt")
         return AudioResponse(
             wav=response.content,
+            audio=job.audio,
             model=headers.get(HEADER_MODEL, "unknown"),
             mode=headers.get(HEADER_MODE, "unknown"),
             timings={**service, "request": elapsed, "network": max(elapsed - spent, 0.0)},
@@ -631,7 +637,7 @@ class ServiceClient:
             logger.debug("%s %s -> %d (hop %d)", job.method, _path(job.url), status, job.hops)
             if status < 300 or status in allow:
                 if expect_wav and status < 300 and not job.stream:
-                    self._require_wav(response, job)
+                    job.audio = self._require_wav(response, job)
                 return response
             error = self._error_for(response, job.request_id)
             job.health = _health_of(status, error)

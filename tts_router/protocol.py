@@ -319,6 +319,9 @@ class HealthInfo(BaseModel):
     loaded: bool
     version: str
     operations: list[Literal["clone", "design"]] = []
+    max_text_chars: int | None = None
+    """The most characters one request may carry (longer is ``text_too_long``); the service
+    chunks and batches what it gets. Filled in by the service app, not the engine."""
 
 
 class LanguagesInfo(BaseModel):

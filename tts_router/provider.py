@@ -156,7 +156,9 @@ class Speech:
     ``samples``: a 1-D float array (float32 or float64) of finite mono samples in [-1, 1], at
     ``sample_rate``, which must equal ``capabilities.sample_rate``. Or ``wav``: a complete
     mono WAV file. ``timings``: seconds per stage of the provider's own work, if it measured
-    any (a remote provider passes on the service's).
+    any (a remote provider passes on the service's). ``checked``: the audio already decoded
+    and checked by the one output validator (a remote provider's client did it on arrival);
+    it is then not decoded again.
     """
 
     model: str
@@ -166,12 +168,15 @@ class Speech:
     wav: bytes | None = None
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    checked: DecodedAudio | None = None
 
     def __repr__(self) -> str:
         return f"Speech(model={self.model!r}, mode={self.mode!r}, rate={self.sample_rate!r})"
 
     def decoded(self, provider_id: str) -> DecodedAudio:
         """The chunk's audio, checked by the one output validator."""
+        if self.checked is not None:
+            return self.checked
         if self.wav is not None:
             return validate_output_wav(self.wav, provider=provider_id)
         if self.samples is None:
@@ -485,6 +490,9 @@ class Provider:
         samples = stitch([d.samples for d in decoded], caps.sample_rate)
         if rate != caps.sample_rate:  # the rate the request asked for, whoever made it
             samples = resample(samples, caps.sample_rate, rate)
+        # One chunk as a checked WAV at the asked rate is the answer as it came: not re-encoded.
+        unchanged = len(speeches) == 1 and rate == caps.sample_rate
+        wav = speeches[0].wav if unchanged else None
         warnings = list(dict.fromkeys(w for s in speeches for w in s.warnings))
         if speeches[0].mode == "x_vector":
             warnings.append(X_VECTOR_WARNING)
@@ -496,7 +504,7 @@ class Provider:
                 timings[stage] = timings.get(stage, 0.0) + seconds
         timings["total"] = time.perf_counter() - started
         return SpeechResult(
-            audio=encode_wav(samples, rate),
+            audio=wav if wav is not None else encode_wav(samples, rate),
             sample_rate=rate,
             duration=len(samples) / rate,
             provider=self.id,

@@ -72,7 +72,8 @@ class ServiceConfig:
     max_request_chars: int | None = None
     """Text sent in one request; the service chunks it and generates the chunks as one batch,
     its best path. Longer text goes as parts of this size, ``max_parallel`` at once. None:
-    the provider's own ``max_text_chars``."""
+    the provider's own ``max_text_chars``. Once :meth:`RemoteProvider.health` has read a
+    service's declared limit (``HealthInfo.max_text_chars``), parts never exceed it."""
 
 
 # What one request to a GPU service carries by default: a whole text of ordinary length, which
@@ -128,6 +129,7 @@ class RemoteProvider(Provider):
                     transport=transport,
                 )
         self._languages: tuple[str, ...] | None = None
+        self._service_chars: int | None = None  # the smallest limit a service declared
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(operations={sorted(self._clients)})"
@@ -143,7 +145,10 @@ class RemoteProvider(Provider):
                 "operations": operations,
                 "languages": self._languages or static.languages,
                 "clone_modes": static.clone_modes if "clone" in operations else (),
-                "max_text_chars": self.config.max_request_chars or static.max_text_chars,
+                "max_text_chars": min(
+                    self.config.max_request_chars or static.max_text_chars,
+                    self._service_chars or static.max_text_chars,
+                ),
             }
         )
 
@@ -178,6 +183,10 @@ class RemoteProvider(Provider):
                 details.append(f"{operation}: {exc.code}: {exc.message}")
                 continue
             ok = ok and info.loaded
+            if info.max_text_chars:  # never send a part longer than a service takes
+                self._service_chars = min(
+                    self._service_chars or info.max_text_chars, info.max_text_chars
+                )
             # Keep only what both the service and the router's language table know.
             known = set(self.static_capabilities.languages)
             self._languages = tuple(lang for lang in languages.languages if lang in known)
@@ -248,7 +257,7 @@ class RemoteProvider(Provider):
             async for chunk in chunks:
                 mode = chunk.mode if isinstance(request, CloneRequest) else "design"
                 speech = self._checked_speech(chunk.model, mode, chunk.warnings, chunk.timings)
-                speech.samples, speech.sample_rate = chunk.audio.samples, chunk.audio.sample_rate
+                speech.checked = chunk.audio
                 yield speech, chunk.text_span, chunk.last
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
@@ -267,7 +276,7 @@ class RemoteProvider(Provider):
 
     def _speech(self, response: AudioResponse, mode: str) -> Speech:
         speech = self._checked_speech(response.model, mode, response.warnings, response.timings)
-        speech.wav = response.wav
+        speech.wav, speech.checked = response.wav, response.audio
         return speech
 
     def _checked_speech(

@@ -63,7 +63,13 @@ class Handlers:
         """
         info = self.engine.health()
         status = _HEALTH_STATUS[self.worker.load_state]
-        return info.model_copy(update={"status": status, "loaded": status == "ok"})
+        return info.model_copy(
+            update={
+                "status": status,
+                "loaded": status == "ok",
+                "max_text_chars": self.max_text_chars,
+            }
+        )
 
     # -- voices ---------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from tts_router import (
     VoiceReference,
     decode_audio,
 )
-from tts_router.audio import OUTPUT_LIMITS, encode_wav
+from tts_router.audio import OUTPUT_LIMITS, encode_wav, validate_output_wav
 from tts_router.errors import ProviderError, TruncatedOutputError, ValidationError
 from tts_router.http import AudioResponse, RetryOptions, ServiceClient
 from tts_router.serving import serve_in_thread
@@ -241,7 +241,10 @@ def test_a_chunk_at_the_token_cap_is_a_truncation_not_audio(
     provider: LegacyQwenProvider,
 ) -> None:
     capped = encode_wav(0.1 * make_reference_wav_samples(164.0), 24_000)
-    response = AudioResponse(wav=capped, model="m", mode="icl", timings={}, warnings=())
+    audio = validate_output_wav(capped, provider="qwen")
+    response = AudioResponse(
+        wav=capped, audio=audio, model="m", mode="icl", timings={}, warnings=()
+    )
     with pytest.raises(TruncatedOutputError):
         provider._speech(response, "clone", None, [])
 

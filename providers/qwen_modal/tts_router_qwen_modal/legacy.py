@@ -39,7 +39,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from tts_router.audio import DecodedAudio, validate_output_wav
+from tts_router.audio import DecodedAudio
 from tts_router.errors import (
     ConfigurationError,
     TruncatedOutputError,
@@ -367,7 +367,7 @@ class LegacyQwenProvider(Provider):
     def _speech(
         self, response: AudioResponse, operation: Operation, seed: int | None, warnings: list[str]
     ) -> Speech:
-        decoded = validate_output_wav(response.wav, provider=self.id)
+        decoded = response.audio
         if decoded.duration >= _CAP_SECONDS:
             raise TruncatedOutputError(
                 f"the earlier app's audio is {decoded.duration:.0f} s, at its "
@@ -380,6 +380,7 @@ class LegacyQwenProvider(Provider):
             model=self._model.get(operation, _MODEL),
             mode="icl" if operation == "clone" else "design",
             wav=response.wav,
+            checked=decoded,
             warnings=warnings,
             timings=response.timings,
         )
