@@ -14,6 +14,7 @@ first chunk only; after it a failure is a ``StreamInterruptedError``.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, get_args
@@ -147,7 +148,7 @@ class RemoteProvider(Provider):
                 "clone_modes": static.clone_modes if "clone" in operations else (),
                 "max_text_chars": min(
                     self.config.max_request_chars or static.max_text_chars,
-                    self._service_chars or static.max_text_chars,
+                    self._service_chars or sys.maxsize,
                 ),
             }
         )
