@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -71,3 +72,42 @@ def test_explain_detects_the_text_s_language_and_languages_lists_who_speaks_what
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     assert rows[0] == ["auto", "Auto", "approximate", "espeak"]
     assert ["de", "German", "approximate", "espeak"] in rows
+
+
+def test_stream_opus_to_stdout_is_one_ogg_file(tmp_path: Path) -> None:
+    run = _run("--stream", "--format", "opus")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(b"OggS") and b"opus at 48000 Hz" in run.stderr
+    target = tmp_path / "streamed.ogg"
+    target.write_bytes(run.stdout)
+    samples, rate = sf.read(target)
+    assert rate == 48_000 and len(samples) / rate > 2.0
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_gets_none(tmp_path: Path) -> None:
+    import pty
+
+    text = " ".join([TEXT] * 4)  # a short first chunk, then the rest: several chunks
+    command = [str(BIN), "design", "--text", text, "--instruct", "calm", "--language", "en"]
+    env = {**os.environ, "TTS_ROUTER_PLUGINS": "espeak"}
+    primary, secondary = pty.openpty()
+    target = tmp_path / "out.wav"
+    run = subprocess.run(
+        [*command, "-o", str(target)], stderr=secondary, stdout=subprocess.PIPE, env=env,
+        timeout=120, check=False,
+    )  # fmt: skip
+    os.close(secondary)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once everything written has been read
+        while chunk := os.read(primary, 4096):
+            shown += chunk
+    os.close(primary)
+    assert run.returncode == 0 and sf.info(target).duration > 4.0
+    bars = [line for line in shown.split(b"\r") if b" chunks, " in line]
+    assert bars and bars[-1].startswith(b"[" + b"#" * 24 + b"]")  # reaches 100%
+    assert b"s left" in bars[0]
+    piped = subprocess.run(
+        [*command, "-o", str(tmp_path / "piped.wav")], capture_output=True, env=env, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert piped.returncode == 0 and b"chunks" not in piped.stderr + piped.stdout

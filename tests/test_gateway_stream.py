@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import av
 import httpx
 import openai
 import pytest
@@ -67,7 +68,7 @@ def _speak(url: str, fmt: str, **extra: Any) -> tuple[dict[str, str], list[tuple
         return dict(response.headers), pieces
 
 
-@pytest.mark.parametrize("fmt", ["pcm", "wav"])
+@pytest.mark.parametrize("fmt", ["pcm", "wav", "opus", "mp3"])
 def test_stream_format_audio_sends_each_chunk_as_it_is_made(
     make_service: Any, tmp_path: Path, fmt: str
 ) -> None:
@@ -80,14 +81,19 @@ def test_stream_format_audio_sends_each_chunk_as_it_is_made(
     if fmt == "wav":
         assert data[:44] == streaming_wav_header(RATE)
         data = data[44:]
-    assert len(data) == _expected_pcm_bytes(TEXT)  # every chunk, whole
+    if fmt in ("pcm", "wav"):
+        assert len(data) == _expected_pcm_bytes(TEXT)  # every chunk, whole
+    else:  # one Ogg/Opus or MP3 stream of every chunk, to within a codec frame
+        with av.open(io.BytesIO(data)) as container:
+            seconds = sum(f.samples / f.sample_rate for f in container.decode(audio=0))
+        assert seconds == pytest.approx(_expected_pcm_bytes(TEXT) / 2 / RATE, abs=0.1)
     first, last = pieces[0][0], pieces[-1][0]
     print(f"{fmt}: first bytes after {first:.3f} s, last after {last:.3f} s, {len(pieces)} reads")
     assert first < 0.4 * last  # 8 design chunks, 0.1 s each: the first long before the end
     assert service.app.state.stats.streams == 1
 
 
-def test_other_formats_stay_whole_files(make_service: Any, tmp_path: Path) -> None:
+def test_flac_stays_a_whole_file(make_service: Any, tmp_path: Path) -> None:
     service: Service = make_service(LatencyEngine(chunk_chars=80, design=True))
     with _gateway(service.url, tmp_path) as url:
         headers, pieces = _speak(url, "flac", stream_format="audio")

@@ -35,12 +35,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
-from .audio import OUTPUT_LIMITS, decode_audio, stitch
+from .audio import stitch
 from .errors import NoProviderError, TTSRouterError, ValidationError
 from .extras import require_extra
-from .formats import FORMATS, encode, format_for_path, streaming_wav_header
+from .formats import FORMATS, STREAM_FORMATS, encode, encoded_rate, format_for_path
 from .models import CloneRequest, DesignRequest, VoiceReference
 from .plugins import ALLOW_LIST_VARIABLE, PluginRegistry, get_plugins
 from .provider import Health, Provider
@@ -188,7 +188,7 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument(
             "--stream",
             action="store_true",
-            help="write audio to standard output as it is made (--format wav or pcm)",
+            help="write audio to standard output as it is made (not flac)",
         )
         cmd.set_defaults(handler=_speak, operation=name)
 
@@ -689,8 +689,16 @@ def _speak(router: Router, args: argparse.Namespace) -> int:
         raise ValidationError("only one of --text and --transcript can read stdin")
     if not args.stream and args.output is None:
         raise ValidationError("say where the audio goes: -o FILE, or --stream to stdout")
-    provider = _requested(router, args)
-    text = _read_text(args.text)
+    file_format = args.format or (format_for_path(str(args.output)) if args.output else "wav")
+    # Standard output carries --format (default wav) and -o its own suffix's format.
+    audio_format = (args.format or "wav") if args.stream else file_format
+    fields = {
+        "text": _read_text(args.text),
+        "language": args.language,
+        "provider": _requested(router, args),
+        "format": audio_format,
+        "sample_rate": args.sample_rate,
+    }
     request: CloneRequest | DesignRequest
     if args.operation == "clone":
         with _file("read", args.reference):
@@ -698,32 +706,19 @@ def _speak(router: Router, args: argparse.Namespace) -> int:
                 args.reference,
                 transcript=_read_text(args.transcript) if args.transcript else None,
             )
-        request = CloneRequest(
-            text=text, reference=reference, language=args.language, provider=provider
-        )
+        request = CloneRequest(reference=reference, **fields)
     else:
-        request = DesignRequest(
-            text=text, instruct=args.instruct, language=args.language, provider=provider
-        )
-    if args.stream:
-        return _stream_out(router, request, args)
+        request = DesignRequest(instruct=args.instruct, **fields)
+    # A stream when asked for, or to show progress on a terminal (the file is the same).
+    if args.stream or (sys.stderr.isatty() and audio_format in STREAM_FORMATS):
+        return _stream_out(router, request, args, file_format)
     call = router.clone(request) if isinstance(request, CloneRequest) else router.design(request)
     result = asyncio.run(_closing(router, call))
-    audio_format = args.format or format_for_path(str(args.output))
-    data, rate = result.audio, result.sample_rate
-    if audio_format != "wav" or args.sample_rate:
-        speech = decode_audio(result.audio, OUTPUT_LIMITS)
-        encoded = encode(
-            speech.samples, speech.sample_rate, audio_format, target_rate=args.sample_rate
-        )
-        data, rate = encoded.data, encoded.sample_rate
-    with _file("write", args.output):
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_bytes(data)
-    print(
-        f"wrote {args.output} ({result.duration:.2f} s, {rate} Hz, {audio_format}) "
-        f"with {result.provider}/{result.model}, mode {result.mode}, quality {result.quality}"
+    _write_file(args.output, result.audio)
+    _report(
+        args.output, result.duration, result.sample_rate, audio_format, result.provider, sys.stdout
     )
+    print(f"  {result.model}, mode {result.mode}, quality {result.quality}")
     for warning in result.warnings:
         print(f"warning: {warning}")
     return 0
@@ -731,82 +726,91 @@ def _speak(router: Router, args: argparse.Namespace) -> int:
 
 _STREAM_HELP = """\
 --stream writes audio to standard output as each chunk is ready: a WAV stream by default
-(`| aplay` or `| ffplay -nodisp -`), or raw 16-bit little-endian mono with --format pcm
-(`| aplay -f S16_LE -c 1 -r RATE`; the rate is printed on standard error). With -o as well,
-the complete file is written at the end. Progress goes to standard error when it is a terminal.
+(`| aplay` or `| ffplay -nodisp -`), raw 16-bit little-endian mono with --format pcm
+(`| aplay -f S16_LE -c 1 -r RATE`; the rate is printed on standard error), or Ogg/Opus, MP3
+or AAC. With -o as well, the complete file is written at the end. On a terminal, a progress
+bar with the time left goes to standard error for texts of more than one chunk.
 """
 
 
 def _stream_out(
-    router: Router, request: CloneRequest | DesignRequest, args: argparse.Namespace
+    router: Router,
+    request: CloneRequest | DesignRequest,
+    args: argparse.Namespace,
+    file_format: str,
 ) -> int:
-    audio_format = args.format or "wav"
-    if audio_format not in ("wav", "pcm"):
-        raise ValidationError(
-            "--stream writes wav or pcm; use -o for other formats", code="unsupported_format"
-        )
     stream = (
         router.stream_clone(request)
         if isinstance(request, CloneRequest)
         else router.stream_design(request)
     )
-    chunks = asyncio.run(
-        _closing(router, _write_stream(stream, audio_format, args, len(request.text)))
-    )
+    chunks = asyncio.run(_closing(router, _write_stream(stream, args.stream)))
     if args.output is not None and chunks:
         rate = chunks[0].sample_rate
-        samples = stitch([c.samples for c in chunks], rate)
-        encoded = encode(
-            samples, rate, format_for_path(str(args.output)), target_rate=args.sample_rate
-        )
-        with _file("write", args.output):
-            args.output.parent.mkdir(parents=True, exist_ok=True)
-            args.output.write_bytes(encoded.data)
+        whole = encode(stitch([c.samples for c in chunks], rate), rate, file_format)
+        _write_file(args.output, whole.data)
+        seconds = sum(c.duration for c in chunks)
+        report = sys.stderr if args.stream else sys.stdout  # stdout may be the audio
+        _report(args.output, seconds, whole.sample_rate, file_format, chunks[0].provider, report)
     warnings = dict.fromkeys(w for c in chunks for w in c.warnings)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 
-async def _write_stream(
-    stream: AsyncIterator[AudioChunk], audio_format: str, args: argparse.Namespace, total_chars: int
-) -> list[AudioChunk]:
+async def _write_stream(stream: AsyncIterator[AudioChunk], to_stdout: bool) -> list[AudioChunk]:
     out = sys.stdout.buffer
-    progress = _Progress(total_chars) if sys.stderr.isatty() else None
+    progress = _Progress() if sys.stderr.isatty() else None
     chunks: list[AudioChunk] = []
     async for chunk in stream:
-        encoded = chunk.encode("pcm", sample_rate=args.sample_rate)
-        if not chunks:
-            print(
-                f"streaming {audio_format} at {encoded.sample_rate} Hz, 16-bit mono "
-                f"from {chunk.provider}",
-                file=sys.stderr,
-            )
-            if audio_format == "wav":
-                out.write(streaming_wav_header(encoded.sample_rate))
-        out.write(encoded.data)
-        out.flush()
+        if to_stdout:
+            if not chunks:
+                print(
+                    f"streaming {chunk.format} at "
+                    f"{encoded_rate(chunk.format, chunk.sample_rate)} Hz, mono, "
+                    f"from {chunk.provider}",
+                    file=sys.stderr,
+                )
+            out.write(chunk.data)
+            out.flush()
         chunks.append(chunk)
         if progress is not None:
-            progress.update(chunk.text_span[1], last=chunk.last)
+            progress.update(chunk)
     return chunks
 
 
-class _Progress:
-    """One line on standard error: the share of the text spoken, and the time left."""
+def _write_file(path: Path, data: bytes) -> None:
+    with _file("write", path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
 
-    def __init__(self, total: int) -> None:
-        self.total = max(total, 1)
+
+def _report(
+    path: Path, seconds: float, rate: int, audio_format: str, provider: str, out: TextIO
+) -> None:
+    print(f"wrote {path} ({seconds:.2f} s, {rate} Hz, {audio_format}) with {provider}", file=out)
+
+
+class _Progress:
+    """A bar on standard error for a stream of more than one chunk: chunks done of all, and
+    the time left at the pace so far."""
+
+    WIDTH = 24
+
+    def __init__(self) -> None:
         self.started = time.monotonic()
 
-    def update(self, done: int, *, last: bool) -> None:
-        share = min(done / self.total, 1.0)
+    def update(self, chunk: AudioChunk) -> None:
+        if not chunk.total or chunk.total < 2:
+            return
+        done = chunk.sequence + 1
         elapsed = time.monotonic() - self.started
-        eta = elapsed / share - elapsed if share > 0 else 0.0
-        end = "\n" if last else ""
+        left = elapsed / done * (chunk.total - done)
+        filled = round(self.WIDTH * done / chunk.total)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
         print(
-            f"\r{share:4.0%} of the text spoken, about {eta:.0f} s left ",
-            end=end,
+            f"\r[{bar}] {done}/{chunk.total} chunks, {elapsed:.0f} s, about {left:.0f} s left ",
+            end="\n" if chunk.last else "",
             file=sys.stderr,
             flush=True,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 # numpy is imported where it is used: `import tts_router` and building requests need none
 if TYPE_CHECKING:
@@ -21,9 +21,12 @@ from .extras import require_extra
 
 __all__ = [
     "FORMATS",
+    "STREAM_FORMATS",
     "AudioFormat",
     "EncodedAudio",
+    "StreamEncoder",
     "encode",
+    "encoded_rate",
     "format_for_path",
     "resample",
     "streaming_wav_header",
@@ -39,6 +42,15 @@ MEDIA_TYPES: dict[AudioFormat, str] = {
     "opus": "audio/ogg",
     "aac": "audio/aac",
     "pcm": "audio/pcm",
+}
+# What a stream can be written as: every format but FLAC, whose header holds the total length.
+STREAM_FORMATS: tuple[AudioFormat, ...] = ("wav", "pcm", "opus", "mp3", "aac")
+# PyAV's (container, codec) for the compressed streams: one encoder for the whole stream, so no
+# priming delay or padding at chunk seams. Ogg pages of 20 ms: each chunk's packets go out at once.
+_AV_STREAMS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "opus": ("ogg", "libopus", {"page_duration": "20000"}),
+    "mp3": ("mp3", "libmp3lame", {}),
+    "aac": ("adts", "aac", {}),
 }
 # (container, subtype) for libsndfile.
 _SNDFILE: dict[str, tuple[str, str]] = {
@@ -104,22 +116,132 @@ def encode(
     """
     import numpy as np
 
+    fmt = _known(audio_format)
+    rate = encoded_rate(fmt, target_rate or sample_rate)
+    array = np.clip(np.asarray(samples, dtype=np.float32).reshape(-1), -1.0, 1.0)
+    data = _encode(resample(array, sample_rate, rate), rate, fmt)
+    return EncodedAudio(data, fmt, MEDIA_TYPES[fmt], rate)
+
+
+class StreamEncoder:
+    """A stream's chunks encoded as they come: the bytes of every :meth:`encode` call and of
+    :meth:`finish`, concatenated, are one valid file in ``audio_format``.
+
+    ``wav`` starts with a header of unknown length (see :func:`streaming_wav_header`); ``pcm``
+    is raw 16-bit little-endian mono; ``opus`` (Ogg), ``mp3`` and ``aac`` (ADTS) run one
+    encoder over the whole stream (PyAV, the ``formats`` extra), so a player hears no seam
+    between chunks. FLAC is refused: its header holds the total length.
+    """
+
+    def __init__(self, audio_format: str, sample_rate: int) -> None:
+        fmt = _known(audio_format)
+        if fmt not in STREAM_FORMATS:
+            raise ValidationError(
+                f"{fmt} cannot be streamed (its header holds the total length); stream one of "
+                + ", ".join(STREAM_FORMATS)
+                + ", or ask for the whole result",
+                code="unsupported_format",
+            )
+        self.format: AudioFormat = fmt
+        self.sample_rate = encoded_rate(fmt, sample_rate)
+        self._started = False
+        self._av: _AvStream | None = None
+        if fmt in _AV_STREAMS:
+            require_extra("av", "tts-router-core", "formats", what=f"streaming {fmt}")
+            self._av = _AvStream(fmt, self.sample_rate)
+
+    @property
+    def media_type(self) -> str:
+        """The stream's media type (``audio/ogg`` for opus)."""
+        return MEDIA_TYPES[self.format]
+
+    def encode(self, samples: npt.ArrayLike, sample_rate: int) -> bytes:
+        """The next piece of the stream: ``samples`` (mono, [-1, 1]) at ``sample_rate``,
+        resampled to the stream's rate; the first piece carries the header."""
+        import numpy as np
+
+        array = np.clip(np.asarray(samples, dtype=np.float32).reshape(-1), -1.0, 1.0)
+        array = resample(array, sample_rate, self.sample_rate)
+        if self._av is not None:
+            return self._av.encode(array)
+        header = (
+            b"" if self._started or self.format == "pcm" else streaming_wav_header(self.sample_rate)
+        )
+        self._started = True
+        return header + _encode(array, self.sample_rate, "pcm")
+
+    def finish(self) -> bytes:
+        """The stream's tail (what the encoder still holds); nothing for wav and pcm."""
+        return self._av.finish() if self._av is not None else b""
+
+
+class _AvStream:
+    """One PyAV encoder and muxer writing to memory, drained after every piece."""
+
+    def __init__(self, fmt: AudioFormat, rate: int) -> None:
+        import av
+
+        container, codec, options = _AV_STREAMS[fmt]
+        self._sink = _Sink()
+        self._container = av.open(self._sink, mode="w", format=container, options=options)
+        stream: Any = self._container.add_stream(codec, rate=rate)
+        stream.layout = "mono"
+        self._stream = stream
+        self._rate = rate
+
+    def encode(self, samples: npt.NDArray[np.float32]) -> bytes:
+        import av
+
+        if len(samples):
+            frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
+            frame.sample_rate = self._rate
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        return self._sink.drain()
+
+    def finish(self) -> bytes:
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        self._container.close()
+        return self._sink.drain()
+
+
+class _Sink(io.RawIOBase):
+    """A write-only file that hands back what was written since it was last drained."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def drain(self) -> bytes:
+        data, self._parts = b"".join(self._parts), []
+        return data
+
+
+def _known(audio_format: str) -> AudioFormat:
     fmt = audio_format.strip().lower()
     if fmt not in MEDIA_TYPES:
         raise ValidationError(
             f"unknown audio format {audio_format!r}; use one of " + ", ".join(FORMATS),
             code="unsupported_format",
         )
-    array = np.clip(np.asarray(samples, dtype=np.float32).reshape(-1), -1.0, 1.0)
-    rate = sample_rate
-    if target_rate is not None and target_rate != rate:
-        array, rate = resample(array, rate, target_rate), target_rate
+    return fmt
+
+
+def encoded_rate(fmt: AudioFormat, rate: int) -> int:
+    """The rate ``fmt`` is written at for audio at ``rate``: ``rate``, unless the codec cannot
+    take it (Opus, MP3), then its usual rate (the audio is resampled)."""
     if fmt == "opus" and rate not in _OPUS_RATES:
-        array, rate = resample(array, rate, 48_000), 48_000
+        return 48_000
     if fmt == "mp3" and rate not in _MP3_RATES:
-        array, rate = resample(array, rate, 24_000), 24_000
-    data = _encode(array, rate, fmt)
-    return EncodedAudio(data, fmt, MEDIA_TYPES[fmt], rate)
+        return 24_000
+    return rate
 
 
 def streaming_wav_header(sample_rate: int) -> bytes:
@@ -150,39 +272,24 @@ def resample(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> npt.NDArra
 
     if to_rate <= 0:
         raise ValidationError("the sample rate must be positive", code="invalid_request")
-    import soxr
-
     array = np.asarray(samples, dtype=np.float32).reshape(-1)
     if from_rate == to_rate:
         return array
+    import soxr
+
     return np.asarray(soxr.resample(array, from_rate, to_rate, quality="HQ"), dtype=np.float32)
 
 
 def _encode(samples: npt.NDArray[np.float32], rate: int, fmt: AudioFormat) -> bytes:
     if fmt == "pcm":
         return (samples * 32767.0).round().astype("<i2").tobytes()
-    if fmt == "aac":
-        return _encode_aac(samples, rate)
+    if fmt == "aac":  # libsndfile has no AAC: PyAV's encoder, as for a stream
+        require_extra("av", "tts-router-core", "formats", what="AAC output")
+        encoder = _AvStream(fmt, rate)
+        return encoder.encode(samples) + encoder.finish()
     import soundfile as sf
 
     container, subtype = _SNDFILE[fmt]
     buffer = io.BytesIO()
     sf.write(buffer, samples, rate, format=container, subtype=subtype)
-    return buffer.getvalue()
-
-
-def _encode_aac(samples: npt.NDArray[np.float32], rate: int) -> bytes:
-    require_extra("av", "tts-router-core", "formats", what="AAC output")
-    import av
-
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="adts") as container:
-        stream = container.add_stream("aac", rate=rate)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="flt", layout="mono")
-        frame.sample_rate = rate
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
     return buffer.getvalue()

@@ -275,6 +275,7 @@ class StreamedChunk:
     mode: str
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    total: int | None = None  # chunks in the whole stream, when the service says
 
 
 @dataclass(eq=False)
@@ -816,6 +817,7 @@ class ServiceClient:
                 audio=audio,
                 text_span=(0, job.text_length),
                 last=True,
+                total=1,
                 model=headers.get(HEADER_MODEL, "unknown"),
                 mode=headers.get(HEADER_MODE, "unknown"),
                 warnings=tuple(w.strip() for w in warnings.split(";") if w.strip()),
@@ -952,6 +954,7 @@ class ServiceClient:
             mode=header.mode,
             warnings=tuple(header.warnings),
             timings=dict(header.timings),
+            total=header.total,
         )
 
     def _error_for(self, response: httpx.Response, request_id: str | None) -> TTSRouterError:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from .errors import AudioValidationError, ValidationError
+from .formats import MEDIA_TYPES, AudioFormat
 
 __all__ = [
     "CloneMode",
@@ -140,6 +141,20 @@ class _SpeechRequest(BaseModel):
         description="The rate of the result (resampled with soxr); None: the provider's own. "
         "Whichever provider answers, after a fallback too, the result comes at this rate.",
     )
+    format: AudioFormat = Field(
+        default="wav",
+        description="The encoding of the result's audio (and of a stream's chunk data): wav, "
+        "flac, mp3, opus (Ogg), aac (ADTS; the formats extra) or pcm (16-bit mono). A stream "
+        "cannot be flac.",
+    )
+    loudness: float | None = Field(
+        default=None,
+        ge=-70.0,
+        le=-5.0,
+        description="Normalise to this integrated loudness in LUFS (ITU-R BS.1770, the "
+        "loudness extra), -16 for speech; None: as the provider made it. Chunks and "
+        "fallbacks then do not jump in volume.",
+    )
 
 
 class CloneRequest(_SpeechRequest):
@@ -157,11 +172,13 @@ class DesignRequest(_SpeechRequest):
 
 
 class SpeechResult(BaseModel):
-    """Generated speech as a mono WAV file, and how it was made."""
+    """Generated speech as a mono audio file (WAV unless the request asked for another
+    ``format``), and how it was made."""
 
     model_config = ConfigDict(frozen=True)
 
-    audio: bytes = Field(repr=False, description="A complete WAV file.")
+    audio: bytes = Field(repr=False, description="A complete file in `format`.")
+    format: AudioFormat = "wav"
     sample_rate: int
     duration: float = Field(description="Seconds of audio.")
     provider: str = Field(description="Id of the provider that made it.")
@@ -184,8 +201,13 @@ class SpeechResult(BaseModel):
         "from the text.",
     )
 
+    @property
+    def media_type(self) -> str:
+        """The audio's media type (``audio/wav``, ``audio/mpeg``...)."""
+        return MEDIA_TYPES[self.format]
+
     def save(self, path: str | Path) -> Path:
-        """Write the WAV to ``path`` and return it."""
+        """Write the audio file to ``path`` and return it."""
         target = Path(path)
         target.write_bytes(self.audio)
         return target

@@ -359,6 +359,8 @@ class StreamChunk(BaseModel):
     text_span: tuple[int, int]
     """``(start, end)``: the characters of the request's text this chunk speaks."""
     last: bool
+    total: int | None = Field(default=None, ge=1)
+    """How many chunks the stream has in all (the service's plan), for progress."""
     mode: CloneMode
     model: str
     seconds: float = Field(ge=0)

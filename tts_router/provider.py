@@ -18,7 +18,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,7 +27,6 @@ from .audio import (
     AudioLimits,
     DecodedAudio,
     decode_audio,
-    encode_wav,
     stitch,
     validate_output_samples,
     validate_output_wav,
@@ -42,8 +41,9 @@ from .errors import (
     ValidationError,
     detached,
 )
-from .formats import resample
+from .formats import StreamEncoder, encode, resample
 from .languages import LANGUAGES, normalize_language
+from .loudness import LoudnessLeveller
 from .models import (
     CloneMode,
     CloneRequest,
@@ -351,31 +351,45 @@ class Provider:
     async def _stream(
         self, text: str, plan: _Plan, request_timeout: float | None
     ) -> AsyncIterator[AudioChunk]:
-        """The plan's chunks (:meth:`_stream_chunks`) as a stream, each under the timeout."""
+        """The plan's chunks (:meth:`_stream_chunks`) as a stream, each under the timeout, at
+        the request's rate and loudness, with its piece of the request's format."""
         _check_text(text, self.id)
         limit = self._limit(request_timeout)
         delivered, seconds = 0, 0.0
+        request = plan.request
+        rate = request.sample_rate or plan.caps.sample_rate
         speeches = self._stream_chunks(text, plan)
         error: TTSRouterError
+        scope: asyncio.Timeout | None = None  # none yet while the output is being set up
         try:
+            encoder = StreamEncoder(request.format, rate)  # refuses flac before any work
+            leveller = (
+                None if request.loudness is None else LoudnessLeveller(request.loudness, rate)
+            )
             while True:
                 async with asyncio.timeout(limit) as scope:
                     piece = await anext(speeches, None)
                 if piece is None:
                     return
-                speech, span, last = piece
-                audio = speech.decoded(self.id)
+                audio = piece.speech.decoded(self.id)
                 self._check_rate(audio, plan.caps)
+                samples = resample(audio.samples, audio.sample_rate, rate)
+                if leveller is not None:
+                    samples = leveller.apply(samples)
+                data = encoder.encode(samples, rate)
                 yield AudioChunk(
                     sequence=delivered,
-                    samples=audio.samples,
-                    sample_rate=audio.sample_rate,
-                    text_span=span,
-                    last=last,
+                    samples=samples,
+                    sample_rate=rate,
+                    text_span=piece.text_span,
+                    last=piece.last,
                     provider=self.id,
-                    model=speech.model,
-                    mode=speech.mode,
-                    warnings=tuple(speech.warnings),
+                    model=piece.speech.model,
+                    mode=piece.speech.mode,
+                    warnings=tuple(piece.speech.warnings),
+                    data=data + encoder.finish() if piece.last else data,
+                    format=encoder.format,
+                    total=piece.total,
                 )
                 delivered, seconds = delivered + 1, seconds + audio.duration
         except (TimeoutError, TTSRouterError) as exc:
@@ -405,7 +419,7 @@ class Provider:
         try:
             index = 0
             async for speech in speeches:
-                yield speech, spans[index], index == len(spans) - 1
+                yield StreamPiece(speech, spans[index], index == len(spans) - 1, len(spans))
                 index += 1
         finally:
             await speeches.aclose()
@@ -415,13 +429,16 @@ class Provider:
         return min(limits) if limits else None
 
     def _typed(
-        self, exc: TimeoutError | TTSRouterError, scope: asyncio.Timeout, limit: float | None
+        self,
+        exc: TimeoutError | TTSRouterError,
+        scope: asyncio.Timeout | None,
+        limit: float | None,
     ) -> TTSRouterError:
         if isinstance(exc, TTSRouterError):
             if self._names_its_errors:
                 exc.provider = exc.provider or self.id
             return exc
-        if not scope.expired():
+        if scope is None or not scope.expired():
             raise exc  # not our timeout: somebody else's bug, raised as it is
         return ProviderTimeoutError(
             f"{self.id} did not finish within {limit:g} s; raise the request's timeout or "
@@ -471,8 +488,7 @@ class Provider:
             _log_unexpected(self.id, exc)
             error = _unexpected(exc, self.id)
         else:
-            rate = plan.request.sample_rate or plan.caps.sample_rate
-            result = self._result(speeches, decoded, plan.caps, request_id, started, rate)
+            result = self._result(speeches, decoded, plan, request_id, started)
             return result.model_copy(update={"language": plan.language})
         raise error  # outside the except block: nothing chained, see _public
 
@@ -480,19 +496,26 @@ class Provider:
         self,
         speeches: list[Speech],
         decoded: list[DecodedAudio],
-        caps: Capabilities,
+        plan: _Plan,
         request_id: str,
         started: float,
-        rate: int,
     ) -> SpeechResult:
+        caps, request = plan.caps, plan.request
         for chunk in decoded:
             self._check_rate(chunk, caps)
-        samples = stitch([d.samples for d in decoded], caps.sample_rate)
-        if rate != caps.sample_rate:  # the rate the request asked for, whoever made it
-            samples = resample(samples, caps.sample_rate, rate)
-        # One chunk as a checked WAV at the asked rate is the answer as it came: not re-encoded.
-        unchanged = len(speeches) == 1 and rate == caps.sample_rate
-        wav = speeches[0].wav if unchanged else None
+        rate = request.sample_rate or caps.sample_rate  # whoever made it, after a fallback too
+        samples = resample(
+            stitch([d.samples for d in decoded], caps.sample_rate), caps.sample_rate, rate
+        )
+        if request.loudness is not None:
+            samples = LoudnessLeveller(request.loudness, rate).apply(samples)
+        # One chunk as a checked WAV, unchanged, is the answer as it came: not re-encoded.
+        unchanged = len(speeches) == 1 and rate == caps.sample_rate and request.loudness is None
+        if unchanged and request.format == "wav" and speeches[0].wav is not None:
+            audio, encoded_rate = speeches[0].wav, rate
+        else:
+            encoded = encode(samples, rate, request.format)
+            audio, encoded_rate = encoded.data, encoded.sample_rate
         warnings = list(dict.fromkeys(w for s in speeches for w in s.warnings))
         if speeches[0].mode == "x_vector":
             warnings.append(X_VECTOR_WARNING)
@@ -504,8 +527,9 @@ class Provider:
                 timings[stage] = timings.get(stage, 0.0) + seconds
         timings["total"] = time.perf_counter() - started
         return SpeechResult(
-            audio=wav if wav is not None else encode_wav(samples, rate),
-            sample_rate=rate,
+            audio=audio,
+            format=request.format,
+            sample_rate=encoded_rate,
             duration=len(samples) / rate,
             provider=self.id,
             model=speeches[0].model,
@@ -528,9 +552,15 @@ class _Plan:
     request: CloneRequest | DesignRequest
 
 
-StreamPiece = tuple[Speech, tuple[int, int], bool]
-"""One chunk of a stream as :meth:`Provider._stream_chunks` yields it: its speech, its
-``(start, end)`` in the text, whether it is the last."""
+class StreamPiece(NamedTuple):
+    """One chunk of a stream as :meth:`Provider._stream_chunks` yields it."""
+
+    speech: Speech
+    text_span: tuple[int, int]
+    """Its ``(start, end)`` in the text."""
+    last: bool
+    total: int | None
+    """How many chunks the stream has in all, when known (progress)."""
 
 
 async def _ordered(

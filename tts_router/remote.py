@@ -259,7 +259,7 @@ class RemoteProvider(Provider):
                 mode = chunk.mode if isinstance(request, CloneRequest) else "design"
                 speech = self._checked_speech(chunk.model, mode, chunk.warnings, chunk.timings)
                 speech.checked = chunk.audio
-                yield speech, chunk.text_span, chunk.last
+                yield StreamPiece(speech, chunk.text_span, chunk.last, chunk.total)
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
 

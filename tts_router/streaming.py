@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import StreamInterruptedError
 
 if TYPE_CHECKING:
-    from .formats import EncodedAudio
+    from .formats import AudioFormat, EncodedAudio
     from .models import CloneMode
 
 __all__ = ["FIRST_CHUNK_CHARS", "AudioChunk", "StreamInterruptedError"]
@@ -28,7 +28,11 @@ FIRST_CHUNK_CHARS = 100
 
 @dataclass(frozen=True, slots=True)
 class AudioChunk:
-    """One piece of a stream: mono float32 ``samples`` in [-1, 1] at ``sample_rate``."""
+    """One piece of a stream: mono float32 ``samples`` in [-1, 1] at ``sample_rate`` (the
+    request's rate, else the provider's), and ``data``, the same audio as the next piece of a
+    file in the request's ``format``: the ``data`` of every chunk in order is one valid file
+    (a WAV of unknown length, raw PCM, Ogg/Opus, MP3 or AAC) to write or send as it comes.
+    """
 
     sequence: int
     samples: Any = field(repr=False)
@@ -40,6 +44,11 @@ class AudioChunk:
     model: str
     mode: CloneMode
     warnings: tuple[str, ...] = ()
+    data: bytes = field(default=b"", repr=False)
+    format: AudioFormat = "wav"
+    total: int | None = None
+    """How many chunks the stream has in all, when the provider knows (progress:
+    ``(sequence + 1) / total``)."""
 
     @property
     def duration(self) -> float:

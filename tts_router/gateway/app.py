@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ProviderError, TTSRouterError, ValidationError
-from ..formats import MEDIA_TYPES, streaming_wav_header
+from ..formats import MEDIA_TYPES, encoded_rate
 from ..router import Router
 from ..streaming import AudioChunk
 from .config import GatewayConfig
@@ -105,12 +105,12 @@ def create_app(
         request_id = request.scope["state"]["request_id"]
         if body.streams:
             return await _streamed(stream_speech(body, router, library, request_id), body, router)
-        result, encoded = await synthesise(body, router, library, request_id)
+        result = await synthesise(body, router, library, request_id)
         headers = {
             "X-TTS-Provider": result.provider,
             "X-TTS-Mode": result.mode,
             "X-TTS-Quality": result.quality,
-            "X-TTS-Sample-Rate": str(encoded.sample_rate),
+            "X-TTS-Sample-Rate": str(result.sample_rate),
         }
         if result.fallback_from:
             headers["X-TTS-Fallback-From"] = ",".join(result.fallback_from)
@@ -118,7 +118,7 @@ def create_app(
             headers["X-TTS-Warnings"] = (
                 "; ".join(result.warnings).encode("ascii", "replace").decode()
             )
-        return Response(encoded.data, media_type=encoded.media_type, headers=headers)
+        return Response(result.audio, media_type=result.media_type, headers=headers)
 
     @app.post("/v1/voices")
     async def add_voice(
@@ -142,12 +142,12 @@ def create_app(
             language=body.language,
             response_format="wav",
         )
-        result, encoded = await synthesise(
+        result = await synthesise(
             speech_body, router, library, request.scope["state"]["request_id"]
         )
         voice = await asyncio.to_thread(
             library.add,
-            encoded.data,
+            result.audio,
             name=body.name,
             transcript=body.text,
             language=body.language,
@@ -174,24 +174,22 @@ def create_app(
 async def _streamed(
     chunks: AsyncIterator[AudioChunk], body: SpeechBody, router: Router
 ) -> StreamingResponse:
-    """The router's chunks as they come: 16-bit PCM (after a WAV stream header for ``wav``).
+    """The router's chunks as they come, each its piece of one file in the format asked.
 
     Nothing is sent before the first chunk, so a failure until then (fallbacks included) is an
     error response like any other. A failure after it cannot change the status any more: the
     connection is closed before the body's end, which a client reads as a broken transfer
     (never a silently shorter file); the access log has the request's line.
     """
-    fmt = body.response_format.strip().lower()
     try:
         first = await anext(aiter(chunks))
     except StopAsyncIteration:
         raise ProviderError("the provider streamed no audio", code="invalid_output") from None
-    encoded = first.encode("pcm", sample_rate=body.sample_rate)
     provider = router.providers.get(first.provider)
     headers = {
         "X-TTS-Provider": first.provider,
         "X-TTS-Mode": first.mode,
-        "X-TTS-Sample-Rate": str(encoded.sample_rate),
+        "X-TTS-Sample-Rate": str(encoded_rate(first.format, first.sample_rate)),
     }
     if provider is not None:
         headers["X-TTS-Quality"] = provider.capabilities.quality
@@ -200,16 +198,13 @@ async def _streamed(
 
     async def audio() -> AsyncIterator[bytes]:
         try:
-            if fmt == "wav":
-                yield streaming_wav_header(encoded.sample_rate)
-            yield encoded.data
+            yield first.data
             async for chunk in chunks:
-                yield chunk.encode("pcm", sample_rate=encoded.sample_rate).data
+                yield chunk.data
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
 
-    media_type = MEDIA_TYPES[fmt]  # type: ignore[index]
-    return _UnfinishedOnError(audio(), media_type=media_type, headers=headers)
+    return _UnfinishedOnError(audio(), media_type=MEDIA_TYPES[first.format], headers=headers)
 
 
 class _UnfinishedOnError(StreamingResponse):

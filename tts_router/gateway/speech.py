@@ -18,21 +18,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..audio import OUTPUT_LIMITS, decode_audio
 from ..errors import ValidationError
-from ..formats import EncodedAudio, encode
+from ..formats import FORMATS, STREAM_FORMATS, AudioFormat
 from ..models import CloneRequest, DesignRequest, SpeechResult, VoiceReference
 from ..router import Router
 from ..streaming import AudioChunk
 from .library import VoiceLibrary
 
-__all__ = ["OPENAI_MODEL_NAMES", "STREAM_FORMATS", "SpeechBody", "stream_speech", "synthesise"]
+__all__ = ["OPENAI_MODEL_NAMES", "SpeechBody", "stream_speech", "synthesise"]
 
 # OpenAI's model names: clients send one; here they all mean "let the router choose".
 OPENAI_MODEL_NAMES = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts"})
 DESIGN_VOICE = "design"
-# Formats a stream can carry chunk by chunk: raw PCM, and WAV (a header of unknown size, then PCM).
-STREAM_FORMATS = frozenset({"pcm", "wav"})
 
 
 class SpeechBody(BaseModel):
@@ -67,25 +64,31 @@ class SpeechBody(BaseModel):
 
     @property
     def streams(self) -> bool:
-        """Whether the answer streams chunk by chunk (``stream_format`` ``audio``, pcm/wav)."""
+        """Whether the answer streams chunk by chunk (``stream_format`` ``audio``, any format
+        but flac: see :data:`~tts_router.formats.STREAM_FORMATS`)."""
+        return self.stream_format == "audio" and self.audio_format in STREAM_FORMATS
+
+    @property
+    def audio_format(self) -> AudioFormat:
+        """``response_format`` as one of the library's formats (``unsupported_format`` if not)."""
         fmt = self.response_format.strip().lower()
-        return self.stream_format == "audio" and fmt in STREAM_FORMATS
+        if fmt not in FORMATS:
+            raise ValidationError(
+                f"unknown response_format {self.response_format!r}; use one of "
+                + ", ".join(FORMATS),
+                code="unsupported_format",
+            )
+        return fmt
 
 
 async def synthesise(
     body: SpeechBody, router: Router, library: VoiceLibrary, request_id: str
-) -> tuple[SpeechResult, EncodedAudio]:
-    """Route the request and encode the result as asked."""
+) -> SpeechResult:
+    """Route the request; the result comes in the format and at the rate asked."""
     request = _request(body, library, request_id)
     if isinstance(request, DesignRequest):
-        result = await router.design(request)
-    else:
-        result = await router.clone(request)
-    speech = decode_audio(result.audio, OUTPUT_LIMITS)
-    encoded = encode(
-        speech.samples, speech.sample_rate, body.response_format, target_rate=body.sample_rate
-    )
-    return result, encoded
+        return await router.design(request)
+    return await router.clone(request)
 
 
 def stream_speech(
@@ -119,6 +122,8 @@ def _request(
         "language": body.language,
         "provider": body.provider,
         "request_id": request_id,
+        "format": body.audio_format,
+        "sample_rate": body.sample_rate,
     }
     voice_id = body.voice_id
     if voice_id is None:

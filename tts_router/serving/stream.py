@@ -140,7 +140,7 @@ async def chunk_frames(
         if result is not None and spans is not None:
             last = index == len(spans) - 1
             try:
-                frame = _chunk_frame(index, spans[index], last, result)
+                frame = _chunk_frame(index, spans, result)
             except TTSRouterError as exc:
                 yield _error_frame(exc, index)
                 return
@@ -173,14 +173,16 @@ async def _whole(stored: Stored, text_length: int) -> AsyncIterator[bytes]:
     yield encode_frame(header, stored.body)
 
 
-def _chunk_frame(index: int, span: tuple[int, int], last: bool, result: EngineResult) -> bytes:
-    """One chunk's frame, its audio checked by the one output validator (as whole answers)."""
+def _chunk_frame(index: int, spans: list[tuple[int, int]], result: EngineResult) -> bytes:
+    """Chunk ``index`` of ``spans``' frame, its audio checked by the one output validator (as
+    whole answers)."""
     checked = validate_output_samples(result.samples, result.sample_rate)
     header = StreamChunk(
         sequence=index,
         sample_rate=result.sample_rate,
-        text_span=span,
-        last=last,
+        text_span=spans[index],
+        last=index == len(spans) - 1,
+        total=len(spans),
         mode=result.mode,
         model=result.model,
         seconds=checked.duration,
