@@ -142,3 +142,21 @@ async def test_loudness_never_clips() -> None:
     result = await _Noise(level=0.9).design(_request(loudness=-5.0, format="pcm"))
     samples = np.frombuffer(result.audio, "<i2").astype(np.float32) / 32767
     assert np.max(np.abs(samples)) < 0.99
+
+
+async def test_the_router_s_loudness_setting_applies_to_requests_that_set_none() -> None:
+    settings = Settings.load({"TTS_ROUTER_LOUDNESS": "-20"})
+    router = Router(providers=[_Quiet(level=0.02)], settings=settings)
+    result = await router.design(_request(format="pcm"))
+    samples = np.frombuffer(result.audio, "<i2").astype(np.float32) / 32767
+    assert _lufs(samples, result.sample_rate) == pytest.approx(-20.0, abs=0.5)
+    own = await router.design(_request(format="pcm", loudness=-30.0))  # the request's wins
+    samples = np.frombuffer(own.audio, "<i2").astype(np.float32) / 32767
+    assert _lufs(samples, own.sample_rate) == pytest.approx(-30.0, abs=0.5)
+
+
+def test_a_loudness_setting_out_of_range_names_the_variable() -> None:
+    from tts_router.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="loudness"):
+        Settings.load({"TTS_ROUTER_LOUDNESS": "3"})

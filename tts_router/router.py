@@ -538,7 +538,10 @@ class Router(Provider):
         decision = self._decide(
             operation, code, detection, has_transcript=has_transcript, provider=request.provider
         )
-        return decision, _with_language(request, decision)
+        routed = _with_language(request, decision)
+        if routed.loudness is None and self.settings.loudness is not None:
+            routed = routed.model_copy(update={"loudness": self.settings.loudness})
+        return decision, routed
 
     async def aclose(self) -> None:
         """Close every provider that was built."""

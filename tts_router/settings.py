@@ -99,6 +99,13 @@ class Settings(BaseModel):
         gt=0,
         description="TTS_ROUTER_MAX_TEXT_CHARS: the longest text the router accepts per request.",
     )
+    loudness: float | None = Field(
+        default=None,
+        ge=-70.0,
+        le=-5.0,
+        description="TTS_ROUTER_LOUDNESS: the LUFS every result is normalised to when its "
+        "request sets no loudness (-16 for speech; the loudness extra); unset: none.",
+    )
     providers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     gateway: dict[str, Any] = Field(
         default_factory=dict,
@@ -151,6 +158,8 @@ class Settings(BaseModel):
             )
         if env.get("TTS_ROUTER_MAX_TEXT_CHARS"):
             data["max_text_chars"] = env["TTS_ROUTER_MAX_TEXT_CHARS"]
+        if env.get("TTS_ROUTER_LOUDNESS"):
+            data["loudness"] = env["TTS_ROUTER_LOUDNESS"]
         data["env"] = env
         try:
             return cls.model_validate(data)
@@ -225,6 +234,7 @@ _TOML_KEYS = (
     "provider",
     "allow_approximate_fallback",
     "max_text_chars",
+    "loudness",
     "rules",
     "providers",
     "gateway",
