@@ -715,10 +715,8 @@ def _speak(router: Router, args: argparse.Namespace) -> int:
     call = router.clone(request) if isinstance(request, CloneRequest) else router.design(request)
     result = asyncio.run(_closing(router, call))
     _write_file(args.output, result.audio)
-    _report(
-        args.output, result.duration, result.sample_rate, audio_format, result.provider, sys.stdout
-    )
-    print(f"  {result.model}, mode {result.mode}, quality {result.quality}")
+    made = f"{result.provider}/{result.model}, mode {result.mode}, quality {result.quality}"
+    _report(args.output, result.duration, result.sample_rate, audio_format, made, sys.stdout)
     for warning in result.warnings:
         print(f"warning: {warning}")
     return 0
@@ -751,7 +749,11 @@ def _stream_out(
         _write_file(args.output, whole.data)
         seconds = sum(c.duration for c in chunks)
         report = sys.stderr if args.stream else sys.stdout  # stdout may be the audio
-        _report(args.output, seconds, whole.sample_rate, file_format, chunks[0].provider, report)
+        first = chunks[0]
+        made = f"{first.provider}/{first.model}, mode {first.mode}"
+        if first.provider in router.providers:
+            made += f", quality {router.providers[first.provider].capabilities.quality}"
+        _report(args.output, seconds, whole.sample_rate, file_format, made, report)
     warnings = dict.fromkeys(w for c in chunks for w in c.warnings)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -786,9 +788,9 @@ def _write_file(path: Path, data: bytes) -> None:
 
 
 def _report(
-    path: Path, seconds: float, rate: int, audio_format: str, provider: str, out: TextIO
+    path: Path, seconds: float, rate: int, audio_format: str, made: str, out: TextIO
 ) -> None:
-    print(f"wrote {path} ({seconds:.2f} s, {rate} Hz, {audio_format}) with {provider}", file=out)
+    print(f"wrote {path} ({seconds:.2f} s, {rate} Hz, {audio_format}) with {made}", file=out)
 
 
 class _Progress:

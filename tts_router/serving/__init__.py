@@ -29,7 +29,9 @@ One job a module:
 - :mod:`.errors`: the service's own errors and :func:`status_for_error`;
 - :mod:`.lru`: :class:`BoundedLRU`; :mod:`.stats`: :class:`ServingStats`;
 - :mod:`.app`: :func:`create_app`; :mod:`.run`: :func:`serve_in_thread`;
-  :mod:`.options`: the ``serve`` command-line flags every provider shares.
+  :mod:`.options`: the ``serve`` command-line flags every provider shares;
+- :mod:`.inprocess`: :class:`InProcessService`, an app in this process as an httpx
+  transport (lifespan run, responses streamed): a provider's local backend.
 
 FastAPI and uvicorn are imported inside the functions that need them (the ``serve`` extra), so
 importing this package costs nothing.
@@ -47,6 +49,7 @@ from .app import (
 )
 from .engine import ChunkingEngine, CloneJob, DesignJob, EngineResult, SpeechEngine
 from .errors import status_for_error
+from .inprocess import IN_PROCESS_URL, InProcessService
 from .lru import BoundedLRU
 from .run import serve_in_thread
 from .server import ServerLimits, uvicorn_options
@@ -59,12 +62,14 @@ __all__ = [
     "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_MAX_TEXT_CHARS",
     "DEFAULT_MERGE_WINDOW_S",
+    "IN_PROCESS_URL",
     "BoundedLRU",
     "ChunkingEngine",
     "CloneJob",
     "DesignJob",
     "DirectoryVoiceStore",
     "EngineResult",
+    "InProcessService",
     "MemoryVoiceStore",
     "ServerLimits",
     "ServingStats",

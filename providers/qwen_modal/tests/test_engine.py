@@ -16,7 +16,6 @@ from tts_router_qwen_modal.fixtures import (
     expected_output_samples,
     reference_frames,
 )
-from tts_router_qwen_modal.local_backend import LocalQwenBackend
 
 from tts_router.audio import DecodedAudio, stitch
 from tts_router.errors import TruncatedOutputError, UnsupportedOperationError
@@ -156,17 +155,6 @@ def test_design_exact_length_and_wrong_model(
         base_engine.design(DesignJob("Hello.", "warm", "en"))
     with pytest.raises(UnsupportedOperationError):
         design_engine.clone([job(DecodedAudio(np.ones(24_000, np.float32), 24_000))])
-
-
-def test_local_backend(qwen_models: dict[str, Any], reference: DecodedAudio) -> None:
-    backend = LocalQwenBackend(
-        str(qwen_models["base"]), design_model=str(qwen_models["design"]), **engine_options()
-    )
-    assert backend.health().loaded is False  # nothing loads before first use
-    result = backend.synthesize_clone("Hi there.", "English", reference, "e" * 64, "ref words")
-    assert result.mode == "icl" and result.sample_rate == 24_000
-    assert backend.synthesize_design("Hi.", "a deep voice", "en").mode == "design"
-    assert "design" in backend.health().operations
 
 
 # --------------------------------------------------------------------------- fake model: order

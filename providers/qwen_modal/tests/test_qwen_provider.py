@@ -1,5 +1,5 @@
-"""The Qwen provider: settings, routing, the contract suite, the CLI and the local backend,
-against the real service (tiny model) on 127.0.0.1."""
+"""The Qwen provider: settings, routing, the contract suite and the CLI, against the real
+service (tiny model) on 127.0.0.1 (the local backend: test_qwen_local.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from typing import Any
 import pytest
 from core_support.faultproxy import FaultProxy
 from qwen_test_support import engine_options
-from tts_router_qwen_modal.local import LocalQwenProvider
-from tts_router_qwen_modal.local_backend import LocalQwenBackend
 from tts_router_qwen_modal.provider import QwenProvider, service_url_from_settings
 from tts_router_qwen_modal.service import create_service_app
 
@@ -57,22 +55,6 @@ class TestQwenRemoteContract(ProviderContract):
     @pytest.fixture
     def provider(self, remote: QwenProvider) -> Provider:
         return remote
-
-
-class TestQwenLocalContract(ProviderContract):
-    @pytest.fixture
-    def provider(self, qwen_models: dict[str, Any]) -> Provider:
-        backend = LocalQwenBackend(
-            qwen_models["base"], design_model=qwen_models["design"], **engine_options()
-        )
-        return LocalQwenProvider(backend, can_design=True)
-
-
-def test_local_backend_from_settings(qwen_models: dict[str, Any]) -> None:
-    env = {"QWEN_BACKEND": "local", "QWEN_MODEL_DIR": str(qwen_models["base"])}
-    provider = QwenProvider.from_settings(Settings.load(env))
-    assert isinstance(provider, LocalQwenProvider)
-    assert provider.capabilities.operations == {"clone"}  # no VoiceDesign model given
 
 
 def _request(transcript: str | None, language: str = "en") -> CloneRequest:

@@ -7,7 +7,8 @@ Modules, each with one job (none imports torch or qwen_tts on import):
 - :mod:`.checks`: what generated audio is acceptable (truncation, NaN, silence, length).
 - :mod:`.engine`: :class:`QwenEngine`, the qwen-tts wrapper (the service's SpeechEngine).
 - :mod:`.service`: the FastAPI app over the engine(s); :mod:`.cli`: ``tts-router-qwen serve``.
-- :mod:`.local`: :class:`LocalQwenBackend`, the engine in-process for the provider.
+- :mod:`.provider`: :class:`QwenProvider`, remote or in-process (the service app in this
+  process, ``QWEN_BACKEND=local``).
 - :mod:`.fixtures`: tiny random-weight model directories for tests.
 """
 

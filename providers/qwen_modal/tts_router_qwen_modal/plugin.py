@@ -1,7 +1,7 @@
 """The entry point ``tts_router: qwen``: registers the Qwen3-TTS provider.
 
 Importing this module is cheap: the provider class imports no torch or qwen_tts; the local
-backend (``QWEN_BACKEND=local``) imports them only when it is built.
+backend (``QWEN_BACKEND=local``) imports them on its first request, in the service's thread.
 """
 
 from __future__ import annotations

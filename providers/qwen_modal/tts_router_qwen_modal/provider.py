@@ -1,5 +1,10 @@
 """The Qwen3-TTS provider: configuration and capabilities around the core's RemoteProvider.
 
+Every backend speaks the service protocol through the core's client: ``remote`` to a deployed
+service, ``local`` to the same service app running in this process
+(:class:`~tts_router.serving.InProcessService`, models loaded on first use), ``legacy`` to
+the earlier per-function Modal apps.
+
 Settings (environment variable, else ``[providers.qwen]`` key in the TOML file):
 
 ============================  ==================  ==============================================
@@ -10,8 +15,8 @@ variable                      TOML key            meaning
 ``QWEN_MODAL_DESIGN_URL``     ``design_url``      base URL of the VoiceDesign service
 ``MODAL_KEY``/``MODAL_SECRET``  ``modal_key``/...  Modal proxy-auth token for both services
 ``QWEN_BACKEND``              ``backend``         ``remote`` (default), ``legacy`` or ``local``
-``QWEN_MODEL_DIR``            ``model_dir``       local backend: Base model directory or hub id
-``QWEN_DESIGN_MODEL_DIR``     ``design_model_dir``  local backend: VoiceDesign model, optional
+``QWEN_MODEL_DIR``            ``model_dir``       local: Base model directory or hub id
+``QWEN_DESIGN_MODEL_DIR``     ``design_model_dir``  local: VoiceDesign model, optional
 ============================  ==================  ==============================================
 
 A URL must be a plain ``http(s)`` base URL: one with credentials, a query string or a fragment
@@ -28,7 +33,8 @@ recommending this provider's own app.
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
@@ -36,6 +42,7 @@ from tts_router.errors import ConfigurationError
 from tts_router.extras import require_extra
 from tts_router.provider import Capabilities, Provider
 from tts_router.remote import (
+    REQUEST_CHARS,
     RemoteProvider,
     ServiceConfig,
     auth_from_settings,
@@ -43,6 +50,9 @@ from tts_router.remote import (
 )
 from tts_router.settings import Settings
 from tts_router.urls import validate_service_url
+
+if TYPE_CHECKING:
+    from tts_router.serving import InProcessService
 
 __all__ = [
     "QWEN_CAPABILITIES",
@@ -121,6 +131,9 @@ class QwenProvider(RemoteProvider):
         "one (tts-router-qwen serve --model-dir DIR)"
     )
 
+    service: InProcessService | None = None
+    """The in-process service app of a local provider (:meth:`in_process`); None otherwise."""
+
     def __init__(
         self,
         config: ServiceConfig,
@@ -132,9 +145,41 @@ class QwenProvider(RemoteProvider):
         self._problem = problem
 
     @classmethod
+    def in_process(
+        cls,
+        model_dir: str | Path,
+        design_model_dir: str | Path | None = None,
+        *,
+        max_request_chars: int = REQUEST_CHARS,
+        **service_options: Any,
+    ) -> QwenProvider:
+        """Qwen in this process: the service app (:func:`.service.create_service_app` with
+        ``service_options``) over an in-process transport. Nothing is imported or loaded here:
+        the app is built and its models load on the first request; :meth:`aclose` stops it."""
+        from tts_router.serving.inprocess import IN_PROCESS_URL, InProcessService
+
+        # Requests that meet the model still loading are answered 503 + Retry-After and sent
+        # again: a second here, not the 5 s a shared service asks of its many clients.
+        service_options.setdefault("retry_after_s", 1.0)
+
+        def build() -> Any:
+            from .service import create_service_app
+
+            return create_service_app(model_dir, design_model_dir, **service_options)
+
+        service = InProcessService(build)
+        design_url = IN_PROCESS_URL if design_model_dir else None
+        config = ServiceConfig(
+            clone_url=IN_PROCESS_URL, design_url=design_url, max_request_chars=max_request_chars
+        )
+        provider = cls(config, transport=service)
+        provider.service = service
+        return provider
+
+    @classmethod
     def from_settings(cls, settings: Settings) -> Provider:
         """Remote by default; ``legacy`` for the earlier per-function Modal apps (chosen by
-        itself for such a URL); ``QWEN_BACKEND=local`` runs the engine in this process."""
+        itself for such a URL); ``QWEN_BACKEND=local`` runs the service in this process."""
         backend = str(settings.setting("qwen", "backend", "QWEN_BACKEND") or _backend_for(settings))
         if backend not in BACKENDS:
             raise ConfigurationError("QWEN_BACKEND must be 'remote', 'legacy' or 'local'")
@@ -143,12 +188,7 @@ class QwenProvider(RemoteProvider):
 
             return LegacyQwenProvider.from_settings(settings)
         if backend == "local":
-            require_extra(
-                ("torch", "qwen_tts"), "tts-router-qwen-modal", "engine", what="QWEN_BACKEND=local"
-            )
-            from .local import LocalQwenProvider
-
-            return LocalQwenProvider.from_settings(settings)
+            return cls._local(settings)
         url, problem = service_url_from_settings(settings)
         design_url = None
         if settings.setting("qwen", "design_url", "QWEN_MODAL_DESIGN_URL"):
@@ -160,6 +200,19 @@ class QwenProvider(RemoteProvider):
             max_request_chars=request_chars_from_settings(settings, "qwen"),
         )
         return cls(config, problem=problem)
+
+    @classmethod
+    def _local(cls, settings: Settings) -> QwenProvider:
+        what = "QWEN_BACKEND=local"
+        require_extra(
+            ("torch", "qwen_tts", "fastapi"), "tts-router-qwen-modal", "engine", what=what
+        )
+        model = settings.setting("qwen", "model_dir", "QWEN_MODEL_DIR")
+        if not model:
+            raise ConfigurationError(f"{what} needs QWEN_MODEL_DIR (a model directory or hub id)")
+        design = settings.setting("qwen", "design_model_dir", "QWEN_DESIGN_MODEL_DIR")
+        chars = request_chars_from_settings(settings, "qwen")
+        return cls.in_process(str(model), str(design) if design else None, max_request_chars=chars)
 
     def missing_configuration(self) -> str | None:
         """A refused legacy URL, or no URL at all."""
