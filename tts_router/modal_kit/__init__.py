@@ -5,13 +5,16 @@ time (:meth:`ModalSettings.from_env`), then builds everything else from these mo
 each:
 
 - :mod:`.settings`: :class:`ModalSettings` (which model, on what GPU, how it scales), the
-  ``TTS_ROUTER_*`` variables, GPU prices and compute capabilities;
+  ``TTS_ROUTER_*`` variables, GPU prices, memory sizes and compute capabilities;
 - :mod:`.image`: the image, the weights Volume and the keyword arguments of ``@app.cls`` and
   ``@app.function`` (:func:`build_image`, :func:`model_volume`, :func:`service_options`,
   :func:`download_options`, and :func:`app_resources`, :func:`service_class`,
   :func:`download_function` over them);
 - :mod:`.shell`: :class:`ServiceShell`, the plain base of the service class, and
   :class:`ShellApp`, the ASGI app its web endpoint serves (the shell owns the start-up order);
+- :mod:`.gpu_service`: ``GpuService``, the Modal-decorated base every provider's service class
+  subclasses (lifecycle, web endpoint, ``clone``/``health`` methods); it imports ``modal``, so
+  only the app modules import it, never this package;
 - :mod:`.hub`: :func:`fetch_hf_snapshot`, :func:`tree_size`: downloads into the Volume;
 - :mod:`.commands`: ``modal`` CLI invocations (:func:`deploy_command`,
   :func:`modal_run_command`, :func:`run_modal`, :func:`find_web_url`);
@@ -30,8 +33,8 @@ each:
 - :mod:`.snapshot`: :func:`release_mapped_weights`: weights copied out of memory-mapped files
   before the memory snapshot, and :func:`mapped_files` to see what is still mapped.
 
-``modal`` is imported only inside functions (or for type checking): ``import tts_router``
-must never import it, and this package is importable without it.
+``modal`` is imported only inside functions (or for type checking), :mod:`.gpu_service` aside:
+``import tts_router`` must never import it, and this package is importable without it.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ..errors import ConfigurationError
@@ -63,6 +64,24 @@ class ImageSpec:
     """Packages the image adds as local source (``("tts_router", "tts_router_qwen_modal")``)."""
     engine_modules: tuple[str, ...] = ()
     """Imported too with ``--full`` (``("torch", "qwen_tts", ...)``)."""
+
+    @classmethod
+    def of(cls, generated: ModuleType, script: str, app_module: str, engine: str) -> ImageSpec:
+        """The spec of a provider: its generated module (``image_requirements``), its CLI
+        ``script`` (``tts-router-qwen``), its app module, and its engine's module
+        (``qwen_tts``), which ``--full`` imports with torch, torchaudio and the provider's
+        ``service``; the image adds the core and the provider's package as source."""
+        package = app_module.split(".", 1)[0]
+        return cls(
+            package=generated.PACKAGE,
+            extras=tuple(generated.EXTRAS),
+            requirements=tuple(generated.REQUIREMENTS),
+            module_file=Path(str(generated.__file__)),
+            command=f"{script} check --write",
+            app_module=app_module,
+            source_packages=("tts_router", package),
+            engine_modules=("torch", "torchaudio", engine, f"{package}.service"),
+        )
 
 
 def add_check_arguments(parser: Any) -> None:

@@ -50,11 +50,13 @@ def create_proxy_token(name: str) -> tuple[str, str]:
 
 
 def host_settings(
-    url_variable: str, url: str, key: str | None = None, secret: str | None = None
+    url_variable: str | Sequence[str], url: str, key: str | None = None, secret: str | None = None
 ) -> list[str]:
-    """The ``.env`` lines a host app needs for a deployed service."""
+    """The ``.env`` lines a host app needs for a deployed service (the URL under each of
+    ``url_variable``: one deployment may serve what two settings name)."""
+    names = [url_variable] if isinstance(url_variable, str) else list(url_variable)
     return [
-        f"{url_variable}={url}",
+        *(f"{name}={url}" for name in names),
         f"MODAL_KEY={key or '<wk-... from: modal workspace proxy-tokens create>'}",
         f"MODAL_SECRET={secret or '<ws-... shown once when the token is created>'}",
     ]
@@ -224,8 +226,9 @@ def deploy_flow(
     settings: ModalSettings,
     args: Any,
     *,
-    url_variable: str,
+    url_variable: str | Sequence[str],
     extra: Sequence[str] = (),
+    notes: Sequence[str] = (),
     weights: VolumeWeights | None = None,
     download: tuple[str, Sequence[str]] | None = None,
     echo: Callable[[str], None] = print,
@@ -233,7 +236,8 @@ def deploy_flow(
     lister: VolumeLister = list_volume,
 ) -> int:
     """``modal deploy`` the app, then print its URL and the settings a host app needs
-    (``extra`` lines after them).
+    (``extra`` lines after them; ``notes``, e.g. the memory estimate, as comments with the
+    cost).
 
     First, with ``args.download``, the ``download`` function (name, arguments) runs
     (:func:`run_function_flow`); then the Volume must hold ``weights`` (listed with
@@ -251,21 +255,11 @@ def deploy_flow(
         if status:
             return status
     if weights is not None and weights.patterns:
-        if args.dry_run:
-            echo(f"# would check Volume {settings.volume} for: {', '.join(weights.patterns)}")
-        else:
-            missing = check_volume(settings, weights, environment=environment, lister=lister)
-            if missing:
-                raise ConfigurationError(
-                    f"the Volume {settings.volume!r} does not hold {weights.label} "
-                    f"(missing: {', '.join(missing)}); run `{weights.fetch}` first"
-                    + (", or deploy with --download" if download is not None else "")
-                    + ": a deploy without weights bakes a snapshot without the model"
-                )
-            echo(f"# Volume {settings.volume} holds {weights.label}")
+        _require_weights(settings, weights, args.dry_run, environment, lister, echo, download)
     command = deploy_command(module, settings, environment=args.env)
     status, output = run_modal(command, dry_run=args.dry_run, echo=echo, runner=runner)
-    echo(f"# cost: {cost_note(settings)}")
+    for note in (f"cost: {cost_note(settings)}", *notes):
+        echo(f"# {note}")
     if args.dry_run or status:
         if status:
             echo(f"modal deploy failed (exit status {status})")
@@ -283,6 +277,31 @@ def deploy_flow(
     if environment:
         echo(f"# SDK callers (modal.Cls.from_name) reach it with MODAL_ENVIRONMENT={environment}")
     return 0
+
+
+def _require_weights(
+    settings: ModalSettings,
+    weights: VolumeWeights,
+    dry_run: bool,
+    environment: str | None,
+    lister: VolumeLister,
+    echo: Callable[[str], None],
+    download: object,
+) -> None:
+    """Refuse (ConfigurationError) while the Volume lacks ``weights``; a dry run says what
+    it would check."""
+    if dry_run:
+        echo(f"# would check Volume {settings.volume} for: {', '.join(weights.patterns)}")
+        return
+    missing = check_volume(settings, weights, environment=environment, lister=lister)
+    if missing:
+        raise ConfigurationError(
+            f"the Volume {settings.volume!r} does not hold {weights.label} "
+            f"(missing: {', '.join(missing)}); run `{weights.fetch}` first"
+            + (", or deploy with --download" if download is not None else "")
+            + ": a deploy without weights bakes a snapshot without the model"
+        )
+    echo(f"# Volume {settings.volume} holds {weights.label}")
 
 
 def run_function_flow(

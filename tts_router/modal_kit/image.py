@@ -163,7 +163,8 @@ def service_class(
 ) -> Callable[[_C], _C]:
     """``@app.cls(**service_options(...))`` over ``@modal.concurrent(max_inputs=...,
     target_inputs=...)``: the decorator of a provider's service class (which must itself be
-    defined at module level of the app file).
+    defined at module level of the app file); the class gets ``settings`` as an attribute
+    (what :class:`.gpu_service.GpuService` builds its app from).
 
     ``target_inputs`` (:attr:`ModalSettings.autoscale_target`, one engine batch) is what the
     autoscaler aims for per container before it starts another; ``max_inputs``
@@ -173,6 +174,7 @@ def service_class(
     import modal
 
     def decorate(cls: _C) -> _C:
+        cls.settings = settings
         concurrent: Any = modal.concurrent(
             max_inputs=settings.concurrent_inputs, target_inputs=settings.autoscale_target
         )

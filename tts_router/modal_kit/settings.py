@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_GPU",
     "ENV_PREFIX",
     "GPU_CAPABILITY",
+    "GPU_MEMORY_GIB",
     "GPU_PRICE_PER_HOUR",
     "TORCH_INDEX_URL",
     "VOICES_DIR_VARIABLE",
@@ -43,7 +44,7 @@ GPU_PRICE_PER_HOUR: dict[str, float] = {
 }
 
 # CUDA compute capability per Modal GPU type: lets code decide before a GPU is attached (the
-# memory-snapshot phase has none) what the engine's dtype policy will choose on it.
+# memory-snapshot phase has none) what the engine's load plan will choose on it.
 GPU_CAPABILITY: dict[str, tuple[int, int]] = {
     "T4": (7, 5),
     "L4": (8, 9),
@@ -55,6 +56,21 @@ GPU_CAPABILITY: dict[str, tuple[int, int]] = {
     "H100": (9, 0),
     "H200": (9, 0),
     "B200": (10, 0),
+}
+
+# GPU memory per Modal GPU type, nominal GiB (Modal's GPU docs: T4 16, L4 24, A10G 24, A100
+# 40 or 80; the vendors' specifications for the others): what a deployment's weights are
+# checked against before it is deployed.
+GPU_MEMORY_GIB: dict[str, int] = {
+    "T4": 16,
+    "L4": 24,
+    "A10G": 24,
+    "L40S": 48,
+    "A100": 40,
+    "A100-40GB": 40,
+    "A100-80GB": 80,
+    "H100": 80,
+    "H200": 141,
 }
 
 # The image installs torch from uv.lock: PyPI's torch 2.11 wheels, built for CUDA 13 (driver

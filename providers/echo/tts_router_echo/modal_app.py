@@ -3,8 +3,8 @@
 ``tts-router-echo deploy --gpu A10G`` runs ``modal deploy -m tts_router_echo.modal_app`` with
 the variables below; by hand it is ``TTS_ROUTER_GPU=A10G modal deploy -m
 tts_router_echo.modal_app``. The variables are the shared ones of :mod:`tts_router.modal_kit`
-(``TTS_ROUTER_GPU``, ``TTS_ROUTER_MODAL_*``; see the Qwen app's docstring for the table); the
-Volume defaults to ``echo-tts-models``, the app name to ``tts-router-echo-base``.
+(``TTS_ROUTER_GPU``, ``TTS_ROUTER_MODAL_*``; docs/modal.md lists them); the Volume defaults
+to ``echo-tts-models``, the app name to ``tts-router-echo-base``.
 
 Weights live in the Volume in the layout :mod:`.weights` reads (``/models/echo/<repo>/<file>``)
 and are fetched once by ``download_weights`` (``tts-router-echo deploy --download``; a deploy
@@ -13,8 +13,10 @@ refuses to run while they are missing). The image installs
 and FFmpeg for torchcodec. Echo-TTS weights and everything generated with them are
 CC-BY-NC-SA-4.0 (non-commercial).
 
-The snapshot phase imports torch and echo_tts and builds the app; the weights load after the
-restore, straight onto the GPU, so the memory snapshot holds no file mapping.
+The service class is :class:`tts_router.modal_kit.gpu_service.GpuService` with the app built by
+:func:`.service.create_service_app`: the snapshot phase imports torch and echo_tts and builds
+the app; the weights load after the restore, straight onto the GPU, so the memory snapshot
+holds no file mapping.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import modal  # this module IS the Modal app; nothing else in the package imports it
 
 from tts_router import modal_kit as kit
+from tts_router.modal_kit.gpu_service import GpuService
 
 from . import image_requirements
 from .architecture import weight_paths
@@ -39,7 +42,6 @@ __all__ = [
     "MODULE",
     "EchoService",
     "app",
-    "build_service_app",
     "download_weights",
     "echo_settings",
     "model_root",
@@ -49,17 +51,7 @@ __all__ = [
 MODULE = "tts_router_echo.modal_app"
 VARIANT = "base"
 DEFAULT_VOLUME = "echo-tts-models"
-LOCAL_PACKAGES = ("tts_router", "tts_router_echo")
-IMAGE = kit.ImageSpec(
-    package=image_requirements.PACKAGE,
-    extras=image_requirements.EXTRAS,
-    requirements=image_requirements.REQUIREMENTS,
-    module_file=Path(image_requirements.__file__),
-    command="tts-router-echo check --write",
-    app_module=MODULE,
-    source_packages=LOCAL_PACKAGES,
-    engine_modules=("torch", "torchaudio", "echo_tts", "tts_router_echo.service"),
-)
+IMAGE = kit.ImageSpec.of(image_requirements, "tts-router-echo", MODULE, engine="echo_tts")
 """The image: the ``engine`` extra's locked closure (FFmpeg follows from torchcodec)."""
 
 
@@ -91,32 +83,11 @@ def volume_weights(settings: kit.ModalSettings) -> kit.VolumeWeights:
     )
 
 
-def build_service_app(
-    settings: kit.ModalSettings, *, device: str | None = None, **engine_options: Any
-) -> FastAPI:
-    """The protocol app this deployment serves: :func:`.service.create_service_app` over the
-    weights in the Volume. Importing torch and echo_tts here puts them in the snapshot."""
-    import echo_tts  # noqa: F401  (the heavy import, done before the snapshot)
-    import torch  # noqa: F401
-
-    from tts_router.serving.options import set_torch_threads
-
-    from .service import create_service_app
-
-    set_torch_threads(settings.torch_threads)
-    return create_service_app(
-        model_root(settings),
-        device=device,
-        engine_options=engine_options,
-        **settings.serving_options(),
-    )
-
-
 # --------------------------------------------------------------------------- the Modal app
 
 SETTINGS = echo_settings()
 app, image, volume = kit.app_resources(
-    SETTINGS, requirements=IMAGE.requirements, local_packages=LOCAL_PACKAGES
+    SETTINGS, requirements=IMAGE.requirements, local_packages=IMAGE.source_packages
 )
 
 
@@ -134,54 +105,23 @@ def download_weights() -> str:
     return line
 
 
-# Modal finds decorated classes only at module level and the decorators import modal, so each
-# app declares its thin class here; every method is a one-line call into kit.ServiceShell.
 @kit.service_class(app, SETTINGS, image, volume)
-class EchoService(kit.ServiceShell):
+class EchoService(GpuService):
     """The GPU service: the protocol over HTTP (``web``) and over the Modal SDK (methods)."""
 
-    @modal.enter(snap=True)
-    def prepare(self) -> None:
-        """Before the snapshot (no GPU): torch and echo_tts imported, the app built."""
-        app = build_service_app(SETTINGS, device=kit.container_device(SETTINGS.gpu))
-        self.open(app, "echo", ready_timeout_s=SETTINGS.startup_timeout_s)
+    default_language = "en"
 
-    @modal.enter(snap=False)
-    def start(self) -> None:
-        """After the restore: the weights onto the GPU before any request is taken."""
-        self.start_engine()
+    def build_app(self, device: str | None, serving_options: dict[str, Any]) -> FastAPI:
+        """The service over the weights in the Volume; torch and echo_tts imported now, so
+        that the snapshot holds them."""
+        import echo_tts  # noqa: F401  (the heavy import, done before the snapshot)
+        import torch  # noqa: F401
 
-    @modal.exit()
-    async def stop(self) -> None:
-        """The service's worker stopped (if the web endpoint's lifespan did not already)."""
-        await self.stop_service()
+        from .service import create_service_app
 
-    @modal.asgi_app(requires_proxy_auth=True)
-    def web(self) -> kit.ShellApp:
-        """The protocol app, started by the shell before the first request; Modal answers
-        401 without ``Modal-Key``/``Modal-Secret``."""
-        return self.asgi()
-
-    @modal.method()
-    async def clone(
-        self,
-        text: str,
-        reference_audio: bytes,
-        language: str = "en",
-        transcript: str | None = None,
-        seed: int | None = None,
-    ) -> bytes:
-        """Clone from reference audio bytes (the transcript is ignored); WAV bytes back."""
-        return await self.clone_wav(
-            text, reference_audio, language=language, transcript=transcript, seed=seed
-        )
+        return create_service_app(model_root(SETTINGS), device=device, **serving_options)
 
     @modal.method()
     async def generate(self, text: str, reference_audio_bytes: bytes) -> bytes:
         """The earlier deployment's call (Utter's ``ECHO_BACKEND=modal-sdk``): WAV bytes."""
         return await self.clone_wav(text, reference_audio_bytes, language="en")
-
-    @modal.method()
-    async def health(self) -> dict[str, Any]:
-        """What is loaded where (the ``/health`` body)."""
-        return await self.health_info()

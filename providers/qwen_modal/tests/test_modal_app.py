@@ -26,11 +26,13 @@ from core_support.modal_introspect import inspect_registration, load_app_module,
 
 from tts_router import modal_kit as kit
 from tts_router.errors import ConfigurationError
+from tts_router.modal_kit.settings import GPU_MEMORY_GIB
 from tts_router.serving import serve_in_thread
 
 pytest.importorskip("modal")
 
 MODULE = "tts_router_qwen_modal.modal_app"
+ROOT = Path(__file__).resolve().parents[3]
 HUB_IDS = {
     "0.6B-Base": "Qwen/Qwen3-TTS-12Hz-0.6B-Base",
     "1.7B-Base": "Qwen/Qwen3-TTS-12Hz-1.7B-Base",
@@ -110,38 +112,35 @@ def test_registered_download_function(monkeypatch: pytest.MonkeyPatch) -> None:
     assert inspect_registration(with_token.download_models).secrets == ("huggingface-secret",)
 
 
-def test_download_targets_and_fetch(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_download_fetches_each_model_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     module = load_app(monkeypatch, TTS_ROUTER_QWEN_VARIANT="1.7B-Base")
-    settings = module.SETTINGS
-    assert module.download_targets("", settings) == [
-        (HUB_IDS["1.7B-Base"], "/models/hf/hub/models--Qwen--Qwen3-TTS-12Hz-1.7B-Base")
-    ]
-    targets = module.download_targets("0.6B, design,0.6B-Base", settings)
-    assert [repo for repo, _ in targets] == [HUB_IDS["0.6B-Base"], HUB_IDS["1.7B-VoiceDesign"]]
-    with pytest.raises(ValueError, match="unknown model"):
-        module.download_targets("0.6B-CustomVoice", settings)
-
     seen: list[tuple[str, str]] = []
 
     def fetch(repo_id: str, *, cache_dir: str, **_: Any) -> str:
         seen.append((repo_id, cache_dir))
         snapshot = kit.hf_snapshot_dir(tmp_path, repo_id, "rev")
-        snapshot.mkdir(parents=True)
+        snapshot.mkdir(parents=True, exist_ok=True)
         (snapshot / "model.safetensors").write_bytes(b"w" * 10)
         return str(snapshot)
 
-    local = settings.with_changes(mount=str(tmp_path / "vol"))
-    reports = module.fetch_models(["0.6B", "1.7B"], local, fetch=fetch)
-    assert [r.bytes for r in reports] == [10, 10]
-    assert seen == [(HUB_IDS[v], f"{tmp_path}/vol/hf/hub") for v in ("0.6B-Base", "1.7B-Base")]
+    local = module.SETTINGS.with_changes(mount=str(tmp_path / "vol"))
+    cache = f"{tmp_path}/vol/hf/hub"
+    assert [r.bytes for r in module.fetch_models("", local, fetch=fetch)] == [10]  # the variant's
+    assert seen == [(HUB_IDS["1.7B-Base"], cache)]
+    seen.clear()
+    module.fetch_models("0.6B, design,0.6B+design,0.6B-Base", local, fetch=fetch)
+    assert seen == [(HUB_IDS[v], cache) for v in ("0.6B-Base", "1.7B-VoiceDesign")]  # once each
+    with pytest.raises(ValueError, match="unknown model"):
+        module.fetch_models("0.6B-CustomVoice", local, fetch=fetch)
 
 
 @pytest.mark.parametrize(
-    ("model", "variant", "url_variable"),
+    ("model", "variant", "url_variables"),
     [
-        ("0.6B", "0.6B-Base", "QWEN_MODAL_URL"),
-        ("1.7B", "1.7B-Base", "QWEN_MODAL_URL"),
-        ("design", "1.7B-VoiceDesign", "QWEN_MODAL_DESIGN_URL"),
+        ("0.6B", "0.6B-Base", ["QWEN_MODAL_URL"]),
+        ("1.7B", "1.7B-Base", ["QWEN_MODAL_URL"]),
+        ("design", "1.7B-VoiceDesign", ["QWEN_MODAL_DESIGN_URL"]),
+        ("design+0.6B", "0.6B-Base+1.7B-VoiceDesign", ["QWEN_MODAL_URL", "QWEN_MODAL_DESIGN_URL"]),
     ],
 )
 def test_deploy_dry_run_builds_the_modal_deploy_invocation(
@@ -149,31 +148,100 @@ def test_deploy_dry_run_builds_the_modal_deploy_invocation(
     capsys: pytest.CaptureFixture[str],
     model: str,
     variant: str,
-    url_variable: str,
+    url_variables: list[str],
 ) -> None:
     from tts_router_qwen_modal import cli
 
     load_app(monkeypatch)
     monkeypatch.setattr(subprocess, "Popen", _no_subprocess)
-    assert cli.main(["deploy", "--model", model, "--gpu", "T4", "--dry-run"]) == 0
+    assert cli.main(["deploy", "--model", model, "--gpu", "L4", "--dry-run"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("# Modal environment: ")
-    cache = "hf/hub/models--" + HUB_IDS[variant].replace("/", "--")
+    cache = "hf/hub/models--" + HUB_IDS[variant.split("+", maxsplit=1)[0]].replace("/", "--")
     assert out[1].startswith(f"# would check Volume qwen3-tts-models for: {cache}/refs/main")
     line = out[2]
     assert line.endswith("-m modal deploy -m tts_router_qwen_modal.modal_app")
-    assert f"TTS_ROUTER_QWEN_VARIANT={variant} " in line and "TTS_ROUTER_GPU=T4 " in line
-    # After a real deploy the same flow prints the host settings (fake modal run).
+    assert f"TTS_ROUTER_QWEN_VARIANT={variant} " in line and "TTS_ROUTER_GPU=L4 " in line
+    assert out[3].startswith("# cost: L4: ~$0.80 per GPU-hour")
+    assert out[4].startswith(f"# memory: {variant} weights ~") and "of the L4's 24 GiB" in out[4]
+    # After a real deploy the same flow prints the host settings (fake modal run): a combined
+    # deployment is both the clone and the design service.
     lines: list[str] = []
     module = importlib.import_module(MODULE)
     args = cli.build_parser().parse_args(["deploy", "--model", model])
     settings = module.qwen_settings(variant=variant)
     web = f"https://ws--{settings.app_name}-qwenservice-web.modal.run"
     kit.deploy_flow(
-        MODULE, settings, args, url_variable=url_variable, echo=lines.append,
+        MODULE, settings, args, url_variable=url_variables, echo=lines.append,
         runner=lambda _: (0, f"Created web endpoint => {web}\n"),
     )  # fmt: skip
-    assert f"{url_variable}={web}" in lines
+    assert [line for line in lines if line.startswith("QWEN_")] == [
+        f"{name}={web}" for name in url_variables
+    ]
+
+
+def test_a_combined_deployment_is_one_app_with_both_models(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tts_router_qwen_modal import cli
+
+    module = load_app(monkeypatch, TTS_ROUTER_QWEN_VARIANT="0.6B-Base+1.7B-VoiceDesign")
+    assert module.app.name == "tts-router-qwen-0-6b-base-1-7b-voicedesign"
+    service = inspect_registration(module.QwenService)
+    assert set(service.methods) == {"clone", "design", "health"} and service.gpu == "A10G"
+    assert module.deployed_models(module.SETTINGS) == [
+        HUB_IDS["0.6B-Base"],
+        HUB_IDS["1.7B-VoiceDesign"],
+    ]
+    weights = module.volume_weights(module.SETTINGS)
+    assert kit.listing_prefixes(weights.patterns) == ["hf/hub"]  # one listing for both
+    files = [
+        f"hf/hub/models--{HUB_IDS[v].replace('/', '--')}/{name}"
+        for v in ("0.6B-Base", "1.7B-VoiceDesign")
+        for name in ("refs/main", "snapshots/1/config.json", "snapshots/1/model.safetensors")
+    ]
+    files.append(
+        "hf/hub/models--Qwen--Qwen3-TTS-12Hz-0.6B-Base/snapshots/1/speech_tokenizer/m.safetensors"
+    )
+    assert kit.missing_weights(files, weights.patterns) == [weights.patterns[-1]]  # design's
+    assert weights.fetch == (
+        "tts-router-qwen download --model 0.6B-Base && "
+        "tts-router-qwen download --model 1.7B-VoiceDesign"
+    )
+    # Directories in the Volume instead: one per model, joined with '+', Base first.
+    mine = module.qwen_settings(
+        {}, variant="1.7B-Base+1.7B-VoiceDesign", model="/models/b+/models/d"
+    )
+    assert module.deployed_models(mine) == ["/models/b", "/models/d"]
+    with pytest.raises(ConfigurationError, match="names 1 model"):
+        module.deployed_models(mine.with_changes(model="/models/b"))
+    # The download of a combined variant fetches both models.
+    monkeypatch.setattr(subprocess, "Popen", _no_subprocess)
+    assert cli.main(["download", "--model", "0.6B+design", "--dry-run"]) == 0
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[0]
+        .endswith("download_models --models 0.6B-Base+1.7B-VoiceDesign")
+    )
+
+
+def test_deploy_refuses_a_gpu_too_small_for_the_weights(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The engine's estimate decides: a combined deployment's float32 weights (the T4 plan)
+    are over half the T4 (said), and no deploy goes to a GPU they do not fit at all."""
+    from tts_router_qwen_modal import cli, memory
+
+    load_app(monkeypatch)
+    monkeypatch.setattr(subprocess, "Popen", _no_subprocess)
+    assert cli.main(["deploy", "--model", "1.7B+design", "--gpu", "T4", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "# memory: 1.7B-Base+1.7B-VoiceDesign weights ~12.7 GiB in float32: 79% of" in out
+    assert "little left for batches" in out
+    monkeypatch.setitem(GPU_MEMORY_GIB, "T4", 8)  # a GPU smaller than the weights
+    assert memory.GpuFit("1.7B-Base+1.7B-VoiceDesign", "T4").fits is False
+    assert cli.main(["deploy", "--model", "1.7B+design", "--gpu", "T4", "--dry-run"]) == 2
+    assert "does not fit: choose a larger --gpu" in capsys.readouterr().err
 
 
 def test_download_dry_run(
@@ -239,26 +307,6 @@ def test_volume_weights_of_each_kind_of_model(monkeypatch: pytest.MonkeyPatch) -
 # --------------------------------------------------------------------------- on tiny models
 
 
-def test_snapshot_loader_moves_the_preloaded_model(qwen_models: dict[str, Any]) -> None:
-    from qwen_test_support import engine_options
-    from tts_router_qwen_modal.engine import QwenEngine, QwenEngineConfig
-    from tts_router_qwen_modal.modal_app import SnapshotLoader
-
-    # T4: the policy's GPU plan is float32 + sdpa, the same as the CPU plan: a hit.
-    loader = SnapshotLoader(kit.GPU_CAPABILITY["T4"])
-    config = QwenEngineConfig(model=str(qwen_models["base"]), **engine_options())
-    engine = QwenEngine(config, loader=loader)
-    assert loader.preload(engine)
-    engine.load()
-    assert loader.moved == 1 and engine.health().dtype == "float32"
-    # A10G plans bfloat16; the CPU engine loads float32: no match, a plain load instead.
-    other = SnapshotLoader(kit.GPU_CAPABILITY["A10G"])
-    engine = QwenEngine(config, loader=other)
-    assert other.preload(engine)
-    engine.load()
-    assert other.moved == 0 and engine.loaded
-
-
 def test_the_class_serves_the_protocol_app(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -274,13 +322,43 @@ def test_the_class_serves_the_protocol_app(
     methods["start"]()  # after restore: the model "on the GPU" (here the CPU)
     app = methods["web"]()
     assert isinstance(app, kit.ShellApp) and app.shell is service
-    assert service.web_app.state.snapshot_loader.moved == 1
+    assert service.web_app.state.loader.moved == 1
     with serve_in_thread(app) as url:
         health = httpx.get(f"{url}/health").json()
         assert health["status"] == "ok" and health["attention"] == "sdpa"
         assert cli.main(["smoke", url, "--text", "Hi there."]) == 0
     out = capsys.readouterr().out
     assert "health: ok" in out and "x_vector: " in out and "clone " in out  # mode; timing
+
+
+def test_a_combined_deployment_serves_clone_and_design_at_one_url(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    qwen_models: dict[str, Any],
+) -> None:
+    """``--model 0.6B+design`` in the container: both models preloaded before the snapshot,
+    both moved after the restore, one app answering /clone and /design."""
+    from tts_router_qwen_modal import cli
+
+    models = f"{qwen_models['base']}+{qwen_models['design']}"
+    module = load_app(
+        monkeypatch,
+        TTS_ROUTER_GPU="T4",
+        TTS_ROUTER_QWEN_VARIANT="0.6B-Base+1.7B-VoiceDesign",
+        TTS_ROUTER_MODAL_MODEL=models,
+    )
+    service, methods = local_service(module.QwenService)
+    methods["prepare"]()
+    assert len(service.web_app.state.loader.preloaded) == 2
+    methods["start"]()
+    assert service.web_app.state.loader.moved == 2
+    with serve_in_thread(methods["web"]()) as url:
+        health = httpx.get(f"{url}/health").json()
+        assert health["operations"] == ["clone", "design"] and health["status"] == "ok"
+        assert cli.main(["smoke", url, "--text", "Hi there."]) == 0
+        assert cli.main(["smoke", url, "--text", "Hi there.", "--design", "a calm voice"]) == 0
+    out = capsys.readouterr().out
+    assert "clone " in out and "design " in out
 
 
 def test_serving_loads_from_the_volume_layout_offline(
@@ -307,10 +385,12 @@ def test_serving_loads_from_the_volume_layout_offline(
             return real_connect(sock, address)
         socket.socket.connect = connect
         import httpx
+        from core_support.modal_introspect import local_service
         from tts_router.serving import serve_in_thread
-        from tts_router_qwen_modal.modal_app import SETTINGS, build_service_app
-        app = build_service_app(SETTINGS, device="cpu", max_new_tokens=64)
-        with serve_in_thread(app) as url:
+        from tts_router_qwen_modal.modal_app import QwenService
+        service, methods = local_service(QwenService)
+        methods["prepare"]()  # the container's snapshot phase: the app built, weights read
+        with serve_in_thread(service.web_app) as url:
             deadline = time.monotonic() + 120  # the model loads (and warms up) in the background
             while (health := httpx.get(url + "/health").json())["status"] == "loading":
                 assert time.monotonic() < deadline, "still loading"
@@ -320,7 +400,7 @@ def test_serving_loads_from_the_volume_layout_offline(
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("TTS_ROUTER_")}
     env |= {"HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    env |= {"TTS_ROUTER_GPU": "T4", "OMP_NUM_THREADS": "1"}
+    env |= {"TTS_ROUTER_GPU": "T4", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "tests")}
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300,
         check=False,
@@ -371,11 +451,11 @@ def test_no_weights_file_stays_mapped_after_prepare(
     the memory snapshot holds the weights themselves, not views of the Volume's files."""
     if kit.file_mappings() is None:
         pytest.skip("no /proc/self/maps on this platform")
-    from tts_router_qwen_modal.engine import _qwen_loader
     from tts_router_qwen_modal.fixtures import build_tiny_model
+    from tts_router_qwen_modal.loading import load_pretrained
 
     model_dir = build_tiny_model(tmp_path / "model", early_eos=True)  # mapped by nothing else
-    plain = _qwen_loader(str(model_dir), "cpu", "float32", "sdpa")
+    plain = load_pretrained(str(model_dir), "cpu", "float32", "sdpa")
     # The check can fail: a plain CPU load keeps both weight files mapped.
     assert {Path(p).name for p in kit.mapped_files(model_dir)} == {"model.safetensors"}
     assert len(kit.mapped_files(model_dir)) == 2
@@ -386,8 +466,8 @@ def test_no_weights_file_stays_mapped_after_prepare(
     module = load_app(monkeypatch, TTS_ROUTER_GPU=gpu, TTS_ROUTER_MODAL_MODEL=str(model_dir))
     service, methods = local_service(module.QwenService)
     methods["prepare"]()  # @modal.enter(snap=True): the weights into CPU memory
-    loader = service.web_app.state.snapshot_loader
-    assert loader._cpu  # the model is preloaded...
+    loader = service.web_app.state.loader
+    assert loader.preloaded == (str(model_dir),)  # the model is preloaded...
     assert kit.mapped_files(model_dir) == set()  # ...and nothing of its files is mapped
     methods["start"]()  # after the restore: the preloaded model is used
     assert loader.moved == (1 if gpu == "T4" else 0)  # A10G plans bf16, this CPU float32

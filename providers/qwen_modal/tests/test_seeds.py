@@ -18,6 +18,7 @@ import tts_router_qwen_modal.engine as engine_module
 from qwen_test_support import engine_options
 from tts_router_qwen_modal.engine import QwenEngine, QwenEngineConfig, release_memory
 from tts_router_qwen_modal.fixtures import build_tiny_model
+from tts_router_qwen_modal.loading import load_pretrained
 from tts_router_qwen_modal.sampling import RowSampler, RowSampling, row_seed
 
 from tts_router.audio import DecodedAudio
@@ -249,7 +250,7 @@ def _counting_loader(counts: Counter[str], *, fail: bool = False, on_call: Any =
     """The real loader, with the model's public methods counted (and failing if asked)."""
 
     def load(location: str, device: str, dtype: str, attention: str) -> Any:
-        model = engine_module._qwen_loader(location, device, dtype, attention)
+        model = load_pretrained(location, device, dtype, attention)
         for name in ("create_voice_clone_prompt", "generate_voice_clone", "generate_voice_design"):
             original = getattr(model, name)
 

@@ -5,12 +5,14 @@ the protocol under uvicorn, the same app the Modal container runs. The Modal com
 
     tts-router-qwen download --model 0.6B [--model 1.7B] [--dry-run]   # weights -> Volume
     tts-router-qwen deploy --model 0.6B --gpu A10G [--download] [--dry-run]  # modal deploy
+    tts-router-qwen deploy --model 0.6B+design     # Base and VoiceDesign: one container, one URL
     tts-router-qwen smoke URL [--design INSTRUCT]                       # health, languages, clone
     tts-router-qwen check [--write] [--python 3.12] [--full]            # the image, offline
 
 ``deploy`` and ``download`` use only the settings given as flags or ``--set NAME=VALUE``
 (``TTS_ROUTER_*`` variables of the shell are refused unless ``--inherit-env``); ``deploy``
-refuses to run while the Volume lacks the model's weights (``--download`` fetches them first).
+refuses to run while the Volume lacks the model's weights (``--download`` fetches them first)
+or while the GPU cannot hold them (:class:`.memory.GpuFit`, printed with the cost).
 
 Each subcommand registers in :data:`COMMANDS`. ``serve`` needs the ``engine`` extra,
 ``download``, ``deploy`` and ``check`` the ``modal`` extra; without it they print the
@@ -28,7 +30,8 @@ from typing import Any
 from tts_router.errors import ConfigurationError
 from tts_router.extras import require_extra
 
-from .policy import ATTENTIONS, DTYPES
+from .loading import ATTENTIONS, DTYPES
+from .variants import resolve_variant
 
 __all__ = ["COMMANDS", "DISTRIBUTION", "ENGINE_MODULES", "MODAL_MODULES", "build_parser", "main"]
 
@@ -96,7 +99,7 @@ def _download(args: argparse.Namespace) -> int:
 
     from . import modal_app
 
-    variants = [modal_app.resolve_variant(name) for name in args.model]
+    variants = [resolve_variant(name) for name in args.model]
     settings = modal_kit.command_settings(
         args, "qwen", modal_app.qwen_settings, variant=variants[0]
     )
@@ -109,7 +112,7 @@ def _add_deploy(sub: Any) -> None:
     from tts_router import modal_kit
 
     deploy = sub.add_parser("deploy", help="deploy one model variant as a Modal app")
-    deploy.add_argument("--model", default="0.6B", help="0.6B (default), 1.7B or design")
+    deploy.add_argument("--model", default="0.6B", help="0.6B (default), 1.7B, design, 0.6B+design")
     deploy.add_argument(
         "--download",
         action="store_true",
@@ -123,15 +126,20 @@ def _deploy(args: argparse.Namespace) -> int:
     from tts_router import modal_kit
 
     from . import modal_app
+    from .memory import GpuFit
 
-    variant = modal_app.resolve_variant(args.model)
+    variant = resolve_variant(args.model)
     settings = modal_kit.command_settings(args, "qwen", modal_app.qwen_settings, variant=variant)
-    url_variable = "QWEN_MODAL_DESIGN_URL" if "VoiceDesign" in variant else "QWEN_MODAL_URL"
+    fit = GpuFit(variant, settings.gpu)
+    if not fit.fits:
+        raise ConfigurationError(f"{fit.line()}: choose a larger --gpu (docs/modal.md)")
+    kinds = {"Base": "QWEN_MODAL_URL", "VoiceDesign": "QWEN_MODAL_DESIGN_URL"}
     return modal_kit.deploy_flow(
         modal_app.MODULE,
         settings,
         args,
-        url_variable=url_variable,
+        url_variable=[name for kind, name in kinds.items() if kind in variant],
+        notes=[f"memory: {fit.line()}"],
         weights=modal_app.volume_weights(settings),
         download=("download_models", ["--models", variant]),
     )
@@ -153,7 +161,7 @@ def _check(args: argparse.Namespace) -> int:
 
     from . import modal_app
 
-    settings = modal_app.qwen_settings({}, variant=modal_app.resolve_variant(args.model))
+    settings = modal_app.qwen_settings({}, variant=resolve_variant(args.model))
     return modal_kit.check_flow(args, modal_app.IMAGE, settings)
 
 

@@ -2,7 +2,7 @@
 
 It implements :class:`tts_router.serving.SpeechEngine`. What it adds over ``Qwen3TTSModel``:
 
-- a load policy (:mod:`.policy`) with attention fallbacks, and the choice reported;
+- a load plan with attention fallbacks (:mod:`.loading`), and the choice reported;
 - ICL cloning when a transcript is given, x-vector cloning when not, the mode recorded;
 - voice prompts (reference codes + speaker embedding) cached per (audio, transcript, mode,
   model) in an LRU bounded in entries and bytes;
@@ -27,7 +27,6 @@ import ctypes.util
 import gc
 import hashlib
 import importlib.metadata
-import importlib.util
 import logging
 import threading
 import time
@@ -57,7 +56,7 @@ from tts_router.text import require_speakable
 from . import __version__
 from .checks import check_chunk
 from .chunking import split_for_generation
-from .policy import Attention, DeviceFacts, DType, plan_load
+from .loading import Attention, DType, Loader, load_model
 from .variants import resolve_model
 
 __all__ = ["QwenEngine", "QwenEngineConfig", "release_memory"]
@@ -68,8 +67,6 @@ FloatArray = npt.NDArray[np.float32]
 # (audio sha256, transcript sha256 or "", mode, model): the prompt depends on nothing else.
 PromptKey = tuple[str, str, str, str]
 _WARMUP_RATE = 44_100  # the warm-up reference's sample rate (the usual one of uploads)
-# (location, device, dtype, attention) -> a loaded Qwen3TTSModel (or a stand-in in tests).
-Loader = Callable[[str, str, str, str], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +78,7 @@ class QwenEngineConfig:
     device: str | None = None
     """"cuda", "cuda:1", "cpu"...; None: the first GPU if there is one, else the CPU."""
     dtype: DType | None = None
-    """None: the policy's choice (see :func:`.policy.plan_load`)."""
+    """None: the plan's choice (see :func:`.loading.plan_load`)."""
     attention: Attention | None = None
     max_new_tokens: int = 2048
     """The per-chunk token cap handed to qwen-tts (2048 frames = ~164 s)."""
@@ -158,23 +155,21 @@ class QwenEngine:
     # -- loading ---------------------------------------------------------------------------
 
     def load(self) -> None:
-        """Load the model with the policy's dtype and the first attention backend that loads."""
+        """Load the model (:func:`.loading.load_model`: the plan's dtype, the first attention
+        backend that loads), then warm it up."""
         with self._lock:
             if self._model is not None:
                 return
             import torch
 
             device = self.config.device or ("cuda:0" if torch.cuda.is_available() else "cpu")
-            plan = plan_load(
-                _device_facts(torch, device),
+            started = time.perf_counter()
+            model, plan, attention = load_model(
+                self.source.location,
+                device,
                 dtype=self.config.dtype,
                 attention=self.config.attention,
-            )
-            started = time.perf_counter()
-            loader = self._loader or _qwen_loader
-            model, attention = _load_first(
-                lambda attn: loader(self.source.location, device, plan.dtype, attn),
-                plan.attentions,
+                loader=self._loader,
             )
             self._torch = torch
             self._kind = str(model.model.tts_model_type)
@@ -250,7 +245,7 @@ class QwenEngine:
 
     @property
     def load_reasons(self) -> tuple[str, ...]:
-        """Why the policy chose the dtype and attention it did."""
+        """Why the plan chose the dtype and attention it did."""
         return self._load_reasons
 
     # -- SpeechEngine ----------------------------------------------------------------------
@@ -554,39 +549,6 @@ def _supports_per_row(model: Any) -> bool:
     from .sampling import supports_per_row
 
     return supports_per_row(model)
-
-
-def _qwen_loader(location: str, device: str, dtype: str, attention: str) -> Any:
-    import torch
-    from qwen_tts import Qwen3TTSModel
-
-    return Qwen3TTSModel.from_pretrained(
-        location, device_map=device, dtype=getattr(torch, dtype), attn_implementation=attention
-    )
-
-
-def _load_first(load: Callable[[str], Any], attentions: Sequence[str]) -> tuple[Any, str]:
-    """Load with the first attention backend that works; errors other than 'unsupported
-    backend' (missing files, bad config) are not retried with another backend."""
-    last: Exception | None = None
-    for attention in attentions:
-        try:
-            return load(attention), attention
-        except (ImportError, ValueError) as exc:
-            logger.warning(
-                "attention %s unavailable (%s); trying the next", attention, type(exc).__name__
-            )
-            last = exc
-    raise ProviderError("no attention backend could load the model", code="load_failed") from last
-
-
-def _device_facts(torch: Any, device: str) -> DeviceFacts:
-    kind = device.split(":", 1)[0]
-    if kind == "cuda":
-        capability = tuple(torch.cuda.get_device_capability(device))
-        flash = importlib.util.find_spec("flash_attn") is not None
-        return DeviceFacts("cuda", (int(capability[0]), int(capability[1])), flash)
-    return DeviceFacts("mps" if kind == "mps" else "cpu")
 
 
 def _language_names(supported: Sequence[str]) -> dict[str, str]:

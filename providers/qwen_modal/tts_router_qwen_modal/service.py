@@ -18,6 +18,7 @@ from tts_router.serving import CloneJob, DesignJob, EngineResult, create_app
 
 from .chunking import split_for_generation
 from .engine import QwenEngine, QwenEngineConfig
+from .loading import Loader, SnapshotLoader
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -95,20 +96,29 @@ def create_service_app(
     design_model_dir: str | Path | None = None,
     *,
     engine_options: dict[str, Any] | None = None,
+    loader: Loader | None = None,
     **app_options: Any,
 ) -> FastAPI:
-    """The service app for a Base model (and optionally a VoiceDesign model).
+    """The service app for a Base model (and optionally a VoiceDesign model): the one place
+    where it is built, for ``tts-router-qwen serve``, the in-process backend and the Modal
+    container alike.
 
     ``engine_options`` are :class:`QwenEngineConfig` fields applied to every model (device,
-    dtype, attention, max_new_tokens...); ``app_options`` go to
-    :func:`tts_router.serving.create_app` (body and queue limits, batching window...).
-    Models load in the background at startup; requests get 503 ``loading`` meanwhile.
+    dtype, attention, max_new_tokens...); ``loader`` loads every model (default: from its
+    files; a :class:`~.loading.SnapshotLoader` has each read into CPU memory here, before a
+    memory snapshot); ``app_options`` go to :func:`tts_router.serving.create_app` (body and
+    queue limits, batching window...). Models load in the background at startup; requests
+    get 503 ``loading`` meanwhile.
     """
     options = engine_options or {}
     models = [model_dir] if design_model_dir is None else [model_dir, design_model_dir]
-    engines = [QwenEngine(QwenEngineConfig(model=str(m), **options)) for m in models]
+    engines = [QwenEngine(QwenEngineConfig(model=str(m), **options), loader=loader) for m in models]
+    if isinstance(loader, SnapshotLoader):
+        for engine in engines:
+            loader.preload(engine)
     app = create_app(
         QwenServiceEngine(engines), title="tts-router Qwen3-TTS service", **app_options
     )
     app.state.engines = engines
+    app.state.loader = loader
     return app
