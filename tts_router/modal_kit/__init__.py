@@ -16,9 +16,9 @@ each:
   subclasses (lifecycle, web endpoint, ``clone``/``health`` methods); it imports ``modal``, so
   only the app modules import it, never this package;
 - :mod:`.hub`: :func:`fetch_hf_snapshot`, :func:`tree_size`: downloads into the Volume;
-- :mod:`.commands`: ``modal`` CLI invocations (:func:`deploy_command`,
+- :mod:`.modal_cli`: ``modal`` CLI invocations (:func:`deploy_command`,
   :func:`modal_run_command`, :func:`run_modal`, :func:`find_web_url`);
-- :mod:`.cli`: the provider CLIs' ``deploy``/``download`` flags and flows
+- :mod:`.deploy_flow`: the provider CLIs' ``deploy``/``download`` flags and flows
   (:func:`deploy_flow`, :func:`command_settings`, the guard against inherited ``TTS_ROUTER_*``
   values :func:`command_environment`, :func:`host_settings`, :func:`cost_note`,
   :func:`create_proxy_token`);
@@ -40,7 +40,7 @@ each:
 from __future__ import annotations
 
 from .check import ImageSpec, add_check_arguments, check_flow, find_python, import_check
-from .cli import (
+from .deploy_flow import (
     add_modal_arguments,
     command_environment,
     command_settings,
@@ -51,15 +51,6 @@ from .cli import (
     modal_environment,
     run_function_flow,
     settings_from_args,
-)
-from .commands import (
-    ModalCommand,
-    command_env,
-    deploy_command,
-    find_web_url,
-    modal_run_command,
-    run_modal,
-    run_streaming,
 )
 from .hub import DownloadReport, fetch_hf_snapshot, hf_cache_dir, hf_snapshot_dir, tree_size
 from .image import (
@@ -85,6 +76,15 @@ from .lock import (
     split_torch,
     system_packages,
     uv_command,
+)
+from .modal_cli import (
+    ModalCommand,
+    command_env,
+    deploy_command,
+    find_web_url,
+    modal_run_command,
+    run_modal,
+    run_streaming,
 )
 from .settings import (
     DEFAULT_GPU,

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import ConfigurationError
-from .commands import ModalCommand, deploy_command, find_web_url, modal_run_command, run_modal
+from .modal_cli import ModalCommand, deploy_command, find_web_url, modal_run_command, run_modal
 from .settings import DEFAULT_GPU, ModalSettings, setting_variables, variable_for
 from .volume import VolumeLister, VolumeWeights, check_volume, list_volume
 
