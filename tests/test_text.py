@@ -48,3 +48,16 @@ def test_nothing_is_lost_and_every_chunk_fits(text: str, max_chars: int) -> None
     chunks = split_text(text, max_chars)
     assert _letters("".join(chunks)) == _letters(text)
     assert all(0 < len(c) <= max_chars for c in chunks)
+
+
+def test_chunk_counts_of_parts_fold_into_one_warning() -> None:
+    from tts_router.text import chunked_warning, merge_chunked_warnings
+
+    parts = [
+        [chunked_warning(3), "reference was long"],
+        ["reference was long"],  # one chunk, no count of its own
+        [chunked_warning(2)],
+    ]
+    assert merge_chunked_warnings(parts) == ["reference was long", chunked_warning(6)]
+    assert merge_chunked_warnings([["a"], ["a"]]) == ["a", chunked_warning(2)]
+    assert merge_chunked_warnings([["a"]]) == ["a"]

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 from .errors import ValidationError
 
-__all__ = ["chunk_spans", "is_speakable", "require_speakable", "split_text"]
+__all__ = [
+    "chunk_spans",
+    "chunked_warning",
+    "is_speakable",
+    "merge_chunked_warnings",
+    "require_speakable",
+    "split_text",
+]
 
 # A sentence ends after terminal punctuation (and any closing quotes/brackets). Latin
 # punctuation needs following whitespace ("3.5" is not a boundary); CJK full-width punctuation
@@ -20,6 +28,26 @@ __all__ = ["chunk_spans", "is_speakable", "require_speakable", "split_text"]
 _SENTENCE_END = re.compile(r"(?:[.!?…]+[\"'”’)\]]*\s+|[。！？；]+[」』”’）]*\s*|\n\s*\n)")
 _CLAUSE_END = re.compile(r"(?:[,;:—–]\s+|[，、；：]\s*)")
 _SPACE = re.compile(r"\s+")
+
+
+_CHUNKED = re.compile(r"^text was spoken in (\d+) chunks joined with crossfades$")
+
+
+def chunked_warning(chunks: int) -> str:
+    """The one warning a result carries when its text was spoken in ``chunks`` > 1 pieces."""
+    return f"text was spoken in {chunks} chunks joined with crossfades"
+
+
+def merge_chunked_warnings(warnings: Sequence[Sequence[str]]) -> list[str]:
+    """Each part's warnings, in order and without repeats, with their chunk counts (a part
+    with none was one chunk) folded into one :func:`chunked_warning` for the whole text."""
+    merged: dict[str, None] = {}
+    chunks = 0
+    for part in warnings:
+        counts = [int(m.group(1)) for w in part if (m := _CHUNKED.match(w))]
+        chunks += sum(counts) or 1
+        merged.update(dict.fromkeys(w for w in part if not _CHUNKED.match(w)))
+    return [*merged, chunked_warning(chunks)] if chunks > 1 else list(merged)
 
 
 def is_speakable(text: str) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from ..audio import stitch
 from ..errors import OutputValidationError, TTSRouterError
+from ..text import merge_chunked_warnings
 from .engine import EngineResult
 
 __all__ = ["CROSSFADE_MS", "assemble"]
@@ -40,7 +41,6 @@ def assemble(
             "the engine returned the chunks of one text at different sample rates",
             code="output_rate_mismatch",
         )
-    warnings = tuple(dict.fromkeys(w for result in results for w in result.warnings))
-    warnings += (f"text was spoken in {len(results)} chunks joined with crossfades",)
+    warnings = tuple(merge_chunked_warnings([result.warnings for result in results]))
     samples = stitch([r.samples for r in results], first.sample_rate, CROSSFADE_MS)
     return EngineResult(samples, first.sample_rate, first.mode, first.model, timings, warnings)

@@ -51,7 +51,7 @@ from tts_router.languages import AUTO, language_name, normalize_language
 from tts_router.models import CloneMode
 from tts_router.protocol import HealthInfo
 from tts_router.serving import BoundedLRU, CloneJob, DesignJob, EngineResult
-from tts_router.text import require_speakable
+from tts_router.text import chunked_warning, require_speakable
 
 from . import __version__
 from .checks import check_chunk
@@ -495,9 +495,7 @@ class QwenEngine:
                 return chunk.error
         audio = [c.audio for c in sorted(chunks, key=lambda c: c.index) if c.audio is not None]
         samples = stitch(audio, self._sample_rate, crossfade_ms=self.config.crossfade_ms)
-        warnings: tuple[str, ...] = ()
-        if len(chunks) > 1:
-            warnings = (f"text was spoken in {len(chunks)} chunks joined with crossfades",)
+        warnings = (chunked_warning(len(chunks)),) if len(chunks) > 1 else ()
         # A job's generate time: the calls its chunks were in (shared with other jobs).
         calls = {c.call: c.seconds for c in chunks}
         return EngineResult(
