@@ -177,5 +177,8 @@ async def test_parts_never_exceed_the_limit_a_service_declares(make_service: Any
     reference = VoiceReference(audio=reference_wav(), transcript="it says this")
     result = await provider.clone(CloneRequest(text=text, reference=reference, language="en"))
     await provider.aclose()
-    # Every part was taken (none refused as text_too_long), so the text went as >= 7 parts.
+    # Every part was taken (none refused as text_too_long), so the text went as >= 7 parts,
+    # and the result says so once.
     assert result.duration > 0 and service.jobs >= 7
+    chunked = [w for w in result.warnings if "chunks joined" in w]
+    assert chunked == [f"text was spoken in {service.jobs} chunks joined with crossfades"]

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import ClassVar
 
+import httpx
 import numpy as np
 import pytest
 from core_support.faultproxy import FaultProxy
@@ -28,17 +29,17 @@ from tts_router import (
     VoiceReference,
 )
 from tts_router.audio import encode_wav
-from tts_router.http import CircuitOptions, RetryOptions, ServiceAuth, ServiceClient, Timeouts
+from tts_router.http import CircuitOptions, RetryOptions, ServiceClient, Timeouts
 from tts_router.protocol import CloneBody
 from tts_router.provider import Capabilities
-from tts_router.remote import RemoteProvider, ServiceConfig
+from tts_router.remote import ModalProxyAuth, RemoteProvider, ServiceConfig
 from tts_router.testing import FakeProvider, fake_capabilities
 
 REF = reference_wav()
 VOICE = sha(REF)
 SECRET_TEXT = "the quiet velvet password story"
 TRANSCRIPT = "a transcript that must not leak"
-AUTH = ServiceAuth(key="mk-do-not-log-1234", secret="ms-do-not-log-5678")
+AUTH = ModalProxyAuth(key="mk-do-not-log-1234", secret="ms-do-not-log-5678")
 FAST = RetryOptions(max_attempts=6, initial_backoff=0.05, max_backoff=0.2, deadline=30)
 ERROR = b'{"error": {"code": "x", "message": "y"}}'
 
@@ -351,3 +352,28 @@ async def test_health_probes_try_twice_not_the_full_job_policy(
     attempts = [r for r in caplog.records if r.getMessage().startswith("GET /health failed")]
     assert len(attempts) == 2
     await client.aclose()
+
+
+# -- vendor auth is an httpx.Auth ------------------------------------------------------------
+
+
+async def test_modal_proxy_auth_rides_on_every_request_and_shows_no_secret() -> None:
+    """The client knows no vendor: ModalProxyAuth adds its headers to each request it sends,
+    the 303's GET included; its repr masks both values; equal auths are equal by value."""
+    seen: list[tuple[str, str | None, str | None]] = []
+
+    def service(request: httpx.Request) -> httpx.Response:
+        headers = request.headers
+        seen.append((request.url.path, headers.get("modal-key"), headers.get("modal-secret")))
+        if request.url.path == "/info":
+            return httpx.Response(303, headers={"location": "/result"})
+        return httpx.Response(200, json={"ok": True})
+
+    client = _client("http://127.0.0.1:9", transport=httpx.MockTransport(service))
+    assert await client.get_json("info") == {"ok": True}
+    await client.aclose()
+    assert seen == [(path, AUTH.key, AUTH.secret) for path in ("/info", "/result")]
+    assert repr(AUTH) == "ModalProxyAuth(key='***', secret='***')"
+    assert AUTH == ModalProxyAuth(AUTH.key, AUTH.secret) != ModalProxyAuth(AUTH.key, "other")
+    assert isinstance(AUTH, httpx.Auth)
+    assert hash(AUTH) == hash(ModalProxyAuth(AUTH.key, AUTH.secret))

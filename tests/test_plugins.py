@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tts_router import PluginError, Provider, Router, Settings, hookimpl
+from tts_router import PluginError, Provider, ProviderSettings, Router, Settings, hookimpl
 from tts_router.plugins import PluginRegistry, get_plugins, load_plugins
 from tts_router.testing import FakeProvider
 
@@ -100,7 +100,7 @@ def test_a_provider_that_fails_to_build_is_reported_and_skipped(
         id = "misconfigured"
 
         @classmethod
-        def from_settings(cls, settings: Settings) -> Provider:
+        def from_settings(cls, settings: ProviderSettings) -> Provider:
             raise ConfigurationError("SOME_SETTING must be 1 or 0")
 
     class Fine(FakeProvider):

@@ -37,17 +37,17 @@ from tts_router.errors import (
     TTSRouterError,
     ValidationError,
 )
-from tts_router.http import CircuitOptions, RetryOptions, ServiceAuth, ServiceClient
+from tts_router.http import CircuitOptions, RetryOptions, ServiceClient
 from tts_router.protocol import CloneBody
 from tts_router.provider import Capabilities, Provider, Speech
-from tts_router.remote import RemoteProvider, ServiceConfig
+from tts_router.remote import ModalProxyAuth, RemoteProvider, ServiceConfig
 from tts_router.router import probe
 from tts_router.testing import FakeProvider, fake_capabilities
 
 REF = reference_wav()
 SECRET_TEXT = "the quiet velvet password story"
 TRANSCRIPT = "a transcript that must not leak"
-AUTH = ServiceAuth(key="mk-do-not-log-1234", secret="ms-do-not-log-5678")
+AUTH = ModalProxyAuth(key="mk-do-not-log-1234", secret="ms-do-not-log-5678")
 FAST = RetryOptions(max_attempts=6, initial_backoff=0.05, max_backoff=0.2, deadline=30)
 
 

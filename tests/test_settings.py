@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from tts_router import ConfigurationError, Settings, UnsupportedLanguageError
+from tts_router import ConfigurationError, ProviderSettings, Settings, UnsupportedLanguageError
+from tts_router.remote import RemoteSettings
+
+
+class UrlSettings(RemoteSettings):
+    """A provider's model with a URL (the shape of Qwen's and Echo's)."""
+
+    url: str | None = None
 
 
 def _toml(tmp_path: Path, text: str) -> dict[str, str]:
@@ -38,8 +45,9 @@ modal_secret = "wk-123456"
     assert settings.provider == "echo"  # the environment wins
     assert settings.rules[0].language == "ja" and settings.rules[0].matches("clone", "ja")
     assert settings.allow_approximate_fallback
-    assert settings.setting("qwen", "url") == "https://example.invalid"
-    assert settings.setting("qwen", "modal_key", "MODAL_KEY") == "mk-999"
+    qwen = settings.provider_settings("qwen", UrlSettings)
+    assert qwen.url == "https://example.invalid"
+    assert qwen.modal_key is not None and qwen.modal_key.get_secret_value() == "mk-999"
 
 
 def test_secrets_are_masked_everywhere(tmp_path: Path) -> None:
@@ -89,7 +97,8 @@ def test_provider_ids_are_case_insensitive(tmp_path: Path) -> None:
     settings = Settings.load({**env, "TTS_PROVIDER": "AUTO"})
     assert settings.provider == "auto"
     assert settings.rules[0].provider == "qwen"
-    assert settings.setting("qwen", "url") == settings.setting("QWEN", "url") == "http://h"
+    assert settings.provider_settings("qwen", UrlSettings).url == "http://h"
+    assert settings.provider_settings("QWEN", UrlSettings).url == "http://h"
     assert Settings.load({"TTS_PROVIDER": "Espeak"}).provider == "espeak"
     assert Settings.load({"TTS_PROVIDER": "  "}).provider == "auto"
 
@@ -117,14 +126,15 @@ def test_unknown_keys_are_named_with_the_file_and_the_known_ones(
     assert needle in str(info.value) and env["TTS_ROUTER_CONFIG"] in str(info.value)
 
 
-def test_origin_names_the_variable_or_the_toml_key(tmp_path: Path) -> None:
-    env = _toml(tmp_path, '[providers.qwen]\nurl = "http://h"\n')
-    from_file = Settings.load(env)
-    assert from_file.origin("qwen", "url", "QWEN_MODAL_URL") == (
-        f"[providers.qwen] url in {env['TTS_ROUTER_CONFIG']}"
+def test_an_invalid_value_names_the_variable_or_the_toml_key(tmp_path: Path) -> None:
+    env = _toml(tmp_path, '[providers.qwen]\nmax_request_chars = "many"\n')
+    with pytest.raises(ConfigurationError) as info:
+        Settings.load(env).provider_settings("qwen", UrlSettings)
+    assert str(info.value) == (
+        f"[providers.qwen] max_request_chars in {env['TTS_ROUTER_CONFIG']} should be a valid "
+        "integer, unable to parse string as an integer"
     )
-    from_env = Settings.load({**env, "QWEN_MODAL_URL": "http://e"})
-    assert from_env.origin("qwen", "url", "QWEN_MODAL_URL") == "QWEN_MODAL_URL"
+    assert "many" not in str(info.value)
 
 
 def test_describe_masks_credentials_inside_urls(tmp_path: Path) -> None:
@@ -148,9 +158,5 @@ def test_a_provider_timeout_must_be_a_positive_number(tmp_path: Path, value: str
         ConfigurationError, match=r"\[providers.espeak\] timeout must be a positive"
     ):
         Settings.load(env)
-    assert (
-        Settings.load(_toml(tmp_path, "[providers.espeak]\ntimeout = 2.5\n")).setting(
-            "espeak", "timeout"
-        )
-        == 2.5
-    )
+    settings = Settings.load(_toml(tmp_path, "[providers.espeak]\ntimeout = 2.5\n"))
+    assert settings.provider_settings("espeak", ProviderSettings).timeout == 2.5

@@ -39,10 +39,10 @@ from tts_router.protocol import (
 )
 from tts_router.provider import Capabilities
 from tts_router.remote import RemoteProvider, ServiceConfig
+from tts_router.serving.counters import ServingStats
 from tts_router.serving.feed import ChunkFeed
 from tts_router.serving.jobs import JobTable
 from tts_router.serving.responses import audio_response
-from tts_router.serving.stats import ServingStats
 from tts_router.serving.stream import chunk_frames
 from tts_router.testing import fake_capabilities
 

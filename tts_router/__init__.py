@@ -13,6 +13,8 @@ Constants and types exported beside the classes and functions:
   ``approximate``, ``design``) and ``QualityTier`` (``reference``/``approximate``): the literal
   types of requests and results.
 - ``hookimpl``: the marker a plugin's ``register_providers`` hook carries.
+- ``ServiceURL``: the type of a settings field holding a service's base URL (checked: http(s),
+  no credentials, no query), see :class:`ProviderSettings`.
 """
 
 from __future__ import annotations
@@ -121,9 +123,6 @@ if TYPE_CHECKING:  # for type checkers; at run time the names load on first use 
         RetryOptions as RetryOptions,
     )
     from .http import (
-        ServiceAuth as ServiceAuth,
-    )
-    from .http import (
         ServiceClient as ServiceClient,
     )
     from .http import (
@@ -171,8 +170,23 @@ if TYPE_CHECKING:  # for type checkers; at run time the names load on first use 
     from .provider import (
         Speech as Speech,
     )
+    from .provider_settings import (
+        ProviderSettings as ProviderSettings,
+    )
+    from .provider_settings import (
+        ServiceURL as ServiceURL,
+    )
+    from .provider_settings import (
+        setting as setting,
+    )
+    from .remote import (
+        ModalProxyAuth as ModalProxyAuth,
+    )
     from .remote import (
         RemoteProvider as RemoteProvider,
+    )
+    from .remote import (
+        RemoteSettings as RemoteSettings,
     )
     from .remote import (
         ServiceConfig as ServiceConfig,
@@ -195,19 +209,19 @@ if TYPE_CHECKING:  # for type checkers; at run time the names load on first use 
     from .router import (
         select as select,
     )
-    from .serving.engine import (
+    from .serving.contract import (
         ChunkingEngine as ChunkingEngine,
     )
-    from .serving.engine import (
+    from .serving.contract import (
         CloneJob as CloneJob,
     )
-    from .serving.engine import (
+    from .serving.contract import (
         DesignJob as DesignJob,
     )
-    from .serving.engine import (
+    from .serving.contract import (
         EngineResult as EngineResult,
     )
-    from .serving.engine import (
+    from .serving.contract import (
         SpeechEngine as SpeechEngine,
     )
     from .settings import (
@@ -255,9 +269,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("Detection", "detect_language"), "detect"),
     **dict.fromkeys(("FORMATS", "AudioFormat", "EncodedAudio", "encode"), "formats"),
     "hookimpl": "hookspecs",
-    **dict.fromkeys(
-        ("CircuitOptions", "RetryOptions", "ServiceAuth", "ServiceClient", "Timeouts"), "http"
-    ),
+    **dict.fromkeys(("CircuitOptions", "RetryOptions", "ServiceClient", "Timeouts"), "http"),
     **dict.fromkeys(("LANGUAGES", "Language", "normalize_language"), "languages"),
     **dict.fromkeys(
         (
@@ -272,13 +284,16 @@ _LAZY: dict[str, str] = {
         "models",
     ),
     **dict.fromkeys(("Capabilities", "Health", "Provider", "Speech"), "provider"),
-    **dict.fromkeys(("RemoteProvider", "ServiceConfig"), "remote"),
+    **dict.fromkeys(("ProviderSettings", "ServiceURL", "setting"), "provider_settings"),
+    **dict.fromkeys(
+        ("ModalProxyAuth", "RemoteProvider", "RemoteSettings", "ServiceConfig"), "remote"
+    ),
     **dict.fromkeys(
         ("Candidate", "Decision", "LanguageOption", "Router", "probe", "select"), "router"
     ),
     **dict.fromkeys(
         ("ChunkingEngine", "CloneJob", "DesignJob", "EngineResult", "SpeechEngine"),
-        "serving.engine",
+        "serving.contract",
     ),
     "Settings": "settings",
     "AudioChunk": "streaming",

@@ -44,6 +44,7 @@ from .formats import FORMATS, STREAM_FORMATS, encode, encoded_rate, format_for_p
 from .models import CloneRequest, DesignRequest, VoiceReference
 from .plugins import ALLOW_LIST_VARIABLE, PluginRegistry, get_plugins
 from .provider import Health, Provider
+from .provider_settings import ProviderSettings
 from .router import Router, probe
 from .settings import Settings
 from .streaming import AudioChunk
@@ -63,8 +64,6 @@ exit codes:
 """
 
 AUTO = "auto"
-# Every provider accepts this [providers.<id>] key (seconds one request may take there).
-COMMON_SETTING_KEYS = frozenset({"timeout"})
 # How long doctor waits for one provider's health check.
 PROBE_TIMEOUT_S = 30.0
 _PLUGIN_BUG_FIX = (
@@ -542,21 +541,23 @@ def _configuration_problems(router: Router, registry: PluginRegistry) -> list[_P
     for index, rule in enumerate(settings.rules):
         where = f"[[rules]] #{index + 1} (provider = {rule.provider!r})"
         problems.extend(_choice_problems(router, registry, rule.provider, where))
-    for section in settings.providers:
-        problems.extend(_section_problems(router, registry, section))
-    problems.extend(_broken_problems(router, registry))
+    sections = {name: _section_problems(router, registry, name) for name in settings.providers}
+    problems.extend(problem for found in sections.values() for problem in found)
+    # A section's unknown keys also break its provider: listed once, with their fix.
+    problems.extend(_broken_problems(router, registry, {s for s, f in sections.items() if f}))
     return problems
 
 
 def _section_problems(router: Router, registry: PluginRegistry, section: str) -> list[_Problem]:
-    """``[providers.<id>]`` naming no provider, or holding keys the provider does not read."""
+    """``[providers.<id>]`` naming no provider, or holding keys its settings model lacks."""
     settings = router.settings
-    where = f"[providers.{section}]" + (f" in {settings.source}" if settings.source else "")
     cls = registry.providers.get(settings.instances().get(section, section))
-    built = router.providers.get(section)
     if section in registry.filtered:
         return []  # configured but deliberately left out; the plugins line says so
-    if cls is None and built is None and section not in router.broken:
+    if cls is None:
+        if section in router.providers or section in router.broken:
+            return []
+        where = f"[providers.{section}]" + (f" in {settings.source}" if settings.source else "")
         guess = difflib.get_close_matches(section, list(router.providers), n=1)
         return [
             _Problem(
@@ -565,28 +566,23 @@ def _section_problems(router: Router, registry: PluginRegistry, section: str) ->
                 + f"installed: {', '.join(sorted(router.providers)) or 'none'}",
             )
         ]
-    keys = cls.setting_keys if cls is not None else None
-    if keys is None and built is not None:
-        keys = type(built).setting_keys
-    if keys is None:
-        return []  # the provider does not declare its keys
-    allowed = keys | COMMON_SETTING_KEYS | ({"type"} if section in settings.instances() else set())
-    problems = []
-    for key in sorted(set(settings.providers[section]) - allowed):
-        guess = difflib.get_close_matches(key, sorted(allowed), n=1)
-        problems.append(
-            _Problem(
-                f"{where} has unknown key {key!r}",
-                (f"did you mean {guess[0]!r}? " if guess else "")
-                + f"{section} reads: {', '.join(sorted(allowed))}",
-            )
-        )
-    return problems
+    model = cls.settings_model
+    if not (isinstance(model, type) and issubclass(model, ProviderSettings)):
+        return []  # a plugin bug, reported as its provider being broken
+    keys = dict(settings.providers[section])
+    if section in settings.instances():
+        keys.pop("type")
+    unknown = model.unknown_keys(keys, name=section, source=settings.source)
+    return [_Problem(what, fix) for what, fix in unknown]
 
 
-def _broken_problems(router: Router, registry: PluginRegistry) -> list[_Problem]:
+def _broken_problems(
+    router: Router, registry: PluginRegistry, reported: set[str]
+) -> list[_Problem]:
     problems = []
     for name, reason in router.broken.items():
+        if name in reported:
+            continue
         if reason.startswith("ConfigurationError"):
             fix = "change the setting the reason names"
         else:

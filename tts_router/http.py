@@ -107,7 +107,6 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOptions",
     "RetryOptions",
-    "ServiceAuth",
     "ServiceClient",
     "StreamedChunk",
     "Timeouts",
@@ -163,21 +162,6 @@ class CircuitOptions:
 
     failures: int = 3
     reset_after: float = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceAuth:
-    """Modal proxy-auth credentials (``Modal-Key``/``Modal-Secret``). Masked in every repr."""
-
-    key: str = field(repr=False)
-    secret: str = field(repr=False)
-
-    def headers(self) -> dict[str, str]:
-        """The headers a proxy-auth endpoint expects."""
-        return {"Modal-Key": self.key, "Modal-Secret": self.secret}
-
-    def __repr__(self) -> str:
-        return "ServiceAuth(key='***', secret='***')"
 
 
 class CircuitBreaker:
@@ -349,6 +333,8 @@ class ServiceClient:
     """Async client for one service (one base URL). Share one per provider; close it after.
 
     ``transport=`` injects an httpx transport (tests, proxies); the transport must not retry.
+    ``auth=`` is any :class:`httpx.Auth`, applied to every request (a vendor's proxy auth, such
+    as :class:`~tts_router.remote.ModalProxyAuth`); the client itself knows no vendor.
     """
 
     def __init__(
@@ -356,7 +342,7 @@ class ServiceClient:
         base_url: str,
         *,
         provider: str,
-        auth: ServiceAuth | None = None,
+        auth: httpx.Auth | None = None,
         retry: RetryOptions = RetryOptions(),
         timeouts: Timeouts = Timeouts(),
         circuit: CircuitOptions = CircuitOptions(),
@@ -510,7 +496,7 @@ class ServiceClient:
                 base_url=self.base_url,
                 transport=self._transport,
                 follow_redirects=False,  # we follow 303s ourselves, same origin only
-                headers=self._auth.headers() if self._auth else {},
+                auth=self._auth,
             )
         return self._client
 

@@ -18,7 +18,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -53,11 +53,9 @@ from .models import (
     SpeechResult,
     VoiceReference,
 )
+from .provider_settings import ProviderSettings
 from .streaming import FIRST_CHUNK_CHARS, AudioChunk
-from .text import chunk_spans, require_speakable, split_text
-
-if TYPE_CHECKING:
-    from .settings import Settings
+from .text import chunk_spans, merge_chunked_warnings, require_speakable, split_text
 
 __all__ = [
     "MAX_TEXT_CHARS",
@@ -204,10 +202,9 @@ class Provider:
 
     id: ClassVar[str]
     reference_limits: ClassVar[AudioLimits] = REFERENCE_LIMITS
-    setting_keys: ClassVar[frozenset[str] | None] = None
-    """The ``[providers.<id>]`` keys this provider reads; ``doctor`` flags any other key.
-    None: the provider does not say, and its keys are not checked. Every provider also
-    accepts ``timeout`` (seconds for one request, see :attr:`timeout`)."""
+    settings_model: ClassVar[type[ProviderSettings]] = ProviderSettings
+    """What ``[providers.<id>]`` and the provider's environment variables may set, typed (see
+    :mod:`.provider_settings`); any other key is an error. The base model has ``timeout``."""
     max_parallel_chunks: int = 1
     """How many chunks of a long text may be in flight at once: 1 for an engine in this
     process (it has one model); more for a remote service that scales out (fan-out)."""
@@ -218,8 +215,10 @@ class Provider:
     deadline). The router sets it from ``[providers.<id>] timeout``."""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Provider:
-        """Build the provider from configuration (override to read provider settings)."""
+    def from_settings(cls, settings: Any) -> Provider:
+        """Build the provider from its validated settings, an instance of
+        :attr:`settings_model` (a subclass declares that type); the default calls ``cls()``.
+        No I/O: the router builds every provider to list and compare them."""
         return cls()
 
     @property
@@ -516,11 +515,9 @@ class Provider:
         else:
             encoded = encode(samples, rate, request.format)
             audio, encoded_rate = encoded.data, encoded.sample_rate
-        warnings = list(dict.fromkeys(w for s in speeches for w in s.warnings))
+        warnings = merge_chunked_warnings([s.warnings for s in speeches])
         if speeches[0].mode == "x_vector":
             warnings.append(X_VECTOR_WARNING)
-        if len(speeches) > 1:
-            warnings.append(f"text was spoken in {len(speeches)} chunks joined with crossfades")
         timings: dict[str, float] = {}
         for speech in speeches:
             for stage, seconds in speech.timings.items():

@@ -9,22 +9,25 @@ Streams are native: ``stream_clone``/``stream_design`` send the whole text in on
 request (the protocol's framed answer); the service splits it, generates its first chunk
 alone and the rest in batches, and sends each chunk as it is done. Retries happen before the
 first chunk only; after it a failure is a ``StreamInterruptedError``.
+
+Such a provider's settings model subclasses :class:`RemoteSettings` (the request size, and
+Modal's proxy auth, sent by :class:`ModalProxyAuth`).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator
 from dataclasses import dataclass, field
-from typing import Any, get_args
+from typing import Any, ClassVar, get_args
 
 import httpx
+from pydantic import SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
 from .audio import DecodedAudio
 from .errors import (
-    ConfigurationError,
     ProviderError,
     TTSRouterError,
     UnsupportedOperationError,
@@ -34,7 +37,6 @@ from .http import (
     AudioResponse,
     CircuitOptions,
     RetryOptions,
-    ServiceAuth,
     ServiceClient,
     StreamedChunk,
     Timeouts,
@@ -42,14 +44,14 @@ from .http import (
 from .models import CloneMode, CloneRequest, DesignRequest, Operation
 from .protocol import CloneBody, DesignBody, GenerationOptions
 from .provider import Capabilities, Health, Provider, Speech, StreamPiece, _Plan
-from .settings import Settings
+from .provider_settings import ProviderSettings, setting
 
 __all__ = [
     "REQUEST_CHARS",
+    "ModalProxyAuth",
     "RemoteProvider",
+    "RemoteSettings",
     "ServiceConfig",
-    "auth_from_settings",
-    "request_chars_from_settings",
 ]
 
 logger = logging.getLogger("tts_router.remote")
@@ -63,7 +65,7 @@ class ServiceConfig:
 
     clone_url: str | None = None
     design_url: str | None = None
-    auth: ServiceAuth | None = None
+    auth: httpx.Auth | None = None
     retry: RetryOptions = field(default_factory=RetryOptions)
     timeouts: Timeouts = field(default_factory=Timeouts)
     circuit: CircuitOptions = field(default_factory=CircuitOptions)
@@ -82,33 +84,74 @@ class ServiceConfig:
 REQUEST_CHARS = 5_000
 
 
-def request_chars_from_settings(settings: Settings, provider_id: str) -> int:
-    """``[providers.<id>] max_request_chars``, else :data:`REQUEST_CHARS`."""
-    value = settings.setting(provider_id, "max_request_chars")
-    if value is None:
-        return REQUEST_CHARS
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigurationError(
-            f"[providers.{provider_id}] max_request_chars must be a positive whole number"
+class ModalProxyAuth(httpx.Auth):
+    """Modal's proxy auth: the ``Modal-Key`` and ``Modal-Secret`` headers on every request.
+
+    Masked in every repr; equal to another with the same key and secret.
+    """
+
+    def __init__(self, key: str, secret: str) -> None:
+        self.key = key
+        self.secret = secret
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the two headers."""
+        request.headers["Modal-Key"] = self.key
+        request.headers["Modal-Secret"] = self.secret
+        yield request
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ModalProxyAuth):
+            return NotImplemented
+        return (self.key, self.secret) == (other.key, other.secret)
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.secret))
+
+    def __repr__(self) -> str:
+        return "ModalProxyAuth(key='***', secret='***')"
+
+
+class RemoteSettings(ProviderSettings):
+    """What a provider over protocol services reads besides its URLs (its settings model
+    subclasses this): Modal's proxy auth, and how much text one request carries."""
+
+    modal_key: SecretStr | None = setting(env="MODAL_KEY")
+    """Modal proxy-auth token id (sent as ``Modal-Key``)."""
+    modal_secret: SecretStr | None = setting(env="MODAL_SECRET")
+    """Modal proxy-auth token secret (sent as ``Modal-Secret``)."""
+    max_request_chars: int = setting(REQUEST_CHARS, gt=0)
+    """Text sent in one request (see :attr:`ServiceConfig.max_request_chars`)."""
+
+    @property
+    def auth(self) -> ModalProxyAuth | None:
+        """The proxy auth, when both the key and the secret are set."""
+        if not (self.modal_key and self.modal_secret):
+            return None
+        return ModalProxyAuth(
+            self.modal_key.get_secret_value(), self.modal_secret.get_secret_value()
         )
-    return value
 
-
-def auth_from_settings(settings: Settings, provider_id: str) -> ServiceAuth | None:
-    """Modal proxy-auth from ``MODAL_KEY``/``MODAL_SECRET`` or ``[providers.<id>]``."""
-    key = settings.setting(provider_id, "modal_key", "MODAL_KEY")
-    secret = settings.setting(provider_id, "modal_secret", "MODAL_SECRET")
-    return ServiceAuth(key=str(key), secret=str(secret)) if key and secret else None
+    def service_config(self, clone_url: str | None, design_url: str | None = None) -> ServiceConfig:
+        """The client configuration for these services, with this auth and request size."""
+        return ServiceConfig(
+            clone_url=clone_url,
+            design_url=design_url,
+            auth=self.auth,
+            max_request_chars=self.max_request_chars,
+        )
 
 
 class RemoteProvider(Provider):
-    """Clone and design through protocol services. Subclasses set ``id`` and capabilities.
+    """Clone and design through protocol services. Subclasses set ``id``, capabilities and
+    (a :class:`RemoteSettings` subclass) ``settings_model``.
 
     ``static_capabilities`` are used until :meth:`health` has asked the service for its
     languages; operations are limited to the services that are configured.
     """
 
     static_capabilities: Capabilities
+    settings_model: ClassVar[type[ProviderSettings]] = RemoteSettings
     configure_hint: str = "set the service URL"
 
     def __init__(

@@ -362,23 +362,23 @@ class Router(Provider):
                     f"installed provider; installed: {', '.join(sorted(classes)) or 'none'}"
                 )
                 continue
-            provider = self._build(name, _named(cls, name), self.settings.for_instance(name))
+            provider = self._build(name, _named(cls, name))
             if provider is not None and provider.id != name:  # from_settings chose a backend
                 provider.__class__ = _named(type(provider), name)
             built.append(provider)
         return built
 
-    def _build(
-        self, provider_id: str, cls: type[Provider], settings: Settings | None = None
-    ) -> Provider | None:
+    def _build(self, provider_id: str, cls: type[Provider]) -> Provider | None:
+        """``cls`` built from ``[providers.<provider_id>]`` (and, for a default instance, its
+        variables), validated against its settings model."""
         try:
-            provider = cls.from_settings(settings or self.settings)
+            settings = self.settings.provider_settings(provider_id, cls.settings_model)
+            provider = cls.from_settings(settings)
         except Exception as exc:  # one broken provider must not stop the rest
             self._broken[provider_id] = _reason(exc)
             return None
-        timeout = self.settings.providers.get(provider_id, {}).get("timeout")
-        if timeout is not None:
-            provider.timeout = float(timeout)
+        if settings.timeout is not None:
+            provider.timeout = settings.timeout
         return provider
 
     def _usable(self, provider: Provider) -> bool:

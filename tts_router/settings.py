@@ -8,19 +8,20 @@ Variables (all optional):
 - ``TTS_ROUTER_PLUGINS``: comma-separated allow-list of plugin names (read by plugins.py).
 - ``TTS_ROUTER_ALLOW_APPROXIMATE_FALLBACK``: ``1`` lets fallback land on an approximate provider.
 
-Provider sections (``[providers.<id>]``) are passed to that provider as a plain mapping; any key
-that looks like a secret (key, secret, token, password) is masked in every repr and dump, and
-so are the credentials inside any URL (``user:password@``, query values).
+Provider sections (``[providers.<id>]``) are validated, with the provider's environment
+variables over them, against that provider's settings model (:meth:`Settings.provider_settings`,
+see :mod:`.provider_settings`); any key that looks like a secret (key, secret, token, password)
+is masked in every repr and dump, and so are the credentials inside any URL
+(``user:password@``, query values).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
@@ -28,18 +29,14 @@ from pydantic import ValidationError as PydanticValidationError
 from .errors import ConfigurationError
 from .languages import normalize_language
 from .models import Operation
+from .provider_settings import ProviderSettings, is_secret_key
 from .urls import mask_url
 
 __all__ = ["RoutingRule", "Settings", "is_secret_key", "mask_secrets"]
 
-_SECRET_KEY = re.compile(r"(key|secret|token|password|credential)", re.IGNORECASE)
+_Model = TypeVar("_Model", bound=ProviderSettings)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
-
-
-def is_secret_key(name: str) -> bool:
-    """Whether a setting's name marks its value as a secret."""
-    return bool(_SECRET_KEY.search(name))
 
 
 def mask_secrets(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,25 +173,17 @@ class Settings(BaseModel):
             if isinstance(section, Mapping) and section.get("type")
         }
 
-    def for_instance(self, name: str) -> Settings:
-        """The settings a named instance is built from: its own section stands in for its
-        type's, and no environment variable applies (they configure the default instance)."""
-        type_id = self.instances()[name]
-        section = {k: v for k, v in self.providers[name].items() if k != "type"}
-        return self.model_copy(update={"providers": {type_id: section}, "env": {}})
-
-    def setting(self, provider_id: str, key: str, variable: str | None = None) -> Any:
-        """One provider setting: the environment variable wins over the TOML key."""
-        if variable and self.env.get(variable):
-            return self.env[variable]
-        return self.providers.get(_provider_id(provider_id), {}).get(key)
-
-    def origin(self, provider_id: str, key: str, variable: str | None = None) -> str:
-        """Where :meth:`setting` finds that value, for messages: the variable or the TOML key."""
-        if variable and self.env.get(variable):
-            return variable
-        where = f" in {self.source}" if self.source else ""
-        return f"[providers.{provider_id}] {key}{where}"
+    def provider_settings(self, name: str, model: type[_Model]) -> _Model:
+        """``[providers.<name>]`` validated against a provider's settings ``model``: with the
+        environment variables over it for a provider's default instance; a named instance
+        takes its own section only (``type`` aside), as variables configure the default one.
+        Raises ``ConfigurationError`` naming an unknown key or an invalid value's setting."""
+        name = _provider_id(name)
+        section = dict(self.providers.get(name, {}))
+        named = name in self.instances()
+        if named:
+            section.pop("type")
+        return model.load(section, {} if named else self.env, name=name, source=self.source)
 
     def describe(self) -> dict[str, Any]:
         """Everything, secrets and credentials in URLs masked: what ``tts-router doctor`` prints."""

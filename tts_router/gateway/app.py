@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import ProviderError, TTSRouterError, ValidationError
 from ..formats import MEDIA_TYPES, encoded_rate
 from ..router import Router
+from ..serving.request_limits import ClientGone, read_body, replay
 from ..streaming import AudioChunk
 from .config import GatewayConfig
 from .library import VoiceLibrary
@@ -336,31 +337,14 @@ class _BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                error = ValidationError(
-                    f"the request body is over {self.limit} bytes", code="body_too_large"
-                )
-                await _send(send, _error(error), scope, receive)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        try:
+            body = await read_body(scope, receive, self.limit, None)
+        except ClientGone:
+            return
+        if body is None:
+            error = ValidationError(
+                f"the request body is over {self.limit} bytes", code="body_too_large"
+            )
+            await _send(send, _error(error), scope, receive)
+            return
+        await self.app(scope, replay(body, receive), send)

@@ -80,11 +80,12 @@ async def _smoke(
 ) -> SmokeReport:
     import soundfile
 
-    from ..http import ServiceAuth, ServiceClient
+    from ..http import ServiceClient
     from ..protocol import CloneBody, DesignBody
+    from ..remote import ModalProxyAuth
     from ..testing import make_reference_wav
 
-    auth = ServiceAuth(key, secret) if key and secret else None
+    auth = ModalProxyAuth(key, secret) if key and secret else None
     service = client or ServiceClient(url, provider=provider, auth=auth)
     seconds: dict[str, float] = {}
     try:

@@ -9,7 +9,7 @@ and interleaves the chunks of every waiting job in fair batches.
 
 One job a module:
 
-- :mod:`.engine`: the engine contract (:class:`SpeechEngine`, optional
+- :mod:`.contract`: the engine contract (:class:`SpeechEngine`, optional
   :class:`ChunkingEngine`, :class:`CloneJob`, :class:`DesignJob`, :class:`EngineResult`);
 - :mod:`.worker`: the one thread that owns the engine: admission, batching (and batches that
   merge), isolation;
@@ -23,12 +23,12 @@ One job a module:
   :mod:`.waiting`: holding a request while its job runs;
 - :mod:`.voices`: the voice store interface and the memory store; :mod:`.voice_dir`: the
   directory store (restarts, several processes, Modal's Volume);
-- :mod:`.guard`: the outermost ASGI layer (request ids, limits, last-resort 500);
+- :mod:`.request_limits`: the outermost ASGI layer (request ids, limits, last-resort 500);
 - :mod:`.server`: connection limits and the request-head deadline for uvicorn;
 - :mod:`.responses`: WAV, batch, 202 and error responses as plain data;
 - :mod:`.errors`: the service's own errors and :func:`status_for_error`;
-- :mod:`.lru`: :class:`BoundedLRU`; :mod:`.stats`: :class:`ServingStats`;
-- :mod:`.app`: :func:`create_app`; :mod:`.run`: :func:`serve_in_thread`;
+- :mod:`.lru`: :class:`BoundedLRU`; :mod:`.counters`: :class:`ServingStats`;
+- :mod:`.app`: :func:`create_app`; :mod:`.thread_server`: :func:`serve_in_thread`;
   :mod:`.options`: the ``serve`` command-line flags every provider shares;
 - :mod:`.inprocess`: :class:`InProcessService`, an app in this process as an httpx
   transport (lifespan run, responses streamed): a provider's local backend.
@@ -47,13 +47,13 @@ from .app import (
     create_app,
     use_voice_store,
 )
-from .engine import ChunkingEngine, CloneJob, DesignJob, EngineResult, SpeechEngine
+from .contract import ChunkingEngine, CloneJob, DesignJob, EngineResult, SpeechEngine
+from .counters import ServingStats
 from .errors import status_for_error
 from .inprocess import IN_PROCESS_URL, InProcessService
 from .lru import BoundedLRU
-from .run import serve_in_thread
 from .server import ServerLimits, uvicorn_options
-from .stats import ServingStats
+from .thread_server import serve_in_thread
 from .voice_dir import DirectoryVoiceStore
 from .voices import MemoryVoiceStore, VoiceStore
 

@@ -26,14 +26,14 @@ from ..protocol import (
     parse_prefer,
     wants_stream,
 )
-from .engine import SpeechEngine
+from .contract import SpeechEngine
+from .counters import ServingStats
 from .errors import ServiceError, validation_error
 from .feed import ChunkFeed
-from .guard import Guard
 from .handlers import Handlers
 from .jobs import Job, JobTable, fingerprint
+from .request_limits import Guard
 from .responses import Stored, accepted_response, error_response
-from .stats import ServingStats
 from .voice_dir import DirectoryVoiceStore
 from .voices import DEFAULT_VOICE_BYTES, MemoryVoiceStore, VoiceStore
 from .waiting import wait_for

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from ..audio import stitch
 from ..errors import OutputValidationError, TTSRouterError
 from ..text import merge_chunked_warnings
-from .engine import EngineResult
+from .contract import EngineResult
 
 __all__ = ["CROSSFADE_MS", "assemble"]
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ..streaming import FIRST_CHUNK_CHARS
 from ..text import chunk_spans
-from .engine import EngineResult
+from .contract import EngineResult
 
 __all__ = ["ChunkFeed", "short_first", "spans_of"]
 

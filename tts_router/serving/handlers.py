@@ -21,7 +21,7 @@ from ..protocol import (
     is_voice_id,
 )
 from ..text import require_speakable
-from .engine import CloneJob, DesignJob
+from .contract import CloneJob, DesignJob
 from .feed import ChunkFeed
 from .inputs import check_seed, check_strings
 from .responses import Stored, audio_response, batch_item, json_response

@@ -29,10 +29,10 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from ..errors import TTSRouterError, ValidationError
+from .counters import ServingStats
 from .errors import ServiceError, internal_error
 from .feed import ChunkFeed
 from .responses import Stored, error_response
-from .stats import ServingStats
 
 __all__ = ["Job", "JobTable", "Produce", "fingerprint"]
 

@@ -27,7 +27,7 @@ from ..protocol import (
     encode_timings,
     job_path,
 )
-from .engine import EngineResult
+from .contract import EngineResult
 from .errors import status_for_error
 
 __all__ = [

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from ..errors import TTSRouterError
-from .engine import CloneJob, DesignJob, EngineResult
+from .contract import CloneJob, DesignJob, EngineResult
 
 if TYPE_CHECKING:
     from .feed import ChunkFeed

@@ -13,7 +13,7 @@ uvicorn an HTTP protocol (h11) that
   ``/health`` gets through;
 - refuses request heads larger than ``max_header_bytes`` while they arrive.
 
-Body limits and the body's read timeout are the app's (:class:`~.guard.Guard`).
+Body limits and the body's read timeout are the app's (:class:`~.request_limits.Guard`).
 """
 
 from __future__ import annotations

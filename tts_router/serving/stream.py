@@ -33,7 +33,7 @@ from ..protocol import (
     StreamError,
     encode_frame,
 )
-from .engine import EngineResult
+from .contract import EngineResult
 from .errors import internal_error
 from .feed import ChunkFeed
 from .jobs import Job, JobTable, Leave

@@ -43,12 +43,12 @@ from typing import Any, Literal, TypeVar
 
 from ..errors import TTSRouterError, ValidationError
 from .assemble import assemble
-from .engine import ChunkingEngine, CloneJob, DesignJob, EngineResult, SpeechEngine
+from .contract import ChunkingEngine, CloneJob, DesignJob, EngineResult, SpeechEngine
+from .counters import ServingStats
 from .errors import ServiceError, internal_error
 from .estimate import CallTimes
 from .feed import ChunkFeed, short_first
 from .scheduler import FairQueue, Item, Kind, Unit
-from .stats import ServingStats
 
 __all__ = ["MERGE_PAYS", "EngineWorker", "LoadState", "MergeWindow"]
 

@@ -25,3 +25,13 @@ def make_engine(model_dir: Path, **options: Any) -> EchoEngine:
     options.setdefault("sampler", TEST_SAMPLER)
     options.setdefault("max_pass_chars", TEST_PASS_CHARS)
     return EchoEngine(model_dir, device="cpu", **options)
+
+
+def configured(env: dict[str, str]) -> Any:
+    """``EchoProvider`` built from ``env`` as the router builds it: ``[providers.echo]`` and
+    the variables validated into ``EchoSettings``, then ``from_settings``."""
+    from tts_router_echo.provider import EchoProvider, EchoSettings
+
+    from tts_router import Settings
+
+    return EchoProvider.from_settings(Settings.load(env).provider_settings("echo", EchoSettings))

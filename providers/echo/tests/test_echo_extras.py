@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from core_support.imports import modules_imported_by
 from tts_router_echo.cli import main
-from tts_router_echo.provider import EchoProvider
+from tts_router_echo.provider import EchoProvider, EchoSettings
 
 from tts_router import ConfigurationError, Settings
 
@@ -19,9 +19,10 @@ HEAVY = ("torch", "torchaudio", "echo_tts", "qwen_tts", "modal", "fastapi", "hug
 def test_the_client_import_path_pulls_no_engine_and_no_service() -> None:
     code = (
         "import tts_router_echo.plugin\n"
-        "from tts_router_echo.provider import EchoProvider\n"
+        "from tts_router_echo.provider import EchoProvider, EchoSettings\n"
         "from tts_router import Settings\n"
-        "EchoProvider.from_settings(Settings.load({'ECHO_MODAL_URL': 'http://127.0.0.1:9'}))\n"
+        "settings = Settings.load({'ECHO_MODAL_URL': 'http://127.0.0.1:9'})\n"
+        "EchoProvider.from_settings(settings.provider_settings('echo', EchoSettings))\n"
     )
     imported = modules_imported_by(code)
     assert not sorted(m for m in imported if m.split(".")[0] in HEAVY)
@@ -58,5 +59,6 @@ def test_the_modal_sdk_backend_without_the_modal_extra_is_a_configuration_error(
 ) -> None:
     monkeypatch.setitem(sys.modules, "modal", None)
     with pytest.raises(ConfigurationError) as info:
-        EchoProvider.from_settings(Settings.load({"ECHO_BACKEND": "modal-sdk"}))
+        settings = Settings.load({"ECHO_BACKEND": "modal-sdk"})
+        EchoProvider.from_settings(settings.provider_settings("echo", EchoSettings))
     assert info.value.code == "missing_extra" and "tts-router-echo[modal]" in str(info.value)

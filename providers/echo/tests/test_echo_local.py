@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from echo_support import TEST_PASS_CHARS, TEST_SAMPLER
+from echo_support import TEST_PASS_CHARS, TEST_SAMPLER, configured
 from tts_router_echo.provider import ECHO_LICENSE, EchoProvider
 
 from tts_router import CloneRequest, ConfigurationError, Router, Settings, VoiceReference
@@ -60,7 +60,7 @@ def test_local_backend_from_settings_is_built_without_loading_anything(
         "tts_router_echo.service.create_service_app", lambda *a, **kw: built.append(kw)
     )
     env = {"ECHO_BACKEND": "local", "ECHO_MODEL_DIR": str(tiny_dir), "ECHO_DEVICE": "cpu"}
-    provider = EchoProvider.from_settings(Settings.load(env))
+    provider = configured(env)
     assert isinstance(provider, EchoProvider) and provider.service is not None
     assert not provider.service.started and not built  # nothing built, nothing loaded
     assert provider.missing_configuration() is None
@@ -68,7 +68,7 @@ def test_local_backend_from_settings_is_built_without_loading_anything(
     assert (caps.operations, caps.license) == ({"clone"}, ECHO_LICENSE)
     assert provider.client("clone").base_url == httpx.URL("http://in-process/")
     with pytest.raises(ConfigurationError, match="ECHO_MODEL_DIR"):
-        EchoProvider.from_settings(Settings.load({"ECHO_BACKEND": "local"}))
+        configured({"ECHO_BACKEND": "local"})
 
 
 async def test_the_device_setting_reaches_the_service_app(
@@ -82,7 +82,7 @@ async def test_the_device_setting_reaches_the_service_app(
 
     monkeypatch.setattr("tts_router_echo.service.create_service_app", fake_app)
     env = {"ECHO_BACKEND": "local", "ECHO_MODEL_DIR": str(tiny_dir), "ECHO_DEVICE": "cpu"}
-    provider = EchoProvider.from_settings(Settings.load(env))
+    provider = configured(env)
     assert provider.service is not None
     with pytest.raises(httpx.ConnectError):
         await provider.service.handle_async_request(httpx.Request("GET", "http://in-process/"))
@@ -95,7 +95,7 @@ def test_the_local_backend_without_the_engine_extra_is_a_configuration_error(
 ) -> None:
     monkeypatch.setitem(sys.modules, "echo_tts", None)
     with pytest.raises(ConfigurationError) as info:
-        EchoProvider.from_settings(Settings.load({"ECHO_BACKEND": "local"}))
+        configured({"ECHO_BACKEND": "local"})
     assert info.value.code == "missing_extra" and "tts-router-echo[engine]" in str(info.value)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from echo_support import TEST_PASS_CHARS, TEST_SAMPLER
+from echo_support import TEST_PASS_CHARS, TEST_SAMPLER, configured
 from tts_router_echo.provider import ECHO_LICENSE, EchoProvider
 from tts_router_echo.sdk import EchoModalSdkProvider
 from tts_router_echo.service import create_service_app
@@ -18,7 +18,6 @@ from tts_router import (
     CloneRequest,
     ConfigurationError,
     ProviderUnavailableError,
-    Settings,
     VoiceReference,
 )
 from tts_router.audio import encode_wav
@@ -56,17 +55,15 @@ async def test_clone_is_44k_audio_mode_without_transcript(echo_url: str) -> None
 
 
 def test_settings_and_licence() -> None:
-    unconfigured = EchoProvider.from_settings(Settings.load({}))
+    unconfigured = configured({})
     assert "ECHO_MODAL_URL" in (unconfigured.missing_configuration() or "")
-    provider = EchoProvider.from_settings(Settings.load({"ECHO_MODAL_URL": "http://a:1"}))
+    provider = configured({"ECHO_MODAL_URL": "http://a:1"})
     caps = provider.capabilities
     assert caps.license == ECHO_LICENSE and "non-commercial" in (caps.license or "")
     assert (caps.operations, caps.languages, caps.clone_modes) == ({"clone"}, ("en",), ("audio",))
     with pytest.raises(ConfigurationError, match="ECHO_BACKEND"):
-        EchoProvider.from_settings(Settings.load({"ECHO_BACKEND": "ftp"}))
-    sdk = EchoProvider.from_settings(
-        Settings.load({"ECHO_BACKEND": "modal-sdk", "ECHO_MODAL_APP": "utter-echo"})
-    )
+        configured({"ECHO_BACKEND": "ftp"})
+    sdk = configured({"ECHO_BACKEND": "modal-sdk", "ECHO_MODAL_APP": "utter-echo"})
     assert isinstance(sdk, EchoModalSdkProvider)
     assert (sdk.app_name, sdk.class_name) == ("utter-echo", "EchoTTS")
 
@@ -118,5 +115,5 @@ async def test_modal_sdk_failure_is_typed_and_retryable() -> None:
 
 
 def test_unconfigured_capabilities_stay_consistent() -> None:
-    caps = EchoProvider.from_settings(Settings.load({})).capabilities
+    caps = configured({}).capabilities
     assert caps.operations == {"clone"} and caps.clone_modes == ("audio",)

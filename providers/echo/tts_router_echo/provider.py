@@ -12,6 +12,11 @@ Three backends, chosen by ``ECHO_BACKEND`` (or ``[providers.echo] backend``):
 - ``modal-sdk``: an earlier deployment called through the Modal SDK, as Utter did:
   ``modal.Cls.from_name(ECHO_MODAL_APP, ECHO_MODAL_CLASS)().generate.remote(text, audio)``.
 
+Settings (:class:`EchoSettings`): each variable above is also a key of ``[providers.echo]``
+(``backend``, ``url``, ``modal_app``, ``modal_class``, ``model_dir``, ``device``), with
+``modal_key``/``modal_secret``, ``max_request_chars`` and ``timeout``; a named instance
+(``type = "echo"``) reads its own keys only.
+
 Echo-TTS weights and everything they generate are CC-BY-NC-SA-4.0 (non-commercial): the
 capabilities carry that so a host app can show it.
 """
@@ -19,25 +24,18 @@ capabilities carry that so a host app can show it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from tts_router.errors import ConfigurationError
 from tts_router.extras import require_extra
 from tts_router.provider import Capabilities, Provider
-from tts_router.remote import (
-    REQUEST_CHARS,
-    RemoteProvider,
-    ServiceConfig,
-    auth_from_settings,
-    request_chars_from_settings,
-)
-from tts_router.settings import Settings
-from tts_router.urls import validate_service_url
+from tts_router.provider_settings import ProviderSettings, ServiceURL, setting
+from tts_router.remote import REQUEST_CHARS, RemoteProvider, RemoteSettings, ServiceConfig
 
 if TYPE_CHECKING:
     from tts_router.serving import InProcessService
 
-__all__ = ["ECHO_CAPABILITIES", "ECHO_LICENSE", "EchoProvider"]
+__all__ = ["ECHO_CAPABILITIES", "ECHO_LICENSE", "EchoProvider", "EchoSettings"]
 
 # Kept here (not imported from engine.py) so building the provider never imports torch.
 ECHO_LICENSE = "CC-BY-NC-SA-4.0 (Echo-TTS weights and all generated audio; non-commercial)"
@@ -51,26 +49,29 @@ ECHO_CAPABILITIES = Capabilities(
     quality="reference",
     license=ECHO_LICENSE,
 )
-_BACKENDS = ("remote", "modal-sdk", "local")
+
+
+class EchoSettings(RemoteSettings):
+    """``[providers.echo]`` and its variables (see the module)."""
+
+    backend: Literal["remote", "modal-sdk", "local"] = setting("remote", env="ECHO_BACKEND")
+    url: ServiceURL | None = setting(env="ECHO_MODAL_URL")
+    """Base URL of the Echo service."""
+    modal_app: str | None = setting(env="ECHO_MODAL_APP")
+    """modal-sdk: the deployed app (default echo-tts)."""
+    modal_class: str | None = setting(env="ECHO_MODAL_CLASS")
+    """modal-sdk: its class (default EchoTTS)."""
+    model_dir: str | None = setting(env="ECHO_MODEL_DIR")
+    """local: the model directory (never downloaded)."""
+    device: str | None = setting(env="ECHO_DEVICE")
+    """local: the torch device; unset: the best one found."""
 
 
 class EchoProvider(RemoteProvider):
     """Echo-TTS through the protocol service."""
 
     id: ClassVar[str] = "echo"
-    setting_keys: ClassVar[frozenset[str] | None] = frozenset(
-        {
-            "url",
-            "backend",
-            "modal_app",
-            "modal_class",
-            "modal_key",
-            "modal_secret",
-            "max_request_chars",
-            "model_dir",
-            "device",
-        }
-    )
+    settings_model: ClassVar[type[ProviderSettings]] = EchoSettings
     static_capabilities = ECHO_CAPABILITIES
     configure_hint = (
         "set ECHO_MODAL_URL to the deployed service (tts-router-echo deploy) or to a local one "
@@ -109,43 +110,28 @@ class EchoProvider(RemoteProvider):
         return provider
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Provider:
+    def from_settings(cls, settings: EchoSettings) -> Provider:
         """``remote`` by default; ``ECHO_BACKEND=modal-sdk`` for an earlier SDK deployment;
         ``ECHO_BACKEND=local`` runs the service in this process."""
-        backend = str(settings.setting("echo", "backend", "ECHO_BACKEND") or "remote")
-        if backend not in _BACKENDS:
-            raise ConfigurationError(f"ECHO_BACKEND must be one of {', '.join(_BACKENDS)}")
-        if backend == "modal-sdk":
+        if settings.backend == "modal-sdk":
             require_extra("modal", "tts-router-echo", "modal", what="ECHO_BACKEND=modal-sdk")
             from .sdk import EchoModalSdkProvider
 
             return EchoModalSdkProvider.from_settings(settings)
-        if backend == "local":
+        if settings.backend == "local":
             require_extra(
                 ("torch", "echo_tts", "fastapi"),
                 "tts-router-echo",
                 "engine",
                 what="ECHO_BACKEND=local",
             )
-            model = settings.setting("echo", "model_dir", "ECHO_MODEL_DIR")
-            if not model:
+            if not settings.model_dir:
                 raise ConfigurationError(
                     "ECHO_BACKEND=local needs ECHO_MODEL_DIR (a model directory)"
                 )
-            device = settings.setting("echo", "device", "ECHO_DEVICE")
             return cls.in_process(
-                str(model),
-                max_request_chars=request_chars_from_settings(settings, "echo"),
-                device=str(device) if device else None,
+                settings.model_dir,
+                max_request_chars=settings.max_request_chars,
+                device=settings.device or None,
             )
-        url = settings.setting("echo", "url", "ECHO_MODAL_URL")
-        if url:  # a plain http(s) base URL, else ConfigurationError naming the setting
-            url = validate_service_url(
-                str(url), setting=settings.origin("echo", "url", "ECHO_MODAL_URL")
-            )
-        config = ServiceConfig(
-            clone_url=url,
-            auth=auth_from_settings(settings, "echo"),
-            max_request_chars=request_chars_from_settings(settings, "echo"),
-        )
-        return cls(config)
+        return cls(settings.service_config(settings.url))

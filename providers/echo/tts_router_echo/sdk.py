@@ -15,9 +15,9 @@ from tts_router.audio import DecodedAudio
 from tts_router.errors import ProviderUnavailableError
 from tts_router.models import CloneRequest
 from tts_router.provider import Capabilities, Provider, Speech
-from tts_router.settings import Settings
+from tts_router.provider_settings import ProviderSettings
 
-from .provider import ECHO_CAPABILITIES
+from .provider import ECHO_CAPABILITIES, EchoSettings
 
 __all__ = ["DEFAULT_APP", "DEFAULT_CLASS", "EchoModalSdkProvider"]
 
@@ -39,6 +39,7 @@ class EchoModalSdkProvider(Provider):
     """Echo-TTS through ``modal.Cls.from_name(app, cls)().generate.remote.aio(...)``."""
 
     id: ClassVar[str] = "echo"
+    settings_model: ClassVar[type[ProviderSettings]] = EchoSettings
 
     def __init__(self, app: str, cls: str, *, lookup: Lookup = _modal_lookup) -> None:
         self.app_name = app
@@ -47,11 +48,9 @@ class EchoModalSdkProvider(Provider):
         self._instance: Any = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Provider:
+    def from_settings(cls, settings: EchoSettings) -> Provider:
         """``ECHO_MODAL_APP`` and ``ECHO_MODAL_CLASS`` name the deployed class."""
-        app = settings.setting("echo", "modal_app", "ECHO_MODAL_APP") or DEFAULT_APP
-        name = settings.setting("echo", "modal_class", "ECHO_MODAL_CLASS") or DEFAULT_CLASS
-        return cls(str(app), str(name))
+        return cls(settings.modal_app or DEFAULT_APP, settings.modal_class or DEFAULT_CLASS)
 
     @property
     def capabilities(self) -> Capabilities:

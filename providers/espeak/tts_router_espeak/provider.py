@@ -50,7 +50,6 @@ class EspeakProvider(Provider):
     """eSpeak NG in-process: every language in our table, no network, no GPU."""
 
     id: ClassVar[str] = "espeak"
-    setting_keys: ClassVar[frozenset[str] | None] = frozenset()  # reads none (but ``timeout``)
 
     def __init__(self) -> None:
         # Reference analyses by content, so a long text's chunks measure the reference once.

@@ -22,3 +22,13 @@ def engine_options(**extra: Any) -> dict[str, Any]:
         "min_seconds_per_char": TEST_MIN_SECONDS_PER_CHAR,
         **extra,
     }
+
+
+def configured(env: dict[str, str]) -> Any:
+    """``QwenProvider`` built from ``env`` as the router builds it: ``[providers.qwen]`` and
+    the variables validated into ``QwenSettings``, then ``from_settings``."""
+    from tts_router_qwen_modal.provider import QwenProvider, QwenSettings
+
+    from tts_router import Settings
+
+    return QwenProvider.from_settings(Settings.load(env).provider_settings("qwen", QwenSettings))

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from core_support.faultproxy import FaultProxy
+from qwen_test_support import configured
 from seed_app import create_seed_app
 from tts_router_qwen_modal import legacy
 from tts_router_qwen_modal.legacy import (
@@ -106,20 +107,16 @@ def test_a_seed_url_selects_the_legacy_backend_with_one_notice(
     monkeypatch.setattr(legacy, "_noticed", False)
     with caplog.at_level(logging.WARNING, logger="tts_router_qwen_modal.legacy"):
         for env in ({"QWEN_MODAL_ENDPOINT": SEED_CLONE}, {"QWEN_MODAL_URL": SEED_CLONE}):
-            provider = QwenProvider.from_settings(Settings.load(env))
+            provider = configured(env)
             assert isinstance(provider, LegacyQwenProvider)
             assert provider.missing_configuration() is None and provider.notice == LEGACY_NOTICE
             caps = provider.capabilities
             assert caps.operations == {"clone"} and caps.clone_modes == ("icl",)
     notices = [r for r in caplog.records if "tts-router-qwen deploy" in r.getMessage()]
     assert len(notices) == 1  # once per process
-    explicit = QwenProvider.from_settings(
-        Settings.load({"QWEN_BACKEND": "legacy", "QWEN_MODAL_URL": "http://127.0.0.1:9/clone"})
-    )
+    explicit = configured({"QWEN_BACKEND": "legacy", "QWEN_MODAL_URL": "http://127.0.0.1:9/clone"})
     assert isinstance(explicit, LegacyQwenProvider) and explicit.notice is None
-    remote = QwenProvider.from_settings(
-        Settings.load({"QWEN_BACKEND": "remote", "QWEN_MODAL_ENDPOINT": SEED_CLONE})
-    )
+    remote = configured({"QWEN_BACKEND": "remote", "QWEN_MODAL_ENDPOINT": SEED_CLONE})
     assert "QWEN_BACKEND=remote cannot speak" in (remote.missing_configuration() or "")
 
 
@@ -228,9 +225,7 @@ async def test_one_clone_through_a_reset_on_the_path_shaped_url(seed: tuple[Any,
     _, url = seed
     with FaultProxy(int(url.rsplit(":", 1)[1])) as proxy:
         proxy.then("reset_mid_response")
-        provider = QwenProvider.from_settings(
-            Settings.load({"QWEN_BACKEND": "legacy", "QWEN_MODAL_URL": proxy.url + "/clone"})
-        )
+        provider = configured({"QWEN_BACKEND": "legacy", "QWEN_MODAL_URL": proxy.url + "/clone"})
         assert isinstance(provider, LegacyQwenProvider)
         result = await provider.clone(_clone(language="de"))
         await provider.aclose()

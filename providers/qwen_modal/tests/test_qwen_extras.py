@@ -8,7 +8,7 @@ import sys
 import pytest
 from core_support.imports import modules_imported_by
 from tts_router_qwen_modal import cli
-from tts_router_qwen_modal.provider import QwenProvider
+from tts_router_qwen_modal.provider import QwenProvider, QwenSettings
 
 from tts_router import ConfigurationError, Settings
 
@@ -18,9 +18,10 @@ HEAVY = ("torch", "torchaudio", "qwen_tts", "transformers", "echo_tts", "modal",
 def test_the_client_import_path_pulls_no_engine_and_no_service() -> None:
     code = (
         "import tts_router_qwen_modal.plugin\n"
-        "from tts_router_qwen_modal.provider import QwenProvider\n"
+        "from tts_router_qwen_modal.provider import QwenProvider, QwenSettings\n"
         "from tts_router import Settings\n"
-        "QwenProvider.from_settings(Settings.load({'QWEN_MODAL_URL': 'http://127.0.0.1:9'}))\n"
+        "settings = Settings.load({'QWEN_MODAL_URL': 'http://127.0.0.1:9'})\n"
+        "QwenProvider.from_settings(settings.provider_settings('qwen', QwenSettings))\n"
     )
     imported = modules_imported_by(code)
     assert not sorted(m for m in imported if m.split(".")[0] in HEAVY)
@@ -54,5 +55,6 @@ def test_the_local_backend_without_the_engine_extra_is_a_configuration_error(
 ) -> None:
     monkeypatch.setitem(sys.modules, "qwen_tts", None)
     with pytest.raises(ConfigurationError) as info:
-        QwenProvider.from_settings(Settings.load({"QWEN_BACKEND": "local"}))
+        settings = Settings.load({"QWEN_BACKEND": "local"})
+        QwenProvider.from_settings(settings.provider_settings("qwen", QwenSettings))
     assert info.value.code == "missing_extra" and "[engine]" in str(info.value)

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from qwen_test_support import engine_options
+from qwen_test_support import configured, engine_options
 from tts_router_qwen_modal.provider import QwenProvider
 
 from tts_router import (
@@ -63,17 +63,17 @@ def test_local_backend_from_settings_is_built_without_loading_anything(
     qwen_models: dict[str, Any],
 ) -> None:
     env = {"QWEN_BACKEND": "local", "QWEN_MODEL_DIR": str(qwen_models["base"])}
-    provider = QwenProvider.from_settings(Settings.load(env))
+    provider = configured(env)
     assert isinstance(provider, QwenProvider) and provider.service is not None
     assert not provider.service.started and provider.service.app is None  # nothing built
     assert provider.capabilities.operations == {"clone"}  # no VoiceDesign model given
     assert provider.missing_configuration() is None
     env["QWEN_DESIGN_MODEL_DIR"] = str(qwen_models["design"])
-    both = QwenProvider.from_settings(Settings.load(env))
+    both = configured(env)
     assert both.capabilities.operations == {"clone", "design"}
     assert both.client("design").base_url == httpx.URL(IN_PROCESS_URL + "/")
     with pytest.raises(ConfigurationError, match="QWEN_MODEL_DIR"):
-        QwenProvider.from_settings(Settings.load({"QWEN_BACKEND": "local"}))
+        configured({"QWEN_BACKEND": "local"})
 
 
 async def test_the_router_clones_through_the_local_backend_from_settings(

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from core_support.faultproxy import FaultProxy
-from qwen_test_support import engine_options
-from tts_router_qwen_modal.provider import QwenProvider, service_url_from_settings
+from qwen_test_support import configured, engine_options
+from tts_router_qwen_modal.provider import QwenProvider, QwenSettings
 from tts_router_qwen_modal.service import create_service_app
 
 from tts_router import (
@@ -26,14 +26,18 @@ from tts_router import (
     decode_audio,
 )
 from tts_router.audio import OUTPUT_LIMITS
-from tts_router.http import ServiceAuth
 from tts_router.provider import X_VECTOR_WARNING, Provider
-from tts_router.remote import ServiceConfig
+from tts_router.remote import ModalProxyAuth, ServiceConfig
 from tts_router.serving import serve_in_thread
 from tts_router.testing import ProviderContract, make_reference_wav
 
 pytestmark = pytest.mark.usefixtures("no_network")
 REF = make_reference_wav(seconds=1.5, sample_rate=24_000)
+
+
+def _settings(env: dict[str, str]) -> QwenSettings:
+    """What the router hands QwenProvider.from_settings for this environment."""
+    return Settings.load(env).provider_settings("qwen", QwenSettings)
 
 
 @pytest.fixture(scope="module")
@@ -110,24 +114,22 @@ async def test_one_logical_job_through_a_reset(served: tuple[Any, str]) -> None:
     ],
 )
 def test_service_url_settings(env: dict[str, str], url: str | None, problem: str | None) -> None:
-    found, issue = service_url_from_settings(Settings.load(env))
+    found, issue = _settings(env).service_url()
     assert found == url
     assert (problem is None and issue is None) or (problem and issue and problem in issue)
 
 
 def test_configuration_shows_in_missing_configuration_and_auth() -> None:
-    unconfigured = QwenProvider.from_settings(Settings.load({}))
+    unconfigured = configured({})
     assert "QWEN_MODAL_URL" in (unconfigured.missing_configuration() or "")
-    configured = QwenProvider.from_settings(
-        Settings.load({"QWEN_MODAL_URL": "http://a:1", "MODAL_KEY": "k1", "MODAL_SECRET": "s1"})
-    )
-    assert isinstance(configured, QwenProvider)
-    assert configured.config.auth == ServiceAuth("k1", "s1") and "s1" not in repr(configured)
-    assert configured.capabilities.operations == {"clone"}  # no design URL configured
+    provider = configured({"QWEN_MODAL_URL": "http://a:1", "MODAL_KEY": "k1", "MODAL_SECRET": "s1"})
+    assert isinstance(provider, QwenProvider)
+    assert provider.config.auth == ModalProxyAuth("k1", "s1") and "s1" not in repr(provider)
+    assert provider.capabilities.operations == {"clone"}  # no design URL configured
     with pytest.raises(ConfigurationError, match="QWEN_BACKEND"):
-        QwenProvider.from_settings(Settings.load({"QWEN_BACKEND": "gpu"}))
+        configured({"QWEN_BACKEND": "gpu"})
     with pytest.raises(ConfigurationError, match="QWEN_MODEL_DIR"):
-        QwenProvider.from_settings(Settings.load({"QWEN_BACKEND": "local"}))
+        configured({"QWEN_BACKEND": "local"})
 
 
 def test_cli_clone_against_the_local_service(served: tuple[Any, str], tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from qwen_test_support import engine_options
-from tts_router_qwen_modal.provider import QwenProvider
+from tts_router_qwen_modal.provider import QwenProvider, QwenSettings
 from tts_router_qwen_modal.service import create_service_app
 
 from tts_router import CloneRequest, Settings, VoiceReference
@@ -50,7 +50,7 @@ async def test_a_long_text_goes_in_one_request_the_service_batches(
     app, url = served
     assert 1_000 < len(TEXT) <= REQUEST_CHARS
     jobs = app.state.stats.engine_jobs
-    settings = Settings.load({"QWEN_MODAL_URL": url})
+    settings = Settings.load({"QWEN_MODAL_URL": url}).provider_settings("qwen", QwenSettings)
     provider = QwenProvider.from_settings(settings)
     assert provider.capabilities.max_text_chars == REQUEST_CHARS
     await provider.aclose()

@@ -46,22 +46,14 @@ from tts_router.errors import (
     TTSRouterError,
     ValidationError,
 )
-from tts_router.http import (
-    AudioResponse,
-    CircuitOptions,
-    RetryOptions,
-    ServiceAuth,
-    ServiceClient,
-    Timeouts,
-)
+from tts_router.http import AudioResponse, CircuitOptions, RetryOptions, ServiceClient, Timeouts
 from tts_router.languages import AUTO, LANGUAGES, language_name
 from tts_router.models import CloneRequest, DesignRequest, Operation
 from tts_router.provider import Capabilities, Health, Provider, Speech
-from tts_router.remote import auth_from_settings
-from tts_router.settings import Settings
+from tts_router.provider_settings import ProviderSettings
 from tts_router.urls import mask_url, validate_service_url
 
-from .provider import QWEN_CAPABILITIES, QWEN_SETTING_KEYS
+from .provider import QWEN_CAPABILITIES, QwenSettings
 
 __all__ = [
     "LEGACY_CAPABILITIES",
@@ -152,7 +144,7 @@ class _Clients:
     """One ServiceClient per origin (a per-function app has one origin per function)."""
 
     provider: str
-    auth: ServiceAuth | None
+    auth: httpx.Auth | None
     retry: RetryOptions
     timeouts: Timeouts
     circuit: CircuitOptions
@@ -179,14 +171,14 @@ class LegacyQwenProvider(Provider):
     """Qwen3-TTS through the earlier per-function Modal apps (see the module)."""
 
     id: ClassVar[str] = "qwen"
-    setting_keys: ClassVar[frozenset[str] | None] = QWEN_SETTING_KEYS
+    settings_model: ClassVar[type[ProviderSettings]] = QwenSettings
 
     def __init__(
         self,
         *,
         clone_url: str | None = None,
         design_url: str | None = None,
-        auth: ServiceAuth | None = None,
+        auth: httpx.Auth | None = None,
         retry: RetryOptions | None = None,
         timeouts: Timeouts | None = None,
         circuit: CircuitOptions | None = None,
@@ -225,18 +217,16 @@ class LegacyQwenProvider(Provider):
         return f"LegacyQwenProvider(operations={sorted(self._apps)})"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Provider:
+    def from_settings(cls, settings: QwenSettings) -> Provider:
         """The URLs of ``QWEN_MODAL_URL`` (or ``QWEN_MODAL_ENDPOINT``) and
         ``QWEN_MODAL_DESIGN_URL``, each any of the three shapes; no I/O."""
-        clone = _setting(settings, ("url", "QWEN_MODAL_URL"), ("endpoint", "QWEN_MODAL_ENDPOINT"))
-        design = _setting(settings, ("design_url", "QWEN_MODAL_DESIGN_URL"))
-        explicit = settings.setting("qwen", "backend", "QWEN_BACKEND")
+        clone, design = settings.url or settings.endpoint, settings.design_url
         if not clone and not design:
             raise ConfigurationError(
                 "QWEN_BACKEND=legacy needs QWEN_MODAL_URL (the earlier app's clone endpoint) "
                 "and/or QWEN_MODAL_DESIGN_URL (its design endpoint)"
             )
-        notice = None if explicit else LEGACY_NOTICE
+        notice = None if settings.backend else LEGACY_NOTICE
         global _noticed
         if notice and not _noticed:  # once per process, however many routers are built
             _noticed = True
@@ -244,7 +234,7 @@ class LegacyQwenProvider(Provider):
         return cls(
             clone_url=clone,
             design_url=design,
-            auth=auth_from_settings(settings, "qwen"),
+            auth=settings.auth,
             notice=notice,
         )
 
@@ -403,12 +393,3 @@ def _codes(payload: Any) -> tuple[str, ...]:
     known = set(LEGACY_CAPABILITIES.languages)
     found = (by_name.get(str(n).casefold()) for n in names if isinstance(n, str))
     return tuple(dict.fromkeys(code for code in found if code in known))
-
-
-def _setting(settings: Settings, *keys: tuple[str, str]) -> str | None:
-    for key, variable in keys:
-        value = settings.setting("qwen", key, variable)
-        if value:
-            origin = settings.origin("qwen", key, variable)
-            return validate_service_url(str(value), setting=origin)
-    return None

@@ -1,8 +1,8 @@
 """``SineProvider``: designs a "voice" of sine tones, one per word. Pure numpy, instant.
 
-It shows every part of the plugin API a real provider uses: capabilities declared once, a
-setting read from the environment or the TOML file, request options validated, ``auto``
-resolved, and samples returned at the declared rate.
+It shows every part of the plugin API a real provider uses: capabilities declared once, typed
+settings (a model whose field is read from the environment or the TOML file), request options
+validated, ``auto`` resolved, and samples returned at the declared rate.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ import numpy.typing as npt
 
 from tts_router import (
     Capabilities,
-    ConfigurationError,
     DesignRequest,
     Provider,
-    Settings,
+    ProviderSettings,
     Speech,
     ValidationError,
+    setting,
 )
 
 from . import __version__
 
-__all__ = ["SineProvider"]
+__all__ = ["SineProvider", "SineSettings"]
 
 SAMPLE_RATE = 16_000
 CAPABILITIES = Capabilities(
@@ -41,29 +41,29 @@ CAPABILITIES = Capabilities(
 SPEED_RANGE = (0.5, 2.0)
 
 
+class SineSettings(ProviderSettings):
+    """``[providers.sine]`` in the TOML file; ``SINE_PITCH_HZ`` wins over it. Typed: the
+    environment's ``"220"`` and the file's ``220`` are the same float, checked once."""
+
+    pitch_hz: float = setting(180.0, env="SINE_PITCH_HZ", ge=50.0, le=1000.0)
+    """The base note, in Hz."""
+
+
 class SineProvider(Provider):
     """A tone per word; the word picks the note, the description ("low", "high") the register."""
 
     id: ClassVar[str] = "sine"
+    settings_model: ClassVar[type[ProviderSettings]] = SineSettings
 
     def __init__(self, pitch_hz: float = 180.0) -> None:
-        if not 50.0 <= pitch_hz <= 1000.0:
-            raise ConfigurationError("SINE_PITCH_HZ must be between 50 and 1000 (Hz)")
         self.pitch_hz = pitch_hz
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Provider:
-        """``SINE_PITCH_HZ``, else ``pitch_hz`` under ``[providers.sine]`` in the TOML file.
-
-        No I/O here: the router builds every provider just to list and compare them.
-        """
-        value = settings.setting("sine", "pitch_hz", "SINE_PITCH_HZ")
-        if value is None:
-            return cls()
-        try:  # the environment gives "220", the TOML file 220 or 220.0
-            return cls(pitch_hz=float(value))
-        except (TypeError, ValueError):
-            raise ConfigurationError("SINE_PITCH_HZ must be a number of Hz") from None
+    def from_settings(cls, settings: SineSettings) -> Provider:
+        """Built from the validated settings (a bad or unknown one never gets here: the
+        router reports it, naming the variable or key). No I/O here: the router builds every
+        provider just to list and compare them."""
+        return cls(pitch_hz=settings.pitch_hz)
 
     @property
     def capabilities(self) -> Capabilities:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tts_router import Provider, Settings, hookimpl
+from tts_router import Provider, ProviderSettings, hookimpl
 
 from ._stages import StageProvider
 
@@ -13,7 +13,7 @@ class CtorRaises(StageProvider):
     id = "ctor-raises"  # type: ignore[assignment]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Provider:
+    def from_settings(cls, settings: ProviderSettings) -> Provider:
         raise RuntimeError("boom")
 
 

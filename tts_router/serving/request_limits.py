@@ -18,7 +18,7 @@ from .responses import error_response
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["Guard"]
+__all__ = ["ClientGone", "Guard", "read_body", "replay"]
 
 # The name the single-module service logged under; log configurations keep working.
 logger = logging.getLogger("tts_router.serving")
@@ -72,12 +72,12 @@ class Guard:
             if _header_bytes(scope) > self.max_header_bytes:
                 await _send_error(send_with_id, _headers_too_large(self.max_header_bytes), True)
                 return
-            body = await self._read_body(scope, receive)
+            body = await read_body(scope, receive, self.max_body_bytes, self.body_timeout_s)
             if body is None:
                 await _send_error(send_with_id, body_too_large(self.max_body_bytes))
             else:
-                await self.app(scope, _replay(body, receive), send_with_id)
-        except _ClientGone:
+                await self.app(scope, replay(body, receive), send_with_id)
+        except ClientGone:
             pass
         except _Stalled:
             await _send_error(send_with_id, _request_timeout(self.body_timeout_s), True)
@@ -95,30 +95,37 @@ class Guard:
                 request_id,
             )
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
-        declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+
+async def read_body(
+    scope: Scope, receive: Receive, max_bytes: int, timeout_s: float | None
+) -> bytes | None:
+    """The request's whole body, counted as it streams; None once it is over ``max_bytes``
+    (or its Content-Length says it will be), whatever Content-Length claims otherwise.
+    Raises :class:`ClientGone` on a disconnect, and ``_Stalled`` when nothing arrives for
+    ``timeout_s``."""
+    declared = _header(scope, b"content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            async with asyncio.timeout(timeout_s):
+                message = await receive()
+        except TimeoutError:
+            raise _Stalled from None
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
             return None
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            try:
-                async with asyncio.timeout(self.body_timeout_s):
-                    message = await receive()
-            except TimeoutError:
-                raise _Stalled from None
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
-class _ClientGone(Exception):
+class ClientGone(Exception):
     """The client disconnected before its request body arrived."""
 
 
@@ -144,17 +151,19 @@ def _request_timeout(seconds: float) -> ServiceError:
     )
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app ``body`` (already read) and then the client's next
+    message (its disconnect)."""
     delivered = False
 
-    async def replay() -> Message:
+    async def replayed() -> Message:
         nonlocal delivered
         if not delivered:
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
         return await receive()  # after the body: wait for the disconnect, as servers do
 
-    return replay
+    return replayed
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
