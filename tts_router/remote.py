@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Self, get_args
 
 import httpx
 from pydantic import SecretStr
@@ -45,6 +45,9 @@ from .models import CloneMode, CloneRequest, DesignRequest, Operation
 from .protocol import CloneBody, DesignBody, GenerationOptions
 from .provider import Capabilities, Health, Provider, Speech, StreamPiece, _Plan
 from .provider_settings import ProviderSettings, setting
+
+if TYPE_CHECKING:
+    from .serving.inprocess import InProcessService
 
 __all__ = [
     "REQUEST_CHARS",
@@ -153,6 +156,33 @@ class RemoteProvider(Provider):
     static_capabilities: Capabilities
     settings_model: ClassVar[type[ProviderSettings]] = RemoteSettings
     configure_hint: str = "set the service URL"
+    service: InProcessService | None = None
+    """The service app it talks to in this process (:meth:`over_app`), else None."""
+
+    @classmethod
+    def over_app(
+        cls,
+        build: Callable[[], Any],
+        *,
+        design: bool = False,
+        max_request_chars: int = REQUEST_CHARS,
+    ) -> Self:
+        """This provider over the service app ``build`` makes (a provider's own
+        ``create_service_app``), run in this process: the same batching, voice store and
+        validation as a GPU service, through the same client; it clones, and designs when
+        ``design``. Nothing is built here: the app is built and its models load on the first
+        request; :meth:`aclose` stops it."""
+        from .serving.inprocess import IN_PROCESS_URL, InProcessService
+
+        service = InProcessService(build)
+        config = ServiceConfig(
+            clone_url=IN_PROCESS_URL,
+            design_url=IN_PROCESS_URL if design else None,
+            max_request_chars=max_request_chars,
+        )
+        provider = cls(config, transport=service)
+        provider.service = service
+        return provider
 
     def __init__(
         self, config: ServiceConfig, *, transport: httpx.AsyncBaseTransport | None = None

@@ -24,16 +24,13 @@ capabilities carry that so a host app can show it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from tts_router.errors import ConfigurationError
 from tts_router.extras import require_extra
 from tts_router.provider import Capabilities, Provider
 from tts_router.provider_settings import ProviderSettings, ServiceURL, setting
-from tts_router.remote import REQUEST_CHARS, RemoteProvider, RemoteSettings, ServiceConfig
-
-if TYPE_CHECKING:
-    from tts_router.serving import InProcessService
+from tts_router.remote import REQUEST_CHARS, RemoteProvider, RemoteSettings
 
 __all__ = ["ECHO_CAPABILITIES", "ECHO_LICENSE", "EchoProvider", "EchoSettings"]
 
@@ -77,7 +74,6 @@ class EchoProvider(RemoteProvider):
         "set ECHO_MODAL_URL to the deployed service (tts-router-echo deploy) or to a local one "
         "(tts-router-echo serve --model-dir DIR)"
     )
-    service: InProcessService | None = None
     """The in-process service app of a local provider (:meth:`in_process`); None otherwise."""
 
     @classmethod
@@ -88,12 +84,9 @@ class EchoProvider(RemoteProvider):
         max_request_chars: int = REQUEST_CHARS,
         **service_options: Any,
     ) -> EchoProvider:
-        """Echo in this process: the service app (:func:`.service.create_service_app` with
-        ``service_options``: ``device``, ``sampler``...) over an in-process transport. Nothing
-        is imported or loaded here: the app is built and the model loads on the first request;
-        :meth:`aclose` stops it."""
-        from tts_router.serving.inprocess import IN_PROCESS_URL, InProcessService
-
+        """Echo in this process: :func:`.service.create_service_app` with ``service_options``
+        (``device``, ``sampler``...), under :meth:`RemoteProvider.over_app` (built and
+        loaded on the first request)."""
         # Requests that meet the model still loading are answered 503 + Retry-After and sent
         # again: a second here, not the 5 s a shared service asks of its many clients.
         service_options.setdefault("retry_after_s", 1.0)
@@ -103,11 +96,7 @@ class EchoProvider(RemoteProvider):
 
             return create_service_app(model_dir, **service_options)
 
-        service = InProcessService(build)
-        config = ServiceConfig(clone_url=IN_PROCESS_URL, max_request_chars=max_request_chars)
-        provider = cls(config, transport=service)
-        provider.service = service
-        return provider
+        return cls.over_app(build, max_request_chars=max_request_chars)
 
     @classmethod
     def from_settings(cls, settings: EchoSettings) -> Provider:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import httpx
 
@@ -32,9 +32,6 @@ from tts_router.extras import require_extra
 from tts_router.provider import Capabilities, Provider
 from tts_router.provider_settings import ProviderSettings, ServiceURL, setting
 from tts_router.remote import REQUEST_CHARS, RemoteProvider, RemoteSettings, ServiceConfig
-
-if TYPE_CHECKING:
-    from tts_router.serving import InProcessService
 
 __all__ = ["QWEN_CAPABILITIES", "QwenProvider", "QwenSettings"]
 
@@ -112,7 +109,6 @@ class QwenProvider(RemoteProvider):
         "one (tts-router-qwen serve --model-dir DIR)"
     )
 
-    service: InProcessService | None = None
     """The in-process service app of a local provider (:meth:`in_process`); None otherwise."""
 
     def __init__(
@@ -134,11 +130,8 @@ class QwenProvider(RemoteProvider):
         max_request_chars: int = REQUEST_CHARS,
         **service_options: Any,
     ) -> QwenProvider:
-        """Qwen in this process: the service app (:func:`.service.create_service_app` with
-        ``service_options``) over an in-process transport. Nothing is imported or loaded here:
-        the app is built and its models load on the first request; :meth:`aclose` stops it."""
-        from tts_router.serving.inprocess import IN_PROCESS_URL, InProcessService
-
+        """Qwen in this process: :func:`.service.create_service_app` with ``service_options``,
+        under :meth:`RemoteProvider.over_app` (built and loaded on the first request)."""
         # Requests that meet the model still loading are answered 503 + Retry-After and sent
         # again: a second here, not the 5 s a shared service asks of its many clients.
         service_options.setdefault("retry_after_s", 1.0)
@@ -148,14 +141,8 @@ class QwenProvider(RemoteProvider):
 
             return create_service_app(model_dir, design_model_dir, **service_options)
 
-        service = InProcessService(build)
-        design_url = IN_PROCESS_URL if design_model_dir else None
-        config = ServiceConfig(
-            clone_url=IN_PROCESS_URL, design_url=design_url, max_request_chars=max_request_chars
-        )
-        provider = cls(config, transport=service)
-        provider.service = service
-        return provider
+        design = design_model_dir is not None
+        return cls.over_app(build, design=design, max_request_chars=max_request_chars)
 
     @classmethod
     def from_settings(cls, settings: QwenSettings) -> Provider:
