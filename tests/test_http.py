@@ -169,7 +169,7 @@ async def test_client_errors_are_not_retried(make_service: object, status: int) 
     assert not info.value.retryable
     if status in (401, 403):
         assert isinstance(info.value, AuthenticationError)
-        assert "MODAL_KEY" in str(info.value)
+        assert "the credentials were refused; check" in str(info.value)
     assert AUTH.key not in str(info.value) and AUTH.secret not in repr(info.value)
     await client.aclose()
 

@@ -335,6 +335,8 @@ class ServiceClient:
     ``transport=`` injects an httpx transport (tests, proxies); the transport must not retry.
     ``auth=`` is any :class:`httpx.Auth`, applied to every request (a vendor's proxy auth, such
     as :class:`~tts_router.remote.ModalProxyAuth`); the client itself knows no vendor.
+    ``refused_fix``: what a 401/403 message tells the host to check (where its credentials
+    are configured).
     """
 
     def __init__(
@@ -347,6 +349,7 @@ class ServiceClient:
         timeouts: Timeouts = Timeouts(),
         circuit: CircuitOptions = CircuitOptions(),
         transport: httpx.AsyncBaseTransport | None = None,
+        refused_fix: str = "check the credentials configured for this service",
     ) -> None:
         self.base_url = httpx.URL(validate_service_url(base_url, setting="base_url") + "/")
         self.where = mask_url(str(self.base_url).rstrip("/"))
@@ -356,6 +359,7 @@ class ServiceClient:
         self.timeouts = timeouts
         self.circuit = CircuitBreaker(circuit)
         self._auth = auth
+        self._refused_fix = refused_fix
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self._known_voices: set[str] = set()
@@ -957,7 +961,7 @@ class ServiceClient:
         }
         if status in (401, 403):
             return AuthenticationError(
-                f"{where}: the credentials were refused; check MODAL_KEY and MODAL_SECRET",
+                f"{where}: the credentials were refused; {self._refused_fix}",
                 **details,
             )
         if status == 429:

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .serving.inprocess import InProcessService
 
 __all__ = [
+    "MODAL_AUTH_FIX",
     "REQUEST_CHARS",
     "ModalProxyAuth",
     "RemoteProvider",
@@ -145,6 +146,10 @@ class RemoteSettings(ProviderSettings):
         )
 
 
+MODAL_AUTH_FIX = "check MODAL_KEY and MODAL_SECRET (Modal's proxy auth)"
+"""What a refused request tells the host to check, for services behind Modal's proxy auth."""
+
+
 class RemoteProvider(Provider):
     """Clone and design through protocol services. Subclasses set ``id``, capabilities and
     (a :class:`RemoteSettings` subclass) ``settings_model``.
@@ -201,6 +206,7 @@ class RemoteProvider(Provider):
                     timeouts=config.timeouts,
                     circuit=config.circuit,
                     transport=transport,
+                    refused_fix=MODAL_AUTH_FIX,
                 )
         self._languages: tuple[str, ...] | None = None
         self._service_chars: int | None = None  # the smallest limit a service declared

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import httpx
+
     from ..http import ServiceClient
 
 __all__ = ["SmokeReport", "add_smoke_arguments", "smoke", "smoke_flow"]
@@ -53,8 +55,7 @@ def smoke(
     language: str = "en",
     transcript: str | None = None,
     instruct: str | None = None,
-    key: str | None = None,
-    secret: str | None = None,
+    auth: httpx.Auth | None = None,
     client: ServiceClient | None = None,
 ) -> SmokeReport:
     """``GET /health``, ``GET /languages``, then one short clone (or a design when
@@ -62,9 +63,7 @@ def smoke(
 
     Uses the core's :class:`~tts_router.http.ServiceClient` (retries, 303s, typed errors).
     """
-    return asyncio.run(
-        _smoke(url, provider, text, language, transcript, instruct, key, secret, client)
-    )
+    return asyncio.run(_smoke(url, provider, text, language, transcript, instruct, auth, client))
 
 
 async def _smoke(
@@ -74,18 +73,15 @@ async def _smoke(
     language: str,
     transcript: str | None,
     instruct: str | None,
-    key: str | None,
-    secret: str | None,
+    auth: httpx.Auth | None,
     client: ServiceClient | None,
 ) -> SmokeReport:
     import soundfile
 
     from ..http import ServiceClient
     from ..protocol import CloneBody, DesignBody
-    from ..remote import ModalProxyAuth
     from ..testing import make_reference_wav
 
-    auth = ModalProxyAuth(key, secret) if key and secret else None
     service = client or ServiceClient(url, provider=provider, auth=auth)
     seconds: dict[str, float] = {}
     try:
@@ -138,6 +134,7 @@ def add_smoke_arguments(parser: Any) -> None:
 def smoke_flow(args: Any, *, provider: str, echo: Callable[[str], None] = print) -> int:
     """Run :func:`smoke` with the CLI's arguments and ``MODAL_KEY``/``MODAL_SECRET``."""
     from ..errors import TTSRouterError
+    from ..remote import RemoteSettings
 
     try:
         report = smoke(
@@ -147,8 +144,7 @@ def smoke_flow(args: Any, *, provider: str, echo: Callable[[str], None] = print)
             language=args.language,
             transcript=args.transcript,
             instruct=args.design,
-            key=os.environ.get("MODAL_KEY"),
-            secret=os.environ.get("MODAL_SECRET"),
+            auth=RemoteSettings.load({}, os.environ, name=provider).auth,
         )
     except TTSRouterError as exc:
         echo(f"smoke test failed: {exc.code}: {exc}")

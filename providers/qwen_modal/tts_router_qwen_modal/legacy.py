@@ -51,6 +51,7 @@ from tts_router.languages import AUTO, LANGUAGES, language_name
 from tts_router.models import CloneRequest, DesignRequest, Operation
 from tts_router.provider import Capabilities, Health, Provider, Speech
 from tts_router.provider_settings import ProviderSettings
+from tts_router.remote import MODAL_AUTH_FIX
 from tts_router.urls import mask_url, validate_service_url
 
 from .provider import QWEN_CAPABILITIES, QwenSettings
@@ -162,6 +163,7 @@ class _Clients:
                 timeouts=self.timeouts,
                 circuit=self.circuit,
                 transport=self.transport,
+                refused_fix=MODAL_AUTH_FIX,
             )
             self.by_base[endpoint.base] = client
         return client
