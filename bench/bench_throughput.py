@@ -16,7 +16,7 @@ by seed makes one call per seed, and the ratio says so. The service runs in this
 thread), so the clients share the interpreter with it; ratios within one run are what mean
 something.
 
-    OMP_NUM_THREADS=1 python bench/bench_throughput.py [--rounds 8] [--clients 16]
+    OMP_NUM_THREADS=1 python bench/bench_throughput.py [--rounds 24] [--clients 16]
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def _serve(model: Path, merge_window_s: float, measure: Any, force: bool = False
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=24)
     args = parser.parse_args()
 
     import torch
