@@ -7,6 +7,7 @@ plugins are the real entry points of tests/plugin_fixtures (the ``fixture_plugin
 from __future__ import annotations
 
 import socket
+import sys
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -460,3 +461,16 @@ def test_the_allow_list_ignores_case(
     assert code == 0, out
     assert out.splitlines()[1].split()[:2] == ["espeak", "tts-router-espeak"]
     assert "TTS_ROUTER_PLUGINS=espeak; filtered out: " in out
+
+
+def test_doctor_flags_a_loudness_target_without_its_extra(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {"TTS_ROUTER_PLUGINS": "espeak", "TTS_ROUTER_LOUDNESS": "-16"}
+    code, out, _ = _cli(capsys, monkeypatch, "doctor", **env)
+    assert code == 0, out  # installed here (the dev environment has every extra)
+    monkeypatch.setitem(sys.modules, "pyloudnorm", None)  # as if it were not installed
+    code, out, _ = _cli(capsys, monkeypatch, "doctor", **env)
+    assert code == 1
+    assert "loudness extra is not installed" in " ".join(_problems(out))
+    assert "pip install 'tts-router-core[loudness]'" in out

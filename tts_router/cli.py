@@ -39,7 +39,7 @@ from typing import TextIO, TypeVar
 
 from .audio import stitch
 from .errors import NoProviderError, TTSRouterError, ValidationError
-from .extras import require_extra
+from .extras import missing_modules, require_extra
 from .formats import FORMATS, STREAM_FORMATS, encode, encoded_rate, format_for_path
 from .models import CloneRequest, DesignRequest, VoiceReference
 from .plugins import ALLOW_LIST_VARIABLE, PluginRegistry, get_plugins
@@ -534,6 +534,13 @@ def _configuration_problems(router: Router, registry: PluginRegistry) -> list[_P
                 f"{ALLOW_LIST_VARIABLE} names {name!r}, which is not an installed entry point",
                 "installed entry points: "
                 + (", ".join(sorted({*registry.entry_points, *registry.filtered})) or "none"),
+            )
+        )
+    if settings.loudness is not None and missing_modules(["pyloudnorm"]):
+        problems.append(
+            _Problem(
+                "TTS_ROUTER_LOUDNESS (loudness) is set, but the loudness extra is not installed",
+                "pip install 'tts-router-core[loudness]', or unset it",
             )
         )
     if settings.provider != AUTO:
