@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from core_support.in_process import check_in_process
 from echo_support import TEST_PASS_CHARS, TEST_SAMPLER, configured
 from tts_router_echo.provider import ECHO_LICENSE, EchoProvider
 
@@ -116,40 +117,4 @@ async def test_one_upload_per_voice_batched_clones_a_stream_and_a_clean_shutdown
 ) -> None:
     # A wide batching window: concurrent requests in one process arrive within it.
     provider = _local(tiny_dir, batch_window_s=0.3)
-    service = provider.service
-    assert service is not None
-    sent: list[tuple[str, str]] = []
-    handle = service.handle_async_request
-
-    async def counted(request: httpx.Request) -> httpx.Response:
-        sent.append((request.method, request.url.path.split("/")[1]))
-        return await handle(request)
-
-    monkeypatch.setattr(service, "handle_async_request", counted)
-    first = await provider.clone(_clone("Warm up."))  # starts the app, loads, uploads
-    app: Any = service.app
-    stopped: list[bool] = []
-    stop = app.state.worker.stop
-
-    async def recorded_stop() -> None:
-        stopped.append(True)
-        await stop()
-
-    monkeypatch.setattr(app.state.worker, "stop", recorded_stop)
-    stats = app.state.stats
-    calls, jobs = stats.engine_calls, stats.engine_jobs
-    texts = ["One.", "Two words.", "Three short words."]
-    results = await asyncio.gather(*(provider.clone(_clone(text)) for text in texts))
-    assert first.mode == "audio" and {r.mode for r in results} == {"audio"}
-    assert stats.engine_jobs - jobs == 3
-    assert stats.largest_batch >= 2 and stats.engine_calls - calls < 3  # batched together
-    streams = stats.streams
-    chunks = [c async for c in provider.stream_clone(_clone(LONG_TEXT))]
-    assert len(chunks) > 1 and stats.streams - streams == 1  # one streamed request
-    assert [c.last for c in chunks] == [False] * (len(chunks) - 1) + [True]
-    assert chunks[-1].text_span[1] == len(LONG_TEXT)
-    assert {(c.provider, c.mode, c.sample_rate) for c in chunks} == {("echo", "audio", 44_100)}
-    assert sent.count(("PUT", "voices")) == 1  # one reference, uploaded once for five clones
-    assert len(app.state.voices) == 1
-    await provider.aclose()
-    assert stopped == [True] and not service.started and service.app is None
+    await check_in_process(provider, _clone, LONG_TEXT, ("echo", "audio", 44_100), monkeypatch)
