@@ -38,8 +38,9 @@ from core_support.balancer import Balancer
 from core_support.latency_service import engine_log, spawn
 from core_support.tone_service import reference_wav, sha
 
+from tts_router.client_options import RetryOptions, Timeouts
 from tts_router.errors import TTSRouterError
-from tts_router.http import RetryOptions, ServiceClient, Timeouts
+from tts_router.http import ServiceClient
 from tts_router.protocol import CloneBody
 from tts_router.text import split_text
 

@@ -49,7 +49,8 @@ from core_support.latency_service import engine_log, spawn  # noqa: E402
 from core_support.tone_service import reference_wav  # noqa: E402
 
 from tts_router import CloneRequest, VoiceReference  # noqa: E402
-from tts_router.http import RetryOptions, ServiceClient, Timeouts  # noqa: E402
+from tts_router.client_options import RetryOptions, Timeouts  # noqa: E402
+from tts_router.http import ServiceClient  # noqa: E402
 from tts_router.protocol import CloneBody  # noqa: E402
 from tts_router.provider import Capabilities  # noqa: E402
 from tts_router.remote import RemoteProvider, ServiceConfig  # noqa: E402

@@ -12,6 +12,7 @@ import pytest
 from core_support.tone_service import Service, ToneEngine
 
 from tts_router import DesignRequest
+from tts_router.client_options import RetryOptions
 from tts_router.errors import (
     ERRORS,
     ProviderError,
@@ -20,7 +21,7 @@ from tts_router.errors import (
     error_for_code,
     spec_for,
 )
-from tts_router.http import RetryOptions, ServiceClient
+from tts_router.http import ServiceClient
 from tts_router.protocol import DesignBody
 from tts_router.provider import Capabilities, Provider, Speech
 from tts_router.serving import status_for_error

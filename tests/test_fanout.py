@@ -14,8 +14,8 @@ from core_support.tone_service import Service, ToneEngine, reference_wav, sha
 
 from tts_router import CloneRequest, DesignRequest, VoiceReference, decode_audio
 from tts_router.audio import OUTPUT_LIMITS
+from tts_router.client_options import RetryOptions
 from tts_router.errors import ProviderError
-from tts_router.http import RetryOptions
 from tts_router.provider import Capabilities, Provider, Speech
 from tts_router.remote import RemoteProvider, ServiceConfig
 from tts_router.testing import fake_capabilities

@@ -29,7 +29,8 @@ from tts_router import (
     VoiceReference,
 )
 from tts_router.audio import encode_wav
-from tts_router.http import CircuitOptions, RetryOptions, ServiceClient, Timeouts
+from tts_router.client_options import CircuitOptions, RetryOptions, Timeouts
+from tts_router.http import ServiceClient
 from tts_router.protocol import CloneBody
 from tts_router.provider import Capabilities
 from tts_router.remote import ModalProxyAuth, RemoteProvider, ServiceConfig

@@ -28,6 +28,7 @@ from tts_router import (
     VoiceReference,
 )
 from tts_router.audio import OUTPUT_LIMITS, decode_audio
+from tts_router.client_options import CircuitOptions, RetryOptions
 from tts_router.errors import (
     ConfigurationError,
     OutputValidationError,
@@ -37,7 +38,7 @@ from tts_router.errors import (
     TTSRouterError,
     ValidationError,
 )
-from tts_router.http import CircuitOptions, RetryOptions, ServiceClient
+from tts_router.http import ServiceClient
 from tts_router.protocol import CloneBody
 from tts_router.provider import Capabilities, Provider, Speech
 from tts_router.remote import ModalProxyAuth, RemoteProvider, ServiceConfig

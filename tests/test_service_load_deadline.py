@@ -13,8 +13,9 @@ import pytest
 from core_support.latency_engine import LatencyEngine
 from core_support.tone_service import Service, b64, error_code, reference_wav
 
+from tts_router.client_options import RetryOptions
 from tts_router.errors import ProviderTimeoutError, ProviderUnavailableError
-from tts_router.http import RetryOptions, ServiceClient
+from tts_router.http import ServiceClient
 from tts_router.protocol import CloneBody
 
 REF = b64(reference_wav())

@@ -15,7 +15,8 @@ from core_support.latency_service import engine_log, free_port, spawn
 from core_support.scripted import Script
 from core_support.tone_service import Service, b64, error_code, reference_wav
 
-from tts_router.http import RetryOptions, ServiceClient, Timeouts
+from tts_router.client_options import RetryOptions, Timeouts
+from tts_router.http import ServiceClient
 from tts_router.protocol import CloneBody
 
 REF = b64(reference_wav())

@@ -24,8 +24,9 @@ from core_support.tone_service import RATE, Service, b64, reference_wav, sha
 
 from tts_router import CloneRequest, DesignRequest, Router, Settings, VoiceReference
 from tts_router.audio import OUTPUT_LIMITS, decode_audio, encode_wav
+from tts_router.client_options import RetryOptions, Timeouts
 from tts_router.errors import StreamInterruptedError
-from tts_router.http import RetryOptions, ServiceClient, StreamedChunk, Timeouts
+from tts_router.http import ServiceClient, StreamedChunk
 from tts_router.protocol import (
     STREAM_MEDIA_TYPE,
     CloneBody,

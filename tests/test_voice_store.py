@@ -14,7 +14,8 @@ from core_support.latency_service import engine_log, free_port, spawn
 from core_support.tone_service import RATE, reference_wav, sha
 
 from tts_router.audio import decode_audio
-from tts_router.http import RetryOptions, ServiceClient
+from tts_router.client_options import RetryOptions
+from tts_router.http import ServiceClient
 from tts_router.protocol import CloneBody
 from tts_router.serving import DirectoryVoiceStore, MemoryVoiceStore
 

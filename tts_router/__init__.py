@@ -38,6 +38,9 @@ if TYPE_CHECKING:  # for type checkers; at run time the names load on first use 
     from .audio import (
         stitch as stitch,
     )
+    from .client_options import CircuitOptions as CircuitOptions
+    from .client_options import RetryOptions as RetryOptions
+    from .client_options import Timeouts as Timeouts
     from .detect import (
         Detection as Detection,
     )
@@ -117,16 +120,7 @@ if TYPE_CHECKING:  # for type checkers; at run time the names load on first use 
         hookimpl as hookimpl,
     )
     from .http import (
-        CircuitOptions as CircuitOptions,
-    )
-    from .http import (
-        RetryOptions as RetryOptions,
-    )
-    from .http import (
         ServiceClient as ServiceClient,
-    )
-    from .http import (
-        Timeouts as Timeouts,
     )
     from .languages import (
         LANGUAGES as LANGUAGES,
@@ -269,7 +263,8 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(("Detection", "detect_language"), "detect"),
     **dict.fromkeys(("FORMATS", "AudioFormat", "EncodedAudio", "encode"), "formats"),
     "hookimpl": "hookspecs",
-    **dict.fromkeys(("CircuitOptions", "RetryOptions", "ServiceClient", "Timeouts"), "http"),
+    **dict.fromkeys(("CircuitOptions", "RetryOptions", "Timeouts"), "client_options"),
+    "ServiceClient": "http",
     **dict.fromkeys(("LANGUAGES", "Language", "normalize_language"), "languages"),
     **dict.fromkeys(
         (

@@ -27,20 +27,14 @@ from pydantic import SecretStr
 from pydantic import ValidationError as PydanticValidationError
 
 from .audio import DecodedAudio
+from .client_options import CircuitOptions, RetryOptions, Timeouts
 from .errors import (
     ProviderError,
     TTSRouterError,
     UnsupportedOperationError,
     ValidationError,
 )
-from .http import (
-    AudioResponse,
-    CircuitOptions,
-    RetryOptions,
-    ServiceClient,
-    StreamedChunk,
-    Timeouts,
-)
+from .http import AudioResponse, ServiceClient, StreamedChunk
 from .models import CloneMode, CloneRequest, DesignRequest, Operation
 from .protocol import CloneBody, DesignBody, GenerationOptions
 from .provider import Capabilities, Health, Provider, Speech, StreamPiece, _Plan

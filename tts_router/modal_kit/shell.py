@@ -211,7 +211,8 @@ class ServiceShell:
         if self._client is None:
             import httpx
 
-            from ..http import RetryOptions, ServiceClient, Timeouts
+            from ..client_options import RetryOptions, Timeouts
+            from ..http import ServiceClient
 
             self._client = ServiceClient(
                 "http://in-process",

@@ -37,8 +37,9 @@ from tts_router import (
     decode_audio,
 )
 from tts_router.audio import OUTPUT_LIMITS, encode_wav, validate_output_wav
+from tts_router.client_options import RetryOptions
 from tts_router.errors import ProviderError, TruncatedOutputError, ValidationError
-from tts_router.http import AudioResponse, RetryOptions, ServiceClient
+from tts_router.http import AudioResponse, ServiceClient
 from tts_router.serving import serve_in_thread
 from tts_router.testing import make_reference_wav
 

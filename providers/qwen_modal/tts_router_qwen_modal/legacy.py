@@ -40,13 +40,14 @@ from typing import Any, ClassVar
 import httpx
 
 from tts_router.audio import DecodedAudio
+from tts_router.client_options import CircuitOptions, RetryOptions, Timeouts
 from tts_router.errors import (
     ConfigurationError,
     TruncatedOutputError,
     TTSRouterError,
     ValidationError,
 )
-from tts_router.http import AudioResponse, CircuitOptions, RetryOptions, ServiceClient, Timeouts
+from tts_router.http import AudioResponse, ServiceClient
 from tts_router.languages import AUTO, LANGUAGES, language_name
 from tts_router.models import CloneRequest, DesignRequest, Operation
 from tts_router.provider import Capabilities, Health, Provider, Speech
