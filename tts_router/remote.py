@@ -76,6 +76,21 @@ class ServiceConfig:
     the provider's own ``max_text_chars``. Once :meth:`RemoteProvider.health` has read a
     service's declared limit (``HealthInfo.max_text_chars``), parts never exceed it."""
 
+    def client(
+        self, url: str, provider: str, transport: httpx.AsyncBaseTransport | None = None
+    ) -> ServiceClient:
+        """A client for the service at ``url`` with this configuration's auth and policy."""
+        return ServiceClient(
+            url,
+            provider=provider,
+            auth=self.auth,
+            retry=self.retry,
+            timeouts=self.timeouts,
+            circuit=self.circuit,
+            transport=transport,
+            refused_fix=MODAL_AUTH_FIX,
+        )
+
 
 # What one request to a GPU service carries by default: a whole text of ordinary length, which
 # the service chunks and generates as one batch (its best path); longer text goes in parts.
@@ -192,16 +207,7 @@ class RemoteProvider(Provider):
         urls: dict[Operation, str | None] = {"clone": config.clone_url, "design": config.design_url}
         for operation, url in urls.items():
             if url:
-                self._clients[operation] = ServiceClient(
-                    url,
-                    provider=self.id,
-                    auth=config.auth,
-                    retry=config.retry,
-                    timeouts=config.timeouts,
-                    circuit=config.circuit,
-                    transport=transport,
-                    refused_fix=MODAL_AUTH_FIX,
-                )
+                self._clients[operation] = config.client(url, self.id, transport)
         self._languages: tuple[str, ...] | None = None
         self._service_chars: int | None = None  # the smallest limit a service declared
 

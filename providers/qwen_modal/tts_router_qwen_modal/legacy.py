@@ -52,7 +52,7 @@ from tts_router.languages import AUTO, LANGUAGES, language_name
 from tts_router.models import CloneRequest, DesignRequest, Operation
 from tts_router.provider import Capabilities, Health, Provider, Speech
 from tts_router.provider_settings import ProviderSettings
-from tts_router.remote import MODAL_AUTH_FIX
+from tts_router.remote import ServiceConfig
 from tts_router.urls import mask_url, validate_service_url
 
 from .provider import QWEN_CAPABILITIES, QwenSettings
@@ -146,26 +146,14 @@ class _Clients:
     """One ServiceClient per origin (a per-function app has one origin per function)."""
 
     provider: str
-    auth: httpx.Auth | None
-    retry: RetryOptions
-    timeouts: Timeouts
-    circuit: CircuitOptions
+    config: ServiceConfig
     transport: httpx.AsyncBaseTransport | None
     by_base: dict[str, ServiceClient] = field(default_factory=dict)
 
     def __call__(self, endpoint: LegacyEndpoint) -> ServiceClient:
         client = self.by_base.get(endpoint.base)
         if client is None:
-            client = ServiceClient(
-                endpoint.base,
-                provider=self.provider,
-                auth=self.auth,
-                retry=self.retry,
-                timeouts=self.timeouts,
-                circuit=self.circuit,
-                transport=self.transport,
-                refused_fix=MODAL_AUTH_FIX,
-            )
+            client = self.config.client(endpoint.base, self.provider, self.transport)
             self.by_base[endpoint.base] = client
         return client
 
@@ -203,14 +191,13 @@ class LegacyQwenProvider(Provider):
                     if operation == "clone"
                     else None,
                 )
-        self._clients = _Clients(
-            self.id,
-            auth,
-            retry or RetryOptions(),
-            timeouts or Timeouts(),
-            circuit or CircuitOptions(),
-            transport,
+        config = ServiceConfig(
+            auth=auth,
+            retry=retry or RetryOptions(),
+            timeouts=timeouts or Timeouts(),
+            circuit=circuit or CircuitOptions(),
         )
+        self._clients = _Clients(self.id, config, transport)
         self._languages: tuple[str, ...] | None = None
         self._model: dict[Operation, str] = {}
         self.notice = notice
