@@ -159,6 +159,8 @@ async def test_a_remote_answer_is_decoded_once_and_passed_on_as_it_came(
     await provider.aclose()
     # The client checked the service's WAV once, and the result is those very bytes.
     assert decoded == [result.audio]
+    # ...and the result says how long they are.
+    assert result.duration == pytest.approx(decode_audio(result.audio, OUTPUT_LIMITS).duration)
 
 
 class _WideTone(_Tone):

@@ -503,18 +503,23 @@ class Provider:
         for chunk in decoded:
             self._check_rate(chunk, caps)
         rate = request.sample_rate or caps.sample_rate  # whoever made it, after a fallback too
-        samples = resample(
-            stitch([d.samples for d in decoded], caps.sample_rate), caps.sample_rate, rate
+        as_it_came = (
+            len(speeches) == 1
+            and speeches[0].wav is not None
+            and rate == caps.sample_rate
+            and request.loudness is None
+            and request.format == "wav"
         )
-        if request.loudness is not None:
-            samples = LoudnessLeveller(request.loudness, rate).apply(samples)
-        # One chunk as a checked WAV, unchanged, is the answer as it came: not re-encoded.
-        unchanged = len(speeches) == 1 and rate == caps.sample_rate and request.loudness is None
-        if unchanged and request.format == "wav" and speeches[0].wav is not None:
+        if as_it_came:  # one checked WAV, nothing to change: the answer as it came
             audio, encoded_rate = speeches[0].wav, rate
+            duration = decoded[0].duration
         else:
+            samples = stitch([d.samples for d in decoded], caps.sample_rate)
+            samples = resample(samples, caps.sample_rate, rate)
+            if request.loudness is not None:
+                samples = LoudnessLeveller(request.loudness, rate).apply(samples)
             encoded = encode(samples, rate, request.format)
-            audio, encoded_rate = encoded.data, encoded.sample_rate
+            audio, encoded_rate, duration = encoded.data, encoded.sample_rate, len(samples) / rate
         warnings = merge_chunked_warnings([s.warnings for s in speeches])
         if speeches[0].mode == "x_vector":
             warnings.append(X_VECTOR_WARNING)
@@ -527,7 +532,7 @@ class Provider:
             audio=audio,
             format=request.format,
             sample_rate=encoded_rate,
-            duration=len(samples) / rate,
+            duration=duration,
             provider=self.id,
             model=speeches[0].model,
             mode=speeches[0].mode,
