@@ -117,9 +117,9 @@ async function clonePage() {
     say($("clone-result"), "Checking the recording…");
     try {
       const voice = await api("/api/clone", { method: "POST", body: form });
+      await showVoices(); // the list shows the new voice before the page says it is saved
       say($("clone-result"), `Saved voice “${voice.name}”. Generate with it on the Generate page.`, "ok");
       $("clone-result").dataset.voiceId = voice.id;
-      await showVoices();
     } catch (error) {
       say($("clone-result"), failure(error), "error");
     } finally {
@@ -218,8 +218,8 @@ async function generatePage() {
       list($("reasons"), g.reasons);
       list($("warnings"), g.warnings);
       $("result").hidden = false;
-      say($("generate-status"), "Done.", "ok");
       await showHistory();
+      say($("generate-status"), "Done.", "ok");
     } catch (error) {
       say($("generate-status"), failure(error), "error");
     } finally {
