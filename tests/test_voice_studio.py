@@ -128,4 +128,10 @@ def test_design_a_voice_and_keep_it(client: Any) -> None:
     assert kept.status_code == 201 and kept.json()["transcript"] == "Hello there."
     languages = client.get("/api/languages", params={"operation": "design"}).json()
     assert [o["code"] for o in languages] == ["auto", "en", "de"]
-    assert client.get("/generate").headers["content-type"].startswith("text/html")
+    page = client.get("/design")
+    assert page.headers["content-type"].startswith("text/html")
+    # The shell around the page's own <main>: its title, its nav entry marked, one main.
+    assert "<title>Design a voice · Voice Studio</title>" in page.text
+    assert '<a href="/design" class="here">Design</a>' in page.text
+    assert '<a href="/clone">Clone</a>' in page.text
+    assert page.text.count("<main>") == 1 and 'id="design-form"' in page.text

@@ -38,7 +38,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
@@ -180,10 +180,36 @@ async def home() -> RedirectResponse:
     return RedirectResponse("/generate")
 
 
+PAGE_TITLES = {"clone": "Clone a voice", "design": "Design a voice", "generate": "Generate speech"}
+
+# One shell for every page, so the header and navigation are written once; each page's
+# static/<name>.html is only its <main>, which app.js fills from the API.
+PAGE_SHELL = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{title} · Voice Studio</title>
+<link rel="stylesheet" href="/static/style.css">
+</head>
+<body data-page="{name}">
+<header>
+  <h1>Voice Studio</h1>
+  <nav>{nav}</nav>
+  <span id="providers">…</span>
+</header>
+{main}<script src="/static/app.js"></script>
+</body>
+</html>
+"""
+
+
 @pages.get("/{name}")
-async def page(name: Literal["clone", "design", "generate"]) -> FileResponse:
-    """One of the three pages (static HTML; app.js fills it from the API)."""
-    return FileResponse(STATIC / f"{name}.html", media_type="text/html")
+async def page(name: Literal["clone", "design", "generate"]) -> HTMLResponse:
+    """One of the three pages: the shell around static/<name>.html."""
+    here: dict[str, str] = {name: ' class="here"'}
+    nav = "".join(f'<a href="/{o}"{here.get(o, "")}>{o.title()}</a>' for o in PAGE_TITLES)
+    main = (STATIC / f"{name}.html").read_text(encoding="utf-8")
+    return HTMLResponse(PAGE_SHELL.format(title=PAGE_TITLES[name], name=name, nav=nav, main=main))
 
 
 # -- what the library offers ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import ForeignKey, String, Text, create_engine, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -31,11 +31,24 @@ def _now() -> datetime:
 class Base(DeclarativeBase):
     """The tables' base."""
 
+    # Columns the API never shows (where files live on this machine).
+    _private: ClassVar[tuple[str, ...]] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as the API returns it: every public column, times in ISO 8601."""
+        row: dict[str, Any] = {}
+        for column in self.__table__.columns:
+            value = getattr(self, column.name)
+            if column.name not in self._private:
+                row[column.name] = value.isoformat() if isinstance(value, datetime) else value
+        return row
+
 
 class Voice(Base):
     """A voice to clone from: a reference recording and what is said in it."""
 
     __tablename__ = "voices"
+    _private = ("reference_path",)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_id)
     name: Mapped[str] = mapped_column(String(100))
@@ -44,21 +57,12 @@ class Voice(Base):
     language: Mapped[str] = mapped_column(String(16), default="auto")
     created_at: Mapped[datetime] = mapped_column(default=_now)
 
-    def as_dict(self) -> dict[str, Any]:
-        """The voice as the API returns it (no file paths)."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "transcript": self.transcript,
-            "language": self.language,
-            "created_at": self.created_at.isoformat(),
-        }
-
 
 class Generation(Base):
     """Speech the library made, and how."""
 
     __tablename__ = "generations"
+    _private = ("audio_path",)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=_id)
     voice_id: Mapped[str | None] = mapped_column(ForeignKey("voices.id"), default=None)
@@ -77,24 +81,15 @@ class Generation(Base):
     created_at: Mapped[datetime] = mapped_column(default=_now)
 
     def as_dict(self) -> dict[str, Any]:
-        """The generation as the API returns it."""
-        return {
-            "id": self.id,
-            "voice_id": self.voice_id,
-            "text": self.text,
-            "instruct": self.instruct,
-            "language": self.language,
-            "language_detected": self.language_detected,
-            "provider": self.provider,
-            "model": self.model,
-            "mode": self.mode,
-            "quality": self.quality,
-            "duration": round(self.duration, 3),
-            "warnings": json.loads(self.warnings),
-            "reasons": json.loads(self.reasons),
-            "audio_url": f"/api/generations/{self.id}/audio",
-            "created_at": self.created_at.isoformat(),
-        }
+        """The generation as the API returns it: lists decoded, a URL for its audio."""
+        row = super().as_dict()
+        row.update(
+            duration=round(self.duration, 3),
+            warnings=json.loads(self.warnings),
+            reasons=json.loads(self.reasons),
+            audio_url=f"/api/generations/{self.id}/audio",
+        )
+        return row
 
 
 class Store:
