@@ -8,6 +8,7 @@ import pytest
 
 from tts_router import (
     Candidate,
+    Decision,
     NoProviderError,
     ProviderUnavailableError,
     Settings,
@@ -43,6 +44,27 @@ def _candidates(
 
 def _settings(**data: Any) -> Settings:
     return Settings.model_validate(data)
+
+
+def _select(
+    operation: Any = "clone",
+    language: str = "en",
+    *,
+    transcript: bool = True,
+    candidates: list[Candidate] | None = None,
+    requested: str | None = None,
+    **settings: Any,
+) -> Decision:
+    """:func:`select` over ``candidates`` (default :func:`_candidates`), configured by
+    ``settings``."""
+    return select(
+        operation,
+        language,
+        has_transcript=transcript,
+        candidates=_candidates() if candidates is None else candidates,
+        settings=_settings(**settings),
+        requested=requested,
+    )
 
 
 ROUTES = [
@@ -107,66 +129,38 @@ def test_routing_table(
     chosen: str,
     fallbacks: tuple[str, ...],
 ) -> None:
-    decision = select(
-        operation,
-        language,
-        has_transcript=transcript,
-        candidates=_candidates(frozenset(unhealthy)),
-        settings=_settings(provider=env, rules=rules),
+    candidates = _candidates(frozenset(unhealthy))
+    decision = _select(
+        operation, language, transcript=transcript, candidates=candidates, provider=env, rules=rules
     )
     assert (decision.provider, decision.fallbacks) == (chosen, fallbacks)
     assert decision.reasons[0].startswith(chosen)
 
 
 def test_request_argument_beats_tts_provider() -> None:
-    decision = select(
-        "clone",
-        "en",
-        has_transcript=True,
-        candidates=_candidates(),
-        settings=_settings(provider="echo"),
-        requested="qwen",
-    )
+    decision = _select(provider="echo", requested="qwen")
     assert decision.provider == "qwen" and "requested" in decision.reasons[0]
 
 
 def test_unconfigured_provider_does_not_qualify() -> None:
-    decision = select(
-        "clone",
-        "en",
-        has_transcript=True,
-        candidates=_candidates(unconfigured=frozenset({"qwen"})),
-        settings=_settings(),
-    )
+    decision = _select(candidates=_candidates(unconfigured=frozenset({"qwen"})))
     assert decision.provider == "echo"
     assert any("qwen: not configured (set URL)" in r for r in decision.reasons)
 
 
 def test_approximate_never_stands_in_for_unhealthy_reference_providers() -> None:
     with pytest.raises(ProviderUnavailableError):
-        select(
-            "clone",
-            "en",
-            has_transcript=True,
-            candidates=_candidates(frozenset({"qwen", "echo"})),
-            settings=_settings(),
-        )
+        _select(candidates=_candidates(frozenset({"qwen", "echo"})))
 
 
 def test_approximate_fallback_only_when_configured() -> None:
-    decision = select(
-        "clone",
-        "de",
-        has_transcript=True,
-        candidates=_candidates(),
-        settings=_settings(allow_approximate_fallback=True),
-    )
+    decision = _select("clone", "de", allow_approximate_fallback=True)
     assert decision == decision.__class__("qwen", ("espeak",), decision.reasons, language="de")
 
 
 def test_only_espeak_installed_makes_it_the_default() -> None:
     only = [c for c in _candidates() if c.id == "espeak"]
-    decision = select("clone", "en", has_transcript=False, candidates=only, settings=_settings())
+    decision = _select(transcript=False, candidates=only)
     assert decision.provider == "espeak"
     assert "approximate quality" in decision.reasons[0]
 
@@ -183,55 +177,32 @@ def test_explicit_choice_that_cannot_serve_is_a_typed_error(
     env: str, operation: Any, language: str, error: type[Exception]
 ) -> None:
     with pytest.raises(error) as info:
-        select(
-            operation,
-            language,
-            has_transcript=False,
-            candidates=_candidates(),
-            settings=_settings(provider=env),
-        )
+        _select(operation, language, transcript=False, provider=env)
     assert env in str(info.value)
 
 
 def test_explicit_unhealthy_provider_fails_fast() -> None:
     with pytest.raises(ProviderUnavailableError):
-        select(
-            "clone",
-            "en",
-            has_transcript=True,
-            candidates=_candidates(frozenset({"echo"})),
-            settings=_settings(provider="echo"),
-        )
+        _select(candidates=_candidates(frozenset({"echo"})), provider="echo")
 
 
 def test_explicit_provider_needing_a_transcript() -> None:
     icl_only = [Candidate("icl", fake_capabilities(clone_modes=("icl",)))]
     with pytest.raises(NoProviderError, match="needs a transcript"):
-        select(
-            "clone",
-            "en",
-            has_transcript=False,
-            candidates=icl_only,
-            settings=_settings(provider="icl"),
-        )
+        _select(transcript=False, candidates=icl_only, provider="icl")
 
 
 def test_no_qualifying_provider_names_what_is_missing() -> None:
+    only_echo = [c for c in _candidates() if c.id == "echo"]
     with pytest.raises(NoProviderError) as info:
-        select(
-            "clone",
-            "ja",
-            has_transcript=False,
-            candidates=[c for c in _candidates() if c.id == "echo"],
-            settings=_settings(),
-        )
+        _select("clone", "ja", transcript=False, candidates=only_echo)
     assert "echo: does not speak 'ja'" in str(info.value)
     assert info.value.reasons == ("echo: does not speak 'ja'",)
 
 
 def test_no_providers_at_all() -> None:
     with pytest.raises(NoProviderError, match="no provider is installed"):
-        select("design", "en", has_transcript=False, candidates=[], settings=_settings())
+        _select("design", transcript=False, candidates=[])
 
 
 def test_select_is_pure() -> None:

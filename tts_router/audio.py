@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 from .errors import AudioValidationError, OutputValidationError
+from .formats import encode
 
 __all__ = [
     "OUTPUT_LIMITS",
@@ -486,13 +487,7 @@ def _output_error(exc: AudioValidationError, provider: str | None) -> OutputVali
 
 def encode_wav(samples: npt.ArrayLike, sample_rate: int) -> bytes:
     """Encode mono samples in [-1, 1] as 16-bit PCM WAV bytes (clipping anything outside)."""
-    import numpy as np
-    import soundfile as sf
-
-    array = np.clip(np.asarray(samples, dtype=np.float32).reshape(-1), -1.0, 1.0)
-    buffer = io.BytesIO()
-    sf.write(buffer, array, sample_rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
+    return encode(samples, sample_rate).data
 
 
 def stitch(

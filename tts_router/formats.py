@@ -8,6 +8,7 @@ what a host asks of a result). WAV, FLAC, MP3 and Ogg/Opus are written by libsnd
 from __future__ import annotations
 
 import io
+import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -248,22 +249,10 @@ def streaming_wav_header(sample_rate: int) -> bytes:
     """A 16-bit mono WAV header for a stream of unknown length (sizes at their maximum, which
     players such as aplay and ffplay read as "until the end")."""
     unknown = 0xFFFFFFFF
-    return b"".join(
-        [
-            b"RIFF",
-            unknown.to_bytes(4, "little"),
-            b"WAVEfmt ",
-            (16).to_bytes(4, "little"),
-            (1).to_bytes(2, "little"),  # PCM
-            (1).to_bytes(2, "little"),  # mono
-            sample_rate.to_bytes(4, "little"),
-            (sample_rate * 2).to_bytes(4, "little"),
-            (2).to_bytes(2, "little"),
-            (16).to_bytes(2, "little"),
-            b"data",
-            (unknown - 36).to_bytes(4, "little"),
-        ]
-    )
+    # The "fmt " chunk: its size (16), PCM, mono, the rate, bytes per second, per frame, bits.
+    fmt_chunk = struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
+    data_size = (unknown - 36).to_bytes(4, "little")
+    return b"RIFF" + unknown.to_bytes(4, "little") + b"WAVEfmt " + fmt_chunk + b"data" + data_size
 
 
 def resample(samples: npt.ArrayLike, from_rate: int, to_rate: int) -> npt.NDArray[np.float32]:

@@ -14,13 +14,7 @@ from dataclasses import dataclass
 
 from .errors import UnsupportedLanguageError
 
-__all__ = [
-    "AUTO",
-    "LANGUAGES",
-    "Language",
-    "language_name",
-    "normalize_language",
-]
+__all__ = ["AUTO", "LANGUAGES", "Language", "language_name", "normalize_language"]
 
 AUTO = "auto"
 

@@ -251,22 +251,22 @@ class Provider:
 
     async def clone(self, request: CloneRequest) -> SpeechResult:
         """Speak ``request.text`` in the voice of ``request.reference``."""
-        return await self._public(self._clone_request(request), request.timeout)
+        return await self._public(self._synthesise(self._clone_plan(request)), request.timeout)
 
     async def design(self, request: DesignRequest) -> SpeechResult:
         """Speak ``request.text`` in a new voice described by ``request.instruct``."""
-        return await self._public(self._design_request(request), request.timeout)
+        return await self._public(self._synthesise(self._design_plan(request)), request.timeout)
 
     async def stream_clone(self, request: CloneRequest) -> AsyncIterator[AudioChunk]:
         """:meth:`clone`, as audio chunks in order as each is ready (see :mod:`.streaming`)."""
         plan = await self._public(self._clone_plan(request), request.timeout)
-        async for chunk in self._stream(request.text, plan, request.timeout):
+        async for chunk in self._stream(plan):
             yield chunk
 
     async def stream_design(self, request: DesignRequest) -> AsyncIterator[AudioChunk]:
         """:meth:`design`, as audio chunks in order as each is ready."""
         plan = await self._public(self._design_plan(request), request.timeout)
-        async for chunk in self._stream(request.text, plan, request.timeout):
+        async for chunk in self._stream(plan):
             yield chunk
 
     @property
@@ -298,17 +298,9 @@ class Provider:
 
     # -- shared machinery ------------------------------------------------------------------
 
-    async def _clone_request(self, request: CloneRequest) -> SpeechResult:
-        plan = await self._clone_plan(request)
-        return await self._synthesise(request.text, request.request_id, plan)
-
-    async def _design_request(self, request: DesignRequest) -> SpeechResult:
-        plan = await self._design_plan(request)
-        return await self._synthesise(request.text, request.request_id, plan)
-
     async def _clone_plan(self, request: CloneRequest) -> _Plan:
         caps = self._require("clone")
-        language = self._language(request.language, caps)
+        language = normalize_language(request.language, caps.languages)
         reference = await _decoded_reference(request.reference, self.reference_limits)
         if not caps.clones_without_transcript and not request.reference.has_transcript:
             raise ValidationError(
@@ -324,7 +316,7 @@ class Provider:
 
     async def _design_plan(self, request: DesignRequest) -> _Plan:
         caps = self._require("design")
-        language = self._language(request.language, caps)
+        language = normalize_language(request.language, caps.languages)
         require_speakable(request.instruct, field="instruct", provider=self.id)
 
         def one_chunk(chunk: str) -> Awaitable[Speech]:
@@ -347,17 +339,15 @@ class Provider:
             error = self._typed(exc, scope, limit)
         raise detached(error)
 
-    async def _stream(
-        self, text: str, plan: _Plan, request_timeout: float | None
-    ) -> AsyncIterator[AudioChunk]:
+    async def _stream(self, plan: _Plan) -> AsyncIterator[AudioChunk]:
         """The plan's chunks (:meth:`_stream_chunks`) as a stream, each under the timeout, at
         the request's rate and loudness, with its piece of the request's format."""
-        _check_text(text, self.id)
-        limit = self._limit(request_timeout)
-        delivered, seconds = 0, 0.0
         request = plan.request
+        _check_text(request.text, self.id)
+        limit = self._limit(request.timeout)
+        delivered, seconds = 0, 0.0
         rate = request.sample_rate or plan.caps.sample_rate
-        speeches = self._stream_chunks(text, plan)
+        speeches = self._stream_chunks(request.text, plan)
         error: TTSRouterError
         scope: asyncio.Timeout | None = None  # none yet while the output is being set up
         try:
@@ -394,7 +384,6 @@ class Provider:
         except (TimeoutError, TTSRouterError) as exc:
             error = self._typed(exc, scope, limit)
         except Exception as exc:  # a bug or an engine failure: type it, never echo its text
-            _log_unexpected(self.id, exc)
             error = _unexpected(exc, self.id)
         finally:
             await speeches.aclose()
@@ -471,12 +460,10 @@ class Provider:
             )
         return caps
 
-    def _language(self, value: str, caps: Capabilities) -> str:
-        return normalize_language(value, caps.languages)
-
-    async def _synthesise(self, text: str, request_id: str, plan: _Plan) -> SpeechResult:
-        _check_text(text, self.id)
-        chunks = split_text(text, plan.caps.max_text_chars)
+    async def _synthesise(self, planned: Awaitable[_Plan]) -> SpeechResult:
+        plan = await planned
+        _check_text(plan.request.text, self.id)
+        chunks = split_text(plan.request.text, plan.caps.max_text_chars)
         started = time.perf_counter()
         try:
             speeches = [s async for s in _ordered(chunks, plan.one_chunk, self.max_parallel_chunks)]
@@ -484,11 +471,9 @@ class Provider:
         except TTSRouterError:
             raise
         except Exception as exc:  # a bug or an engine failure: type it, never echo its text
-            _log_unexpected(self.id, exc)
             error = _unexpected(exc, self.id)
         else:
-            result = self._result(speeches, decoded, plan, request_id, started)
-            return result.model_copy(update={"language": plan.language})
+            return self._result(speeches, decoded, plan, started)
         raise error  # outside the except block: nothing chained, see _public
 
     def _result(
@@ -496,7 +481,6 @@ class Provider:
         speeches: list[Speech],
         decoded: list[DecodedAudio],
         plan: _Plan,
-        request_id: str,
         started: float,
     ) -> SpeechResult:
         caps, request = plan.caps, plan.request
@@ -537,9 +521,10 @@ class Provider:
             model=speeches[0].model,
             mode=speeches[0].mode,
             quality=caps.quality,
-            request_id=request_id,
+            request_id=request.request_id,
             timings=timings,
             warnings=tuple(warnings),
+            language=plan.language,
         )
 
 
@@ -602,14 +587,13 @@ _references_lock = threading.Lock()
 async def _decoded_reference(reference: VoiceReference, limits: AudioLimits) -> DecodedAudio:
     """The one validator's verdict on the reference, computed once per content (off the
     loop). Keyed by its content id, which the reference hashes once and keeps."""
-    audio = reference.audio
     key = (reference.content_id, limits)
     with _references_lock:
         cached = _REFERENCES.get(key)
         if cached is not None:
             _REFERENCES.move_to_end(key)
             return cached
-    decoded = await asyncio.to_thread(decode_audio, audio, limits)
+    decoded = await asyncio.to_thread(decode_audio, reference.audio, limits)
     with _references_lock:
         _REFERENCES[key] = decoded
         while sum(d.samples.nbytes for d in _REFERENCES.values()) > _REFERENCES_MAX_BYTES:
@@ -629,6 +613,14 @@ def _check_text(text: str, provider_id: str) -> None:
 
 
 def _unexpected(exc: BaseException, provider_id: str) -> ProviderError:
+    # The log has the traceback's lines, not the exception's message: engines quote what they
+    # reject.
+    logger.error(
+        "provider %s failed unexpectedly (%s)\n%s",
+        provider_id,
+        type(exc).__name__,
+        "".join(traceback.format_tb(exc.__traceback__)),
+    )
     return ProviderError(
         f"the provider failed unexpectedly ({type(exc).__name__}); see its logs",
         code="internal_error",
@@ -641,16 +633,6 @@ def _canonical_hint(code: str) -> str:
         return f"{code!r} (use {normalize_language(code)!r})"
     except TTSRouterError:
         return repr(code)
-
-
-def _log_unexpected(provider_id: str, exc: BaseException) -> None:
-    # The traceback's lines, not the exception's message: engines quote what they reject.
-    logger.error(
-        "provider %s failed unexpectedly (%s)\n%s",
-        provider_id,
-        type(exc).__name__,
-        "".join(traceback.format_tb(exc.__traceback__)),
-    )
 
 
 class SyncProvider:
@@ -676,10 +658,8 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        in_loop = False
+        pass
     else:
-        in_loop = True
-    if in_loop:
         coro.close()
         raise RuntimeError("the sync facade cannot run inside an event loop; await the method")
     # Outside the except block, so errors carry no "no running event loop" context.

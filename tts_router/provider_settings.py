@@ -28,7 +28,7 @@ from pydantic_core import ErrorDetails
 from .errors import ConfigurationError
 from .urls import mask_url, validate_service_url
 
-__all__ = ["ProviderSettings", "ServiceURL", "is_secret_key", "setting"]
+__all__ = ["ProviderSettings", "ServiceURL", "is_secret_key", "mask_value", "setting"]
 
 _SECRET_KEY = re.compile(r"(key|secret|token|password|credential)", re.IGNORECASE)
 
@@ -36,6 +36,16 @@ _SECRET_KEY = re.compile(r"(key|secret|token|password|credential)", re.IGNORECAS
 def is_secret_key(name: str) -> bool:
     """Whether a setting's name marks its value as a secret."""
     return bool(_SECRET_KEY.search(name))
+
+
+def mask_value(key: str | None, value: Any) -> Any:
+    """``value`` as it may be shown: ``'***'`` under a secret-looking ``key``, and the
+    credentials inside a URL masked."""
+    if key and is_secret_key(key) and value not in (None, ""):
+        return "***"
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    return value
 
 
 def setting(default: Any = None, *, env: str | None = None, **field: Any) -> Any:
@@ -135,12 +145,7 @@ class ProviderSettings(BaseModel):
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for key, value in super().__repr_args__():
-            if key and is_secret_key(key) and value not in (None, ""):
-                yield key, "***"
-            elif isinstance(value, str) and "://" in value:
-                yield key, mask_url(value)
-            else:
-                yield key, value
+            yield key, mask_value(key, value)
 
 
 def _problem(err: ErrorDetails, origins: Mapping[str, str]) -> str:

@@ -42,15 +42,8 @@ from .errors import (
     ValidationError,
     detached,
 )
-from .languages import LANGUAGES, normalize_language
-from .models import (
-    CloneMode,
-    CloneRequest,
-    DesignRequest,
-    Operation,
-    QualityTier,
-    SpeechResult,
-)
+from .languages import AUTO, LANGUAGES, normalize_language
+from .models import CloneMode, CloneRequest, DesignRequest, Operation, QualityTier, SpeechResult
 from .provider import Capabilities, Health, Provider
 from .settings import Settings
 from .streaming import AudioChunk
@@ -59,8 +52,6 @@ from .text import require_speakable
 __all__ = ["Candidate", "Decision", "LanguageOption", "Router", "probe", "select"]
 
 logger = logging.getLogger("tts_router.router")
-
-AUTO = "auto"
 
 # Lower is preferred. Without a transcript, "icl" cannot run at all.
 _MODE_RANK_WITH_TRANSCRIPT: dict[CloneMode, int] = {"icl": 0, "audio": 1, "x_vector": 2}
@@ -499,23 +490,11 @@ class Router(Provider):
 
     async def clone(self, request: CloneRequest) -> SpeechResult:
         """Route a clone request; fall back only to providers that can make the same voice."""
-
-        async def route() -> SpeechResult:
-            decision, routed = await self._route("clone", request)
-            result = await self._attempt(decision, lambda p: p.clone(routed))
-            return _language_note(result, decision)
-
-        return await self._public(route(), None)
+        return await self._public(self._attempt("clone", request, lambda p, r: p.clone(r)), None)
 
     async def design(self, request: DesignRequest) -> SpeechResult:
         """Route a design request."""
-
-        async def route() -> SpeechResult:
-            decision, routed = await self._route("design", request)
-            result = await self._attempt(decision, lambda p: p.design(routed))
-            return _language_note(result, decision)
-
-        return await self._public(route(), None)
+        return await self._public(self._attempt("design", request, lambda p, r: p.design(r)), None)
 
     async def stream_clone(self, request: CloneRequest) -> AsyncIterator[AudioChunk]:
         """Route a clone and stream it; a fallback happens only before the first chunk (a
@@ -559,17 +538,23 @@ class Router(Provider):
             )
 
     async def _attempt(
-        self, decision: Decision, call: Callable[[Provider], Awaitable[SpeechResult]]
+        self,
+        operation: Operation,
+        request: _Request,
+        call: Callable[[Provider, _Request], Awaitable[SpeechResult]],
     ) -> SpeechResult:
+        """Route ``request`` and try the chosen provider, then each fallback in turn."""
+        decision: Decision  # declared: mypy cannot infer it under the constrained _Request
+        decision, routed = await self._route(operation, request)
         failures: list[tuple[str, TTSRouterError]] = []
         for provider_id in (decision.provider, *decision.fallbacks):
             try:
-                result = await call(self.providers[provider_id])
+                result = await call(self.providers[provider_id], routed)
             except TTSRouterError as exc:
                 if not self._moves_on(provider_id, exc, failures):
                     break
                 continue
-            return _with_fallback_note(result, decision.skipped, failures)
+            return _language_note(_with_fallback_note(result, decision.skipped, failures), decision)
         raise _failure(failures)
 
     async def _stream_attempt(

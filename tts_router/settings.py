@@ -29,8 +29,7 @@ from pydantic import ValidationError as PydanticValidationError
 from .errors import ConfigurationError
 from .languages import normalize_language
 from .models import Operation
-from .provider_settings import ProviderSettings, is_secret_key
-from .urls import mask_url
+from .provider_settings import ProviderSettings, is_secret_key, mask_value
 
 __all__ = ["RoutingRule", "Settings", "is_secret_key", "mask_secrets"]
 
@@ -41,17 +40,10 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 def mask_secrets(values: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``values`` with secret-looking keys replaced by ``'***'`` (recursively)."""
-    masked: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, Mapping):
-            masked[key] = mask_secrets(value)
-        elif is_secret_key(key) and value not in (None, ""):
-            masked[key] = "***"
-        elif isinstance(value, str) and "://" in value:
-            masked[key] = mask_url(value)
-        else:
-            masked[key] = value
-    return masked
+    return {
+        key: mask_secrets(value) if isinstance(value, Mapping) else mask_value(key, value)
+        for key, value in values.items()
+    }
 
 
 def _provider_id(value: str) -> str:

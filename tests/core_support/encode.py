@@ -7,16 +7,14 @@ and Firefox's MediaRecorder make), ``ogg`` (Opus), ``m4a`` (AAC in MP4, Safari's
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 
-@dataclass(frozen=True, slots=True)
-class Format:
+class Format(NamedTuple):
     """An encoding: the muxer, the codec, the rates it takes and its frame length in samples."""
 
     muxer: str

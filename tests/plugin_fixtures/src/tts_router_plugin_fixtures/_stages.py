@@ -1,11 +1,14 @@
-"""A valid design provider that the isolation-stage fixtures each break in one place."""
+"""A valid design provider that the isolation-stage fixtures each break in one place, and the
+hook that registers a fixture's provider."""
 
 from __future__ import annotations
 
-from tts_router import Capabilities
+from collections.abc import Callable
+
+from tts_router import Capabilities, Provider, hookimpl
 from tts_router.testing import FakeProvider, fake_capabilities
 
-__all__ = ["DESIGN_CAPABILITIES", "StageProvider"]
+__all__ = ["DESIGN_CAPABILITIES", "StageProvider", "registering"]
 
 DESIGN_CAPABILITIES = fake_capabilities(
     operations=("design",), languages=("en", "auto"), clone_modes=(), quality="approximate"
@@ -24,3 +27,13 @@ class StageProvider(FakeProvider):
     @property
     def capabilities(self) -> Capabilities:
         return self.caps
+
+
+def registering(provider: type[Provider]) -> Callable[[Callable[[type[Provider]], None]], None]:
+    """A module's ``register_providers`` hook, registering ``provider``."""
+
+    @hookimpl
+    def register_providers(register: Callable[[type[Provider]], None]) -> None:
+        register(provider)
+
+    return register_providers

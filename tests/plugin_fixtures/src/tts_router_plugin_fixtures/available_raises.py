@@ -3,11 +3,7 @@ reading ``available`` raises RuntimeError."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from tts_router import Provider, hookimpl
-
-from ._stages import StageProvider
+from ._stages import StageProvider, registering
 
 
 class AvailableRaises(StageProvider):
@@ -18,6 +14,4 @@ class AvailableRaises(StageProvider):
         raise RuntimeError("available-raises fails in available on purpose")
 
 
-@hookimpl
-def register_providers(register: Callable[[type[Provider]], None]) -> None:
-    register(AvailableRaises)
+register_providers = registering(AvailableRaises)

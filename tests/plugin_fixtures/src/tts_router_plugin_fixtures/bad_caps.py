@@ -4,11 +4,9 @@ the router must notice."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from tts_router import Capabilities
 
-from tts_router import Capabilities, Provider, hookimpl
-
-from ._stages import DESIGN_CAPABILITIES, StageProvider
+from ._stages import DESIGN_CAPABILITIES, StageProvider, registering
 
 BAD_CAPABILITIES = Capabilities.model_construct(
     **{**dict(DESIGN_CAPABILITIES), "languages": ("en", "xx", "english")}
@@ -23,6 +21,4 @@ class BadCaps(StageProvider):
         return BAD_CAPABILITIES
 
 
-@hookimpl
-def register_providers(register: Callable[[type[Provider]], None]) -> None:
-    register(BadCaps)
+register_providers = registering(BadCaps)

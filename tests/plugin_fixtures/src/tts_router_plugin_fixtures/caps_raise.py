@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from tts_router import Capabilities
 
-from tts_router import Capabilities, Provider, hookimpl
-
-from ._stages import StageProvider
+from ._stages import StageProvider, registering
 
 
 class CapsRaise(StageProvider):
@@ -17,6 +15,4 @@ class CapsRaise(StageProvider):
         raise RuntimeError("caps-raise fails in capabilities on purpose")
 
 
-@hookimpl
-def register_providers(register: Callable[[type[Provider]], None]) -> None:
-    register(CapsRaise)
+register_providers = registering(CapsRaise)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from tts_router import Provider, ProviderSettings
 
-from tts_router import Provider, ProviderSettings, hookimpl
-
-from ._stages import StageProvider
+from ._stages import StageProvider, registering
 
 
 class CtorRaises(StageProvider):
@@ -17,6 +15,4 @@ class CtorRaises(StageProvider):
         raise RuntimeError("boom")
 
 
-@hookimpl
-def register_providers(register: Callable[[type[Provider]], None]) -> None:
-    register(CtorRaises)
+register_providers = registering(CtorRaises)

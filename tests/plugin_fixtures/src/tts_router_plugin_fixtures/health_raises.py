@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from tts_router import Health
 
-from tts_router import Health, Provider, hookimpl
-
-from ._stages import StageProvider
+from ._stages import StageProvider, registering
 
 
 class HealthRaises(StageProvider):
@@ -16,6 +14,4 @@ class HealthRaises(StageProvider):
         raise RuntimeError("health-raises fails in health() on purpose")
 
 
-@hookimpl
-def register_providers(register: Callable[[type[Provider]], None]) -> None:
-    register(HealthRaises)
+register_providers = registering(HealthRaises)
