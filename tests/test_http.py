@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import socket
 import time
 from collections.abc import Iterator
 from typing import ClassVar
@@ -15,6 +14,7 @@ import httpx
 import numpy as np
 import pytest
 from core_support.faultproxy import FaultProxy
+from core_support.latency_service import free_port
 from core_support.scripted import Reply, Script
 from core_support.tone_service import RATE, Service, ToneEngine, reference_wav, sha
 
@@ -93,7 +93,7 @@ async def _upload(service: Service) -> None:
 
 
 async def test_connection_refused_then_up(make_service: object) -> None:
-    port = _free_port()
+    port = free_port()
     client = _client(
         f"http://127.0.0.1:{port}",
         retry=RetryOptions(max_attempts=10, initial_backoff=0.2, max_backoff=0.5, deadline=30),
@@ -301,7 +301,7 @@ class ToneRemote(RemoteProvider):
 
 
 async def test_circuit_opens_router_moves_on_then_half_opens() -> None:
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     remote = ToneRemote(
         ServiceConfig(
             clone_url=dead,
@@ -338,16 +338,10 @@ async def test_circuit_opens_router_moves_on_then_half_opens() -> None:
     await router.aclose()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_health_probes_try_twice_not_the_full_job_policy(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    client = _client(f"http://127.0.0.1:{_free_port()}")  # FAST allows 6 attempts for jobs
+    client = _client(f"http://127.0.0.1:{free_port()}")  # FAST allows 6 attempts for jobs
     with pytest.raises(ProviderUnavailableError):
         await client.health()
     attempts = [r for r in caplog.records if r.getMessage().startswith("GET /health failed")]

@@ -9,7 +9,6 @@ survive the wire, clean tracebacks, and nothing secret in frame locals.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import traceback
 from collections.abc import Awaitable, Callable
@@ -17,6 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from core_support.latency_service import free_port
 from core_support.scripted import Reply, Script
 from core_support.tone_service import RATE, Service, ToneEngine, reference_wav, sha
 
@@ -63,12 +63,6 @@ class Secondary(Primary):
     id: ClassVar[str] = "secondary"  # type: ignore[misc]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _request(text: str = SECRET_TEXT) -> CloneRequest:
     return CloneRequest(
         text=text, language="en", reference=VoiceReference(audio=REF, transcript=TRANSCRIPT)
@@ -96,7 +90,7 @@ def _scripted(make_service: Any) -> tuple[Service, Script]:
 async def test_closed_url_falls_back_to_the_second_remote_within_the_retry_budget(
     make_service: Any,
 ) -> None:
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     service: Service = make_service()
     router = Router(
         providers=[Primary(_config(dead)), Secondary(_config(service.url))],
@@ -128,7 +122,7 @@ async def test_502s_fall_back_and_a_dead_service_names_the_real_cause(
     assert script.count("POST", "/clone") == 6  # the whole budget, never cut by the circuit
 
     # Every candidate down: the first line is the first provider's real cause, with its URL.
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     both_dead = Router(
         providers=[Primary(_config(dead)), Secondary(_config(dead))],
         settings=Settings.load({}),
@@ -158,7 +152,7 @@ async def test_a_job_gets_its_whole_retry_budget_and_the_circuit_counts_jobs(
 
     # Two failed jobs in a row open it; the error while open names the last real cause.
     dead = ServiceClient(
-        f"http://127.0.0.1:{_free_port()}",
+        f"http://127.0.0.1:{free_port()}",
         provider="tone",
         retry=RetryOptions(max_attempts=2, initial_backoff=0.01, max_backoff=0.02),
         circuit=CircuitOptions(failures=2, reset_after=60),

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import socket
-import struct
 import threading
 import time
 from typing import Any, ClassVar
@@ -17,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 from core_support.faultproxy import FaultProxy
+from core_support.host_thread import reset
 from core_support.latency_engine import POISON, LatencyEngine
 from core_support.latency_service import free_port
 from core_support.scripted import Reply, Script
@@ -108,9 +107,7 @@ class _CuttingProxy(FaultProxy):
             writer.write(data)
             await writer.drain()
             left -= len(data)
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        writer.transport.abort()
+        reset(writer)
 
 
 def _wav_bytes(chunk_text: str) -> int:

@@ -54,11 +54,10 @@ import os
 import random
 import time
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
@@ -75,7 +74,6 @@ from .errors import (
     StreamInterruptedError,
     TTSRouterError,
     detached,
-    error_for_code,
 )
 from .protocol import (
     HEADER_DEADLINE,
@@ -93,21 +91,18 @@ from .protocol import (
     DesignBody,
     HealthInfo,
     LanguagesInfo,
-    StreamChunk,
-    StreamError,
-    StreamFrameDecoder,
-    StreamFrameError,
     decode_timings,
     format_prefer,
     loggable_path,
 )
+from .stream_reader import StreamedChunk, StreamReader, table_error
 from .urls import mask_url, validate_service_url
 
 __all__ = ["AudioResponse", "ServiceClient", "StreamedChunk"]
 
 logger = logging.getLogger("tts_router.http")
+_T = TypeVar("_T")
 
-_RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # Codes that end a job at once, whatever their row says of a later call: the service has said
 # this job cannot be done within its deadline, so waiting and asking again cannot help.
@@ -140,46 +135,6 @@ class AudioResponse:
         return dataclasses.replace(self, timings={**self.timings, **stages})
 
 
-@dataclass(frozen=True, slots=True)
-class StreamedChunk:
-    """One chunk of a streamed answer, its audio checked by the one output validator.
-
-    ``text_span``: ``(start, end)`` of the request's text it speaks; ``last``: the stream's
-    final chunk; ``timings``: the service's stages for this chunk.
-    """
-
-    sequence: int
-    audio: DecodedAudio = field(repr=False)
-    text_span: tuple[int, int]
-    last: bool
-    model: str
-    mode: str
-    warnings: tuple[str, ...] = ()
-    timings: dict[str, float] = field(default_factory=dict)
-    total: int | None = None  # chunks in the whole stream, when the service says
-
-
-@dataclass(eq=False)
-class _OpenStream:
-    """A streamed answer being read: its response, the frames decoded but not yet taken,
-    and the first chunk (read while the job could still be retried)."""
-
-    response: httpx.Response = field(repr=False)
-    body: AsyncIterator[bytes] = field(repr=False)
-    decoder: StreamFrameDecoder = field(default_factory=StreamFrameDecoder, repr=False)
-    frames: deque[tuple[StreamChunk | StreamError, bytes]] = field(
-        default_factory=deque, repr=False
-    )
-    first: StreamedChunk | None = field(default=None, repr=False)
-
-    async def aclose(self) -> None:
-        """Close the response (the service sees its client go, and drops the job's rest)."""
-        close = getattr(self.body, "aclose", None)
-        if close is not None:
-            await close()
-        await self.response.aclose()
-
-
 @dataclass
 class _Job:
     """One logical job across attempts: where to go next and the key that names it.
@@ -196,7 +151,6 @@ class _Job:
     request_id: str | None = None
     retry: RetryOptions | None = None  # None: the client's options
     hops: int = 0
-    polls: int = 0
     resubmits: int = 0
     attempts: int = 0
     failures: int = 0  # attempts that failed other than by back-pressure
@@ -205,10 +159,11 @@ class _Job:
     health: Literal["unhealthy", "answered", "busy"] = "answered"
     started: float = field(default_factory=time.monotonic)
     # The request as first sent, to send again when its job was lost (see _LOST_JOB).
-    origin: tuple[str, str, Any, bytes | None] | None = field(default=None, repr=False)
+    origin: tuple[str, str, Any, bytes | None] = field(init=False, repr=False)
     stream: bool = False  # asks for the framed answer (Accept: STREAM_MEDIA_TYPE)
     text_length: int = 0  # the request's text (a whole-WAV answer to a stream spans it all)
-    opened: _OpenStream | None = field(default=None, repr=False)  # once its first chunk came
+    # The open stream and its first chunk, once that chunk came.
+    opened: tuple[StreamReader, StreamedChunk] | None = field(default=None, repr=False)
     audio: DecodedAudio | None = field(default=None, repr=False)  # a whole answer, checked once
 
     def __post_init__(self) -> None:
@@ -217,12 +172,11 @@ class _Job:
     @property
     def at_job_url(self) -> bool:
         """Whether the job now lives at a result URL (after a 202 or a 303)."""
-        return self.origin is not None and (self.method, self.url) != self.origin[:2]
+        return (self.method, self.url) != self.origin[:2]
 
     def resubmit(self) -> None:
         """Go back to the original request (same key: the service runs it at most once)."""
-        if self.origin is not None:
-            self.method, self.url, self.json, self.content = self.origin
+        self.method, self.url, self.json, self.content = self.origin
         self.resubmits += 1
 
 
@@ -305,24 +259,12 @@ class ServiceClient:
     ) -> AudioResponse:
         """``POST /clone``. With ``reference`` (the audio behind ``body.voice_id``) the voice
         is uploaded first if the service lacks it, and once more if the service forgot it."""
-        started = time.perf_counter()
-        if reference is not None and body.voice_id is not None:
-            await self.ensure_voice(body.voice_id, reference)
-        uploaded = time.perf_counter()
-        try:
-            response = await self._audio(
-                _Job("POST", "clone", json=_dump(body), request_id=request_id)
-            )
-        except TTSRouterError as exc:
-            if exc.code != "voice_not_found" or reference is None or body.voice_id is None:
-                raise
-            logger.debug("voice missing on the service (new container?); uploading again")
-            self._known_voices.discard(body.voice_id)
-            await self.ensure_voice(body.voice_id, reference, force=True)
-            response = await self._audio(
-                _Job("POST", "clone", json=_dump(body), request_id=request_id)
-            )
-        return response.with_client_timings(upload=uploaded - started)
+        response, upload = await self._with_voice(
+            body,
+            reference,
+            lambda: self._audio(_Job("POST", "clone", json=_dump(body), request_id=request_id)),
+        )
+        return response.with_client_timings(upload=upload)
 
     async def clone_batch(self, body: CloneBatchBody) -> CloneBatchResult:
         """``POST /clone-batch``: ordered results, each ok or its own error."""
@@ -342,17 +284,9 @@ class ServiceClient:
         :class:`~tts_router.errors.StreamInterruptedError`. ``reference`` as for :meth:`clone`.
         A caller that stops early closes the iterator (``aclose``), and with it the answer.
         """
-        if reference is not None and body.voice_id is not None:
-            await self.ensure_voice(body.voice_id, reference)
-        try:
-            job = await self._open_stream("clone", body, request_id)
-        except TTSRouterError as exc:
-            if exc.code != "voice_not_found" or reference is None or body.voice_id is None:
-                raise
-            logger.debug("voice missing on the service (new container?); uploading again")
-            self._known_voices.discard(body.voice_id)
-            await self.ensure_voice(body.voice_id, reference, force=True)
-            job = await self._open_stream("clone", body, request_id)
+        job, _ = await self._with_voice(
+            body, reference, lambda: self._open_stream("clone", body, request_id)
+        )
         async for chunk in self._streamed(job):
             yield chunk
 
@@ -401,33 +335,48 @@ class ServiceClient:
             )
         return self._client
 
+    async def _with_voice(
+        self, body: CloneBody, reference: bytes | None, send: Callable[[], Awaitable[_T]]
+    ) -> tuple[_T, float]:
+        """``send()`` once the service holds the voice of ``reference`` (uploaded first if it
+        lacks it, and once more if it forgot it); and the seconds the first upload took."""
+        started = time.perf_counter()
+        if reference is None or body.voice_id is None:
+            return await send(), time.perf_counter() - started
+        await self.ensure_voice(body.voice_id, reference)
+        uploaded = time.perf_counter() - started
+        try:
+            return await send(), uploaded
+        except TTSRouterError as exc:
+            if exc.code != "voice_not_found":
+                raise
+        logger.debug("voice missing on the service (new container?); uploading again")
+        self._known_voices.discard(body.voice_id)
+        await self.ensure_voice(body.voice_id, reference, force=True)
+        return await send(), uploaded
+
     async def _audio(self, job: _Job) -> AudioResponse:
         started = time.perf_counter()
         response = await self._run(job, expect_wav=True)
         elapsed = time.perf_counter() - started
-        headers = response.headers
-        service = decode_timings(headers.get(HEADER_TIMINGS, ""))
+        service = decode_timings(response.headers.get(HEADER_TIMINGS, ""))
         # The service's own "total" (if it sends one) would collide with the router's.
         if "total" in service:
             service["service_total"] = service.pop("total")
         spent = service.get("service_total", sum(service.values()))
-        warnings = headers.get(HEADER_WARNINGS, "")
         if job.audio is None:  # _run(expect_wav=True) checks every 2xx answer
             raise AssertionError("unreachable: a whole answer's audio is checked in _attempt")
         return AudioResponse(
             wav=response.content,
             audio=job.audio,
-            model=headers.get(HEADER_MODEL, "unknown"),
-            mode=headers.get(HEADER_MODE, "unknown"),
             timings={**service, "request": elapsed, "network": max(elapsed - spent, 0.0)},
-            warnings=tuple(w.strip() for w in warnings.split(";") if w.strip()),
+            **_described(response.headers),
         )
 
     async def _run(
         self, job: _Job, *, allow: frozenset[int] | set[int] = frozenset(), expect_wav: bool = False
     ) -> httpx.Response:
         """Run one job with its whole retry budget; the circuit is asked once, before it."""
-        job.retry = job.retry or self.retry
         if not self.circuit.allow():
             raise self._circuit_open(job)
         error: TTSRouterError
@@ -488,6 +437,19 @@ class ServiceClient:
     def _options(self, job: _Job) -> RetryOptions:
         return job.retry or self.retry
 
+    def _timed_out(self, job: _Job, did_not: str, *, read: bool = False) -> ProviderTimeoutError:
+        """``{where} {did_not} within`` the job's deadline, or with ``read`` one read timeout."""
+        if read:
+            limit = f"{self.timeouts.read:g} s (read timeout)"
+        else:
+            limit = f"the job's deadline of {self._options(job).deadline:g} s"
+        return ProviderTimeoutError(
+            f"{self.where} {did_not} within {limit}",
+            code="service_timeout" if read else "provider_timeout",
+            provider=self.provider,
+            request_id=job.request_id,
+        )
+
     def _circuit_open(self, job: _Job) -> ProviderUnavailableError:
         cause = self.circuit.last_cause or "repeated failures"
         return ProviderUnavailableError(
@@ -510,13 +472,7 @@ class ServiceClient:
                     await self._open(response, job)  # its first chunk, or a retryable failure
         except TimeoutError:  # the whole job's deadline passed, mid-read or between polls
             job.health = "busy"
-            raise ProviderTimeoutError(
-                f"{self.where} did not finish within the job's deadline of "
-                f"{self._options(job).deadline:g} s",
-                code="provider_timeout",
-                provider=self.provider,
-                request_id=job.request_id,
-            ) from None
+            raise self._timed_out(job, "did not finish") from None
         except httpx.TransportError as exc:
             logger.debug("%s %s failed: %s", job.method, _path(job.url), type(exc).__name__)
             failure, kind = _transport_failure(exc), type(exc)
@@ -533,12 +489,7 @@ class ServiceClient:
         # Raised outside the except block: the httpx error's frames hold the auth headers.
         job.health = "busy" if issubclass(kind, _BUSY_TRANSPORT_ERRORS) else "unhealthy"
         if kind is httpx.ReadTimeout:
-            raise ProviderTimeoutError(
-                f"{self.where} did not answer within {self.timeouts.read:g} s (read timeout)",
-                code="service_timeout",
-                provider=self.provider,
-                request_id=job.request_id,
-            )
+            raise self._timed_out(job, "did not answer", read=True)
         raise ProviderUnavailableError(
             f"could not reach {self.where}: {failure}",
             provider=self.provider,
@@ -574,7 +525,6 @@ class ServiceClient:
                 return response
             target = self._same_origin(response, location, job)
             if accepted:  # the job runs on; poll its URL (each GET waits on the service)
-                job.polls += 1
                 await asyncio.sleep(self._poll_delay(response, time.monotonic() - sent, job))
             else:
                 job.hops += 1
@@ -658,7 +608,7 @@ class ServiceClient:
         )
 
     def _require_wav(self, response: httpx.Response, job: _Job) -> DecodedAudio:
-        content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        content_type = _media_type(response)
         if content_type not in _WAV_TYPES:
             job.health = "unhealthy"  # something else (a proxy?) answers at the service's URL
             raise ProviderError(
@@ -687,53 +637,38 @@ class ServiceClient:
             text_length=len(body.text),
         )
         await self._run(job, expect_wav=True)
-        if job.opened is None:  # a 2xx that is neither a stream nor audio: refused in _open
-            raise AssertionError("unreachable: a stream's job ends with its first chunk")
         return job
 
     async def _open(self, response: httpx.Response, job: _Job) -> None:
         """Read the first chunk of a 2xx answer to a stream (inside the attempt: a failure
         here is retried); a whole WAV (a service that does not stream) is the one chunk."""
-        if _media_type(response) != STREAM_MEDIA_TYPE:
-            await response.aread()
-            audio = self._require_wav(response, job)
-            headers = response.headers
-            warnings = headers.get(HEADER_WARNINGS, "")
+        reader = StreamReader(
+            response, where=self.where, provider=self.provider, request_id=job.request_id
+        )
+        if _media_type(response) != STREAM_MEDIA_TYPE:  # already read by _follow
             whole = StreamedChunk(
                 sequence=0,
-                audio=audio,
+                audio=self._require_wav(response, job),
                 text_span=(0, job.text_length),
                 last=True,
                 total=1,
-                model=headers.get(HEADER_MODEL, "unknown"),
-                mode=headers.get(HEADER_MODE, "unknown"),
-                warnings=tuple(w.strip() for w in warnings.split(";") if w.strip()),
-                timings=decode_timings(headers.get(HEADER_TIMINGS, "")),
+                timings=decode_timings(response.headers.get(HEADER_TIMINGS, "")),
+                **_described(response.headers),
             )
-            job.opened = _OpenStream(response, _nothing(), first=whole)
+            job.opened = (reader, whole)
             return
-        opened = _OpenStream(response, response.aiter_bytes())
         try:
-            frame = await self._read_frame(opened)
-            if frame is None:
-                raise ProviderUnavailableError(
-                    f"{self.where} closed the stream before its first chunk",
-                    provider=self.provider,
-                    request_id=job.request_id,
-                )
-            opened.first = self._chunk_of(frame, job, 0)
+            job.opened = (reader, await reader.next_chunk(0))
         except BaseException:
-            await opened.aclose()
+            await reader.aclose()
             raise
-        job.opened = opened
 
     async def _streamed(self, job: _Job) -> AsyncIterator[StreamedChunk]:
         """The open stream's chunks; after the first, a failure is a StreamInterruptedError."""
-        opened = job.opened
-        if opened is None or opened.first is None:
-            raise AssertionError("unreachable: _open_stream returns an open stream")
+        if job.opened is None:  # a 2xx that is neither a stream nor audio: refused in _open
+            raise AssertionError("unreachable: a stream's job ends with its first chunk")
+        reader, chunk = job.opened
         delivered, seconds = 0, 0.0
-        chunk: StreamedChunk = opened.first
         error: TTSRouterError | None = None
         try:
             while True:
@@ -741,49 +676,30 @@ class ServiceClient:
                 delivered, seconds = delivered + 1, seconds + chunk.audio.duration
                 if chunk.last:
                     return
-                chunk = await self._following(opened, job, delivered)
+                chunk = await self._following(reader, job, delivered)
         except TTSRouterError as exc:
             error = exc
         finally:
-            await opened.aclose()
+            await reader.aclose()
         if error is not None:
             raise detached(StreamInterruptedError(error, delivered=delivered, seconds=seconds))
 
-    async def _following(self, opened: _OpenStream, job: _Job, sequence: int) -> StreamedChunk:
+    async def _following(self, reader: StreamReader, job: _Job, sequence: int) -> StreamedChunk:
         """The next chunk of an open stream, within the job's deadline; typed errors only."""
         failure: str | None
         kind: type[Exception]
         try:
             async with asyncio.timeout(max(self._remaining(job), 0.001)):
-                frame = await self._read_frame(opened)
+                return await reader.next_chunk(sequence)
         except TimeoutError:
             failure, kind = None, TimeoutError
         except httpx.TransportError as exc:
             failure, kind = _transport_failure(exc), type(exc)
-        else:
-            if frame is None:
-                raise ProviderUnavailableError(
-                    f"{self.where} closed the stream before its last chunk",
-                    provider=self.provider,
-                    request_id=job.request_id,
-                )
-            return self._chunk_of(frame, job, sequence)
         # Raised outside the except blocks: the httpx error's frames hold the auth headers.
         if failure is None:
-            raise ProviderTimeoutError(
-                f"{self.where} did not finish the stream within the job's deadline of "
-                f"{self._options(job).deadline:g} s",
-                code="provider_timeout",
-                provider=self.provider,
-                request_id=job.request_id,
-            )
+            raise self._timed_out(job, "did not finish the stream")
         if kind is httpx.ReadTimeout:
-            raise ProviderTimeoutError(
-                f"{self.where} sent no chunk within {self.timeouts.read:g} s (read timeout)",
-                code="service_timeout",
-                provider=self.provider,
-                request_id=job.request_id,
-            )
+            raise self._timed_out(job, "sent no chunk", read=True)
         self.circuit.record_failure(f"the stream broke: {failure}")
         raise ProviderUnavailableError(
             f"the stream from {self.where} broke: {failure}",
@@ -791,64 +707,10 @@ class ServiceClient:
             request_id=job.request_id,
         )
 
-    async def _read_frame(
-        self, opened: _OpenStream
-    ) -> tuple[StreamChunk | StreamError, bytes] | None:
-        """The next whole frame (None: the body ended first); transport errors as httpx's."""
-        while not opened.frames:
-            data = await anext(opened.body, None)
-            if data is None:
-                return None
-            try:
-                frames = opened.decoder.feed(data)
-            except StreamFrameError:
-                frames = None
-            if frames is None:  # raised here: nothing chained
-                raise ProviderError(
-                    f"{self.where} sent a stream that breaks the protocol",
-                    code="invalid_response",
-                    provider=self.provider,
-                )
-            opened.frames.extend(frames)
-        return opened.frames.popleft()
-
-    def _chunk_of(
-        self, frame: tuple[StreamChunk | StreamError, bytes], job: _Job, sequence: int
-    ) -> StreamedChunk:
-        """A frame as the chunk ``sequence``, validated; an error frame as its typed error."""
-        header, payload = frame
-        if isinstance(header, StreamError):
-            code = header.error.code
-            details: dict[str, Any] = {"provider": self.provider, "request_id": job.request_id}
-            if _trusted_code(code) and code in ERRORS:
-                raise error_for_code(
-                    code, f"{self.where} {code}: {ERRORS[code].meaning}", **details
-                )
-            raise ProviderError(f"{self.where} failed mid-stream", code="service_error", **details)
-        if header.sequence != sequence:
-            raise ProviderError(
-                f"{self.where} sent chunk {header.sequence} where {sequence} was due",
-                code="invalid_response",
-                provider=self.provider,
-                request_id=job.request_id,
-            )
-        return StreamedChunk(
-            sequence=sequence,
-            audio=validate_output_wav(payload, provider=self.provider),
-            text_span=header.text_span,
-            last=header.last,
-            model=header.model,
-            mode=header.mode,
-            warnings=tuple(header.warnings),
-            timings=dict(header.timings),
-            total=header.total,
-        )
-
     def _error_for(self, response: httpx.Response, request_id: str | None) -> TTSRouterError:
         """The typed error for a refusal: the table's class for the service's code, so the
         caller meets the same error as in-process."""
         status = response.status_code
-        service_code = _service_code(response)
         where = f"{self.where} answered HTTP {status}"
         details: dict[str, Any] = {
             "provider": self.provider,
@@ -863,10 +725,8 @@ class ServiceClient:
             )
         if status == 429:
             return RateLimitedError(f"{where}: rate limited", **details)
-        if service_code is not None and service_code in ERRORS:
-            return error_for_code(
-                service_code, f"{where} {service_code}: {ERRORS[service_code].meaning}", **details
-            )
+        if known := table_error(_service_code(response), where, **details):
+            return known
         if status == 503:
             return ProviderUnavailableError(f"{where}: unavailable", **details)
         if status >= 500 or status == 408:
@@ -925,33 +785,20 @@ def _transport_failure(exc: httpx.TransportError) -> str:
     return f"{type(exc).__name__}"
 
 
-def _service_code(response: httpx.Response) -> str | None:
-    code = _service_error(response).get("code")
-    return code if _trusted_code(code) else None
-
-
-def _trusted_code(code: object) -> bool:
-    # A code is an identifier; anything else (or anything long) is not trusted into messages.
-    return isinstance(code, str) and code.replace("_", "").isalnum() and len(code) <= 64
-
-
 def _media_type(response: httpx.Response) -> str:
     value: str = response.headers.get("content-type", "")
     return value.split(";", maxsplit=1)[0].strip().lower()
 
 
-async def _nothing() -> AsyncIterator[bytes]:
-    return
-    yield b""  # an async generator that yields nothing
-
-
-def _service_error(response: httpx.Response) -> dict[str, Any]:
+def _service_code(response: httpx.Response) -> str | None:
+    """The code of the service's JSON error body, if it has one."""
     try:
         payload = response.json()
     except ValueError:
-        return {}
+        return None
     error = payload.get("error") if isinstance(payload, dict) else None
-    return error if isinstance(error, dict) else {}
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
@@ -973,6 +820,16 @@ def _path(url: str) -> str:
     # Log the path only: a query string may carry tokens, a job id unlocks its result.
     path = httpx.URL(url).path if "://" in url else "/" + url.split("?", maxsplit=1)[0]
     return loggable_path(path)
+
+
+def _described(headers: httpx.Headers) -> dict[str, Any]:
+    """What a WAV answer's headers say of it: its ``model``, ``mode`` and ``warnings``."""
+    warnings = headers.get(HEADER_WARNINGS, "")
+    return {
+        "model": headers.get(HEADER_MODEL, "unknown"),
+        "mode": headers.get(HEADER_MODE, "unknown"),
+        "warnings": tuple(w.strip() for w in warnings.split(";") if w.strip()),
+    }
 
 
 def _dump(body: CloneBody | CloneBatchBody | DesignBody) -> Any:

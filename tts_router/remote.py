@@ -282,28 +282,14 @@ class RemoteProvider(Provider):
     async def _clone(
         self, text: str, language: str, request: CloneRequest, reference: DecodedAudio
     ) -> Speech:
-        ref = request.reference
-        body = CloneBody(
-            text=text,
-            language=language,
-            voice_id=ref.content_id,
-            transcript=ref.transcript if ref.has_transcript else None,
-            seed=request.seed,
-            options=self._options(request.options),
-        )
+        body = self._clone_body(text, language, request)
         response = await self.client("clone").clone(
-            body, reference=ref.audio, request_id=request.request_id
+            body, reference=request.reference.audio, request_id=request.request_id
         )
         return self._speech(response, response.mode)
 
     async def _design(self, text: str, language: str, request: DesignRequest) -> Speech:
-        body = DesignBody(
-            text=text,
-            instruct=request.instruct,
-            language=language,
-            seed=request.seed,
-            options=self._options(request.options),
-        )
+        body = self._design_body(text, language, request)
         response = await self.client("design").design(body, request_id=request.request_id)
         return self._speech(response, "design")
 
@@ -312,26 +298,12 @@ class RemoteProvider(Provider):
         request = plan.request
         chunks: AsyncIterator[StreamedChunk]
         if isinstance(request, CloneRequest):
-            ref = request.reference
-            body = CloneBody(
-                text=text,
-                language=plan.language,
-                voice_id=ref.content_id,
-                transcript=ref.transcript if ref.has_transcript else None,
-                seed=request.seed,
-                options=self._options(request.options),
-            )
+            body = self._clone_body(text, plan.language, request)
             chunks = self.client("clone").stream_clone(
-                body, reference=ref.audio, request_id=request.request_id
+                body, reference=request.reference.audio, request_id=request.request_id
             )
         else:
-            design = DesignBody(
-                text=text,
-                instruct=request.instruct,
-                language=plan.language,
-                seed=request.seed,
-                options=self._options(request.options),
-            )
+            design = self._design_body(text, plan.language, request)
             chunks = self.client("design").stream_design(design, request_id=request.request_id)
         try:
             async for chunk in chunks:
@@ -341,6 +313,26 @@ class RemoteProvider(Provider):
                 yield StreamPiece(speech, chunk.text_span, chunk.last, chunk.total)
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
+
+    def _clone_body(self, text: str, language: str, request: CloneRequest) -> CloneBody:
+        ref = request.reference
+        return CloneBody(
+            text=text,
+            language=language,
+            voice_id=ref.content_id,
+            transcript=ref.transcript if ref.has_transcript else None,
+            seed=request.seed,
+            options=self._options(request.options),
+        )
+
+    def _design_body(self, text: str, language: str, request: DesignRequest) -> DesignBody:
+        return DesignBody(
+            text=text,
+            instruct=request.instruct,
+            language=language,
+            seed=request.seed,
+            options=self._options(request.options),
+        )
 
     def _options(self, options: dict[str, Any]) -> GenerationOptions:
         try:

@@ -20,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
-import struct
-import threading
 import zlib
 from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Literal
+
+from .host_thread import ThreadedHost, reset
 
 Fault = Literal["pass", "reset", "reset_mid_response", "stall", "bad_gateway"]
 FAULTS: tuple[Fault, ...] = ("reset", "reset_mid_response", "stall", "bad_gateway")
@@ -36,7 +35,7 @@ _BAD_GATEWAY = (
 )
 
 
-class Balancer:
+class Balancer(ThreadedHost):
     """``with Balancer([port_a, port_b]) as lb:`` then point clients at ``lb.url``."""
 
     def __init__(
@@ -49,6 +48,7 @@ class Balancer:
         stall_s: float = 5.0,
         partial_bytes: int = 64,
     ) -> None:
+        super().__init__()
         self.upstreams = list(upstream_ports)
         self.mode = mode
         self.fault_rate = fault_rate
@@ -60,14 +60,6 @@ class Balancer:
         self._random = random.Random(seed)
         self._plan: deque[Fault] = deque()
         self._next = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def count(self, method: str, path_prefix: str = "/") -> int:
         """Requests forwarded with this method to paths starting with ``path_prefix``."""
@@ -77,29 +69,6 @@ class Balancer:
         """Use these faults for the next connections, in order."""
         self._plan.extend(faults)
         return self
-
-    def __enter__(self) -> Balancer:
-        self._thread.start()
-        self._ready.wait(5)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-        server.close()
-        pending = asyncio.all_tasks(self._loop)
-        for task in pending:  # connections still open: end them before the loop closes
-            task.cancel()
-        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        self._loop.run_until_complete(server.wait_closed())
-        self._loop.close()
 
     def _fault(self) -> Fault:
         if self._plan:
@@ -128,7 +97,7 @@ class Balancer:
         fault = self._fault()
         self.faults[fault] += 1
         if fault == "reset":
-            _reset(client_w)
+            reset(client_w)
             return
         head, key = _rewrite(head)
         port = self._upstream(key)
@@ -138,7 +107,7 @@ class Balancer:
         try:
             up_r, up_w = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
-            _reset(client_w)
+            reset(client_w)
             return
         up_w.write(head)
         to_upstream = asyncio.ensure_future(_pipe(client_r, up_w))
@@ -149,10 +118,10 @@ class Balancer:
                 data = await up_r.read(self.partial_bytes)
                 client_w.write(data)
                 await client_w.drain()
-                _reset(client_w)
+                reset(client_w)
             elif fault == "stall":
                 await asyncio.sleep(self.stall_s)
-                _reset(client_w)
+                reset(client_w)
             else:  # bad_gateway: the upstream does the work; the client hears 502
                 while await up_r.read(65536):
                     pass
@@ -189,11 +158,3 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             await writer.drain()
     except ConnectionError:
         return
-
-
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """Close with RST (SO_LINGER 0), as a crashed peer or middlebox would."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()

@@ -17,13 +17,11 @@ It runs in its own thread with its own event loop, like a separate host would.
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
-import threading
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
+
+from .host_thread import ThreadedHost, reset
 
 Action = Literal["pass", "reset", "reset_mid_response", "slow_first_byte", "trickle"]
 
@@ -37,64 +35,32 @@ class FaultPlan:
     trickle_bytes: int = 256
 
 
-class FaultProxy:
+class FaultProxy(ThreadedHost):
     """``with FaultProxy(upstream_port) as proxy:`` then point the client at ``proxy.url``."""
 
     def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1") -> None:
+        super().__init__()
         self.upstream = (upstream_host, upstream_port)
         self.plan = FaultPlan()
         self.connections = 0
         self.bytes_from_clients = 0
         self._actions: deque[Action] = deque()
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._server: asyncio.base_events.Server | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        """Base URL clients should use."""
-        return f"http://127.0.0.1:{self.port}"
 
     def then(self, *actions: Action) -> FaultProxy:
         """Queue actions for the next connections, in order."""
         self._actions.extend(actions)
         return self
 
-    def queue(self, actions: Iterable[Action]) -> None:
-        """Replace the queued actions."""
-        self._actions = deque(actions)
-
-    def __enter__(self) -> FaultProxy:
-        self._thread.start()
-        self._ready.wait(5)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._handle, "127.0.0.1", 0)
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._ready.set()
-        self._loop.run_forever()
-        self._server.close()
-
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         self.connections += 1
         action: Action = self._actions.popleft() if self._actions else "pass"
         if action == "reset":
-            _reset(client_w)
+            reset(client_w)
             return
         try:
             up_r, up_w = await asyncio.open_connection(*self.upstream)
         except OSError:
-            _reset(client_w)
+            reset(client_w)
             return
         upstream_to_client = (
             self._partial(up_r, client_w)
@@ -147,12 +113,4 @@ class FaultProxy:
         data = await reader.read(self.plan.partial_bytes)
         writer.write(data[: self.plan.partial_bytes])
         await writer.drain()
-        _reset(writer)
-
-
-def _reset(writer: asyncio.StreamWriter) -> None:
-    """Close with RST (SO_LINGER 0) rather than FIN, as a crashed peer or middlebox would."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
+        reset(writer)
