@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import numpy as np
@@ -23,6 +23,7 @@ from core_support.tone_service import (
     RATE,
     Service,
     ToneEngine,
+    ToneRemote,
     b64,
     error_code,
     reference_wav,
@@ -31,14 +32,12 @@ from core_support.tone_service import (
 
 from tts_router.audio import encode_wav
 from tts_router.protocol import decode_timings
-from tts_router.provider import Capabilities
-from tts_router.remote import RemoteProvider, ServiceConfig
+from tts_router.remote import ServiceConfig
 from tts_router.serving import (
     BoundedLRU,
     SpeechEngine,
     status_for_error,
 )
-from tts_router.testing import fake_capabilities
 
 SECRET_TEXT = "the secret words nobody may log"
 
@@ -268,13 +267,6 @@ class BrokenLoad(ToneEngine):
 
     def load(self) -> None:
         raise RuntimeError("weights missing")
-
-
-class ToneRemote(RemoteProvider):
-    id: ClassVar[str] = "tone-remote"  # type: ignore[misc]
-    static_capabilities: ClassVar[Capabilities] = fake_capabilities(  # type: ignore[misc]
-        operations=("clone",), languages=("en",)
-    )
 
 
 async def test_health_says_failed_when_the_load_failed(make_service: Any) -> None:

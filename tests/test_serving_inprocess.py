@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
-from core_support.tone_service import ToneEngine, reference_wav
+from core_support.tone_service import ToneEngine, ToneRemote, reference_wav
 
 from tts_router import CloneRequest, VoiceReference
-from tts_router.provider import Capabilities
-from tts_router.remote import RemoteProvider, ServiceConfig
+from tts_router.remote import ServiceConfig
 from tts_router.serving import IN_PROCESS_URL, InProcessService, create_app
-from tts_router.testing import fake_capabilities
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -135,13 +133,6 @@ async def test_a_start_that_fails_is_a_connection_error_and_is_tried_again() -> 
             await client.post("/echo", content=b"x")
         assert (await client.post("/echo", content=b"y")).content == b"y"
     assert len(attempts) == 2
-
-
-class ToneRemote(RemoteProvider):
-    id: ClassVar[str] = "tone-remote"  # type: ignore[misc]
-    static_capabilities: ClassVar[Capabilities] = fake_capabilities(  # type: ignore[misc]
-        operations=("clone",), languages=("en",)
-    )
 
 
 def test_the_sync_facade_keeps_one_service_across_event_loops() -> None:

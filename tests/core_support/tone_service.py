@@ -11,7 +11,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import numpy as np
@@ -19,7 +19,10 @@ import numpy as np
 from tts_router.audio import encode_wav
 from tts_router.errors import TruncatedOutputError, TTSRouterError, UnsupportedOperationError
 from tts_router.protocol import HealthInfo
+from tts_router.provider import Capabilities
+from tts_router.remote import RemoteProvider
 from tts_router.serving import CloneJob, DesignJob, EngineResult
+from tts_router.testing import fake_capabilities
 
 RATE = 16_000
 
@@ -110,6 +113,15 @@ def error_code(response: httpx.Response) -> str:
     body = response.json()
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
     return str(body["error"]["code"])
+
+
+class ToneRemote(RemoteProvider):
+    """A remote provider (clone, English) for a tone service."""
+
+    id: ClassVar[str] = "tone-remote"  # type: ignore[misc]
+    static_capabilities: ClassVar[Capabilities] = fake_capabilities(  # type: ignore[misc]
+        operations=("clone",), languages=("en",)
+    )
 
 
 class Service:

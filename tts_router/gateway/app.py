@@ -1,8 +1,8 @@
 """The gateway's FastAPI app: OpenAI's speech endpoint, a voice library, models, health.
 
-Three ASGI layers run before any route: an access log with a request id (outermost), the API
-key check and per-key in-flight limit (before the body is read, so an unauthorised or
-over-limit request costs nothing), and the body limit (counted as the body streams).
+Two ASGI layers run before any route: an access log with a request id (outermost), then the
+API key check and per-key in-flight limit (before the body is read, so an unauthorised or
+over-limit request costs nothing) and the body limit (counted as the body streams).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -105,20 +105,13 @@ def create_app(
     async def speech(body: SpeechBody, request: Request) -> Response:
         request_id = request.scope["state"]["request_id"]
         if body.streams:
-            return await _streamed(stream_speech(body, router, library, request_id), body, router)
+            return await _streamed(stream_speech(body, router, library, request_id), router)
         result = await synthesise(body, router, library, request_id)
-        headers = {
-            "X-TTS-Provider": result.provider,
-            "X-TTS-Mode": result.mode,
-            "X-TTS-Quality": result.quality,
-            "X-TTS-Sample-Rate": str(result.sample_rate),
-        }
+        headers = _tts_headers(
+            result.provider, result.mode, result.sample_rate, result.quality, result.warnings
+        )
         if result.fallback_from:
             headers["X-TTS-Fallback-From"] = ",".join(result.fallback_from)
-        if result.warnings:  # ours, never input; header values must be latin-1
-            headers["X-TTS-Warnings"] = (
-                "; ".join(result.warnings).encode("ascii", "replace").decode()
-            )
         return Response(result.audio, media_type=result.media_type, headers=headers)
 
     @app.post("/v1/voices")
@@ -169,12 +162,10 @@ def create_app(
         await asyncio.to_thread(library.delete, voice_id)
         return {"id": voice_id, "object": "voice.deleted", "deleted": True}
 
-    return _AccessLog(_Auth(_BodyLimit(app, config.max_body_bytes), config))
+    return _AccessLog(_Auth(app, config))
 
 
-async def _streamed(
-    chunks: AsyncIterator[AudioChunk], body: SpeechBody, router: Router
-) -> StreamingResponse:
+async def _streamed(chunks: AsyncIterator[AudioChunk], router: Router) -> StreamingResponse:
     """The router's chunks as they come, each its piece of one file in the format asked.
 
     Nothing is sent before the first chunk, so a failure until then (fallbacks included) is an
@@ -187,15 +178,9 @@ async def _streamed(
     except StopAsyncIteration:
         raise ProviderError("the provider streamed no audio", code="invalid_output") from None
     provider = router.providers.get(first.provider)
-    headers = {
-        "X-TTS-Provider": first.provider,
-        "X-TTS-Mode": first.mode,
-        "X-TTS-Sample-Rate": str(encoded_rate(first.format, first.sample_rate)),
-    }
-    if provider is not None:
-        headers["X-TTS-Quality"] = provider.capabilities.quality
-    if first.warnings:  # ours, never input (a fallback says so here)
-        headers["X-TTS-Warnings"] = "; ".join(first.warnings).encode("ascii", "replace").decode()
+    quality = provider.capabilities.quality if provider is not None else None
+    rate = encoded_rate(first.format, first.sample_rate)
+    headers = _tts_headers(first.provider, first.mode, rate, quality, first.warnings)
 
     async def audio() -> AsyncIterator[bytes]:
         try:
@@ -206,6 +191,22 @@ async def _streamed(
             await chunks.aclose()  # type: ignore[attr-defined]
 
     return _UnfinishedOnError(audio(), media_type=MEDIA_TYPES[first.format], headers=headers)
+
+
+def _tts_headers(
+    provider: str, mode: str, sample_rate: int, quality: str | None, warnings: Sequence[str]
+) -> dict[str, str]:
+    """The ``X-TTS-*`` headers that say how the audio was made."""
+    headers = {
+        "X-TTS-Provider": provider,
+        "X-TTS-Mode": mode,
+        "X-TTS-Sample-Rate": str(sample_rate),
+    }
+    if quality is not None:
+        headers["X-TTS-Quality"] = quality
+    if warnings:  # ours, never input (a fallback says so); header values must be latin-1
+        headers["X-TTS-Warnings"] = "; ".join(warnings).encode("ascii", "replace").decode()
+    return headers
 
 
 class _UnfinishedOnError(StreamingResponse):
@@ -233,10 +234,6 @@ def _error(exc: TTSRouterError, headers: dict[str, str] | None = None) -> JSONRe
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, round(retry_after)))
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-async def _send(send: Send, response: JSONResponse, scope: Scope, receive: Receive) -> None:
-    await response(scope, receive, send)
 
 
 class _AccessLog:
@@ -280,7 +277,8 @@ class _AccessLog:
 
 
 class _Auth:
-    """Bearer keys (compared as hashes) and a per-key limit on requests in flight."""
+    """Bearer keys (compared as hashes), a per-key limit on requests in flight, then the body
+    limit: a body over it is refused as it streams, whatever Content-Length claims."""
 
     def __init__(self, app: ASGIApp, config: GatewayConfig) -> None:
         self.app = app
@@ -288,8 +286,11 @@ class _Auth:
         self.in_flight: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in _OPEN_PATHS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] in _OPEN_PATHS:
+            await self._limit_body(scope, receive, send)
             return
         key_id = self._key_id(scope)
         if key_id is None:
@@ -297,7 +298,7 @@ class _Auth:
                 "a valid API key is required: send Authorization: Bearer <key>",
                 code="invalid_api_key",
             )
-            await _send(send, _error(error, {"WWW-Authenticate": "Bearer"}), scope, receive)
+            await _error(error, {"WWW-Authenticate": "Bearer"})(scope, receive, send)
             return
         scope["state"]["key_id"] = key_id[7:19]  # a hash prefix: identifies, reveals nothing
         limit = self.config.max_in_flight_per_key
@@ -307,13 +308,27 @@ class _Auth:
                 code="concurrency_limit",
                 retry_after=1.0,
             )
-            await _send(send, _error(busy), scope, receive)
+            await _error(busy)(scope, receive, send)
             return
         self.in_flight[key_id] += 1
         try:
-            await self.app(scope, receive, send)
+            await self._limit_body(scope, receive, send)
         finally:
             self.in_flight[key_id] -= 1
+
+    async def _limit_body(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.config.max_body_bytes
+        try:
+            body = await read_body(scope, receive, limit, None)
+        except ClientGone:
+            return
+        if body is None:
+            error = ValidationError(
+                f"the request body is over {limit} bytes", code="body_too_large"
+            )
+            await _error(error)(scope, receive, send)
+            return
+        await self.app(scope, replay(body, receive), send)
 
     def _key_id(self, scope: Scope) -> str | None:
         if not self.config.keys:  # --no-auth on loopback (checked at start-up)
@@ -324,27 +339,3 @@ class _Auth:
                 if scheme.lower() == "bearer" and token.strip():
                     return self.config.key_id(token.strip())
         return None
-
-
-class _BodyLimit:
-    """Refuse a body over the limit as it streams, whatever Content-Length claims."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        try:
-            body = await read_body(scope, receive, self.limit, None)
-        except ClientGone:
-            return
-        if body is None:
-            error = ValidationError(
-                f"the request body is over {self.limit} bytes", code="body_too_large"
-            )
-            await _send(send, _error(error), scope, receive)
-            return
-        await self.app(scope, replay(body, receive), send)

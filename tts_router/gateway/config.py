@@ -64,9 +64,7 @@ class GatewayConfig(BaseModel):
 
     def require_safe_exposure(self) -> None:
         """Refuse to serve without keys anywhere but on loopback with ``no_auth``."""
-        if self.keys:
-            return
-        if self.no_auth and self.host in _LOOPBACK:
+        if self.keys or (self.no_auth and self.host in _LOOPBACK):
             return
         if self.no_auth:
             raise ConfigurationError(

@@ -11,7 +11,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from ..audio import decode_audio
@@ -109,19 +109,8 @@ class VoiceLibrary:
         path = self._path(voice.id)
         with self._lock:
             path.write_bytes(audio)
-            self._db.execute(
-                "INSERT INTO voices VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    voice.id,
-                    voice.name,
-                    voice.transcript,
-                    voice.language,
-                    voice.sha256,
-                    voice.seconds,
-                    voice.source,
-                    voice.created,
-                ),
-            )
+            # The columns are the fields, in order (as ``Voice(*row)`` reads them back).
+            self._db.execute("INSERT INTO voices VALUES (?, ?, ?, ?, ?, ?, ?, ?)", astuple(voice))
             self._db.commit()
         return voice
 

@@ -7,7 +7,7 @@ inside :func:`create_app` (the ``serve`` extra), so importing this module costs 
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,7 @@ from .waiting import wait_for
 from .worker import EngineWorker
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI, Request, Response
+    from fastapi import FastAPI, Response
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -198,65 +198,46 @@ def _add_error_handlers(app: "FastAPI") -> None:
         return JSONResponse(body, status_code=exc.status_code)
 
 
-def _hold(request: "Request", max_hold_s: float) -> float | None:
-    """Seconds to hold a request before a 202 (None: until done), as its Prefer asks."""
-    respond_async, wait = parse_prefer(request.headers.get(HEADER_PREFER))
-    return min(max_hold_s, max_hold_s if wait is None else wait) if respond_async else None
-
-
-async def _deliver(jobs: JobTable, request: "Request", job: Job, max_hold_s: float) -> "Response":
-    """The job's answer, or 202 + its URL if it outlives the wait the client asked for."""
-    hold = _hold(request, max_hold_s)
-    stored = await wait_for(jobs, job, request.receive, hold)
-    if stored is None:  # still running: its URL (nobody hears it if the client left)
-        jobs.stats.async_answers += hold is not None
-        stored = accepted_response(job.id)
-    return _respond(stored)
-
-
-async def _deliver_stream(
-    jobs: JobTable, request: "Request", job: Job, max_hold_s: float
-) -> "Response":
-    """The job's chunks as frames from its first (see :mod:`.stream`), or a whole answer
-    when none can be streamed yet: its error, or 202 + its URL."""
-    from .stream import stream_job
-
-    hold = _hold(request, max_hold_s)
-    answer = await stream_job(jobs, job, request.receive, hold)
-    if not isinstance(answer, Stored):
-        jobs.stats.streams += 1
-        return answer
-    jobs.stats.async_answers += answer.status == 202 and hold is not None
-    return _respond(answer)
-
-
 def _add_routes(
     app: "FastAPI", engine: SpeechEngine, handlers: Handlers, jobs: JobTable, max_hold_s: float
 ) -> None:
     from fastapi import Request, Response
 
-    def deliver(request: Request, job: Job) -> Awaitable[Response]:
-        if wants_stream(request.headers.get("accept")):
-            return _deliver_stream(jobs, request, job, max_hold_s)
-        return _deliver(jobs, request, job, max_hold_s)
+    async def deliver(request: Request, job: Job, stream: bool) -> Response:
+        """The job's answer (``stream``: its chunks as frames from its first, see
+        :mod:`.stream`), or 202 + its URL if it outlives the wait the client asked for."""
+        respond_async, wait = parse_prefer(request.headers.get(HEADER_PREFER))
+        hold = min(max_hold_s, max_hold_s if wait is None else wait) if respond_async else None
+        if stream:
+            from .stream import stream_job
+
+            answer = await stream_job(jobs, job, request.receive, hold)
+            if not isinstance(answer, Stored):
+                jobs.stats.streams += 1
+                return answer
+        else:  # None while it runs: its URL then (nobody hears it if the client left)
+            answer = await wait_for(jobs, job, request.receive, hold) or accepted_response(job.id)
+        jobs.stats.async_answers += answer.status == 202 and hold is not None
+        return _respond(answer)
 
     async def run_job(
         request: Request,
         body: CloneBody | DesignBody | CloneBatchBody,
-        produce: Callable[[ChunkFeed | None], Coroutine[Any, Any, Stored]],
+        produce: Callable[[float | None, ChunkFeed | None], Coroutine[Any, Any, Stored]],
     ) -> Response:
-        key = request.headers.get(HEADER_IDEMPOTENCY_KEY)
-        bound = fingerprint(request.url.path, body)
-        text_length = len(body.text) if isinstance(body, CloneBody | DesignBody) else 0
-        if not isinstance(body, CloneBatchBody) and wants_stream(request.headers.get("accept")):
-            feed = ChunkFeed()
-            job = jobs.start(key, bound, lambda: produce(feed), feed=feed, text_length=text_length)
-            return await _deliver_stream(jobs, request, job, max_hold_s)
-        job = jobs.start(key, bound, lambda: produce(None), text_length=text_length)
-        return await _deliver(jobs, request, job, max_hold_s)
-
-    def deadline(request: Request) -> float | None:
-        return parse_deadline(request.headers.get(HEADER_DEADLINE))
+        deadline = parse_deadline(request.headers.get(HEADER_DEADLINE))
+        stream = not isinstance(body, CloneBatchBody) and wants_stream(
+            request.headers.get("accept")
+        )
+        feed = ChunkFeed() if stream else None
+        job = jobs.start(
+            request.headers.get(HEADER_IDEMPOTENCY_KEY),
+            fingerprint(request.url.path, body),
+            lambda: produce(deadline, feed),
+            feed=feed,
+            text_length=len(body.text) if isinstance(body, CloneBody | DesignBody) else 0,
+        )
+        return await deliver(request, job, stream)
 
     def known_job(job_id: str, request: Request) -> Job:
         """The job, for a caller who may see it: a job started with an Idempotency-Key is
@@ -292,22 +273,20 @@ def _add_routes(
 
     @app.post("/clone")
     async def clone(body: CloneBody, request: Request) -> Response:
-        limit = deadline(request)
-        return await run_job(request, body, lambda feed: handlers.clone(body, limit, feed))
+        return await run_job(request, body, lambda limit, feed: handlers.clone(body, limit, feed))
 
     @app.post("/clone-batch")
     async def clone_batch(body: CloneBatchBody, request: Request) -> Response:
-        limit = deadline(request)
-        return await run_job(request, body, lambda _: handlers.clone_batch(body, limit))
+        return await run_job(request, body, lambda limit, _: handlers.clone_batch(body, limit))
 
     @app.post("/design")
     async def design(body: DesignBody, request: Request) -> Response:
-        limit = deadline(request)
-        return await run_job(request, body, lambda feed: handlers.design(body, limit, feed))
+        return await run_job(request, body, lambda limit, feed: handlers.design(body, limit, feed))
 
     @app.get("/jobs/{job_id}")
     async def get_job(job_id: str, request: Request) -> Response:
-        return await deliver(request, known_job(job_id, request))
+        stream = wants_stream(request.headers.get("accept"))
+        return await deliver(request, known_job(job_id, request), stream)
 
     @app.delete("/jobs/{job_id}")
     async def cancel_job(job_id: str, request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from ..audio import stitch
@@ -33,9 +34,7 @@ def assemble(
         for stage, seconds in stages.items():
             timings[stage] = timings.get(stage, 0.0) + seconds
     if len(results) == 1:
-        return EngineResult(
-            first.samples, first.sample_rate, first.mode, first.model, timings, first.warnings
-        )
+        return dataclasses.replace(first, timings=timings)
     if any(result.sample_rate != first.sample_rate for result in results):
         return OutputValidationError(
             "the engine returned the chunks of one text at different sample rates",

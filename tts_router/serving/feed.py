@@ -27,11 +27,6 @@ class ChunkFeed:
         self._results: dict[int, EngineResult] = {}
         self._changed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    @property
-    def total(self) -> int | None:
-        """How many chunks the job has; None until it is planned."""
-        return None if self.spans is None else len(self.spans)
-
     def plan(self, text: str, chunks: Sequence[str]) -> None:
         """The job was split into ``chunks`` of ``text``."""
         self.spans = spans_of(text, chunks)

@@ -174,9 +174,10 @@ class _Lifespan:
             await self._task
 
 
-class _Exchange:
-    """One request's trip: the app runs on the service's loop, the caller reads on its own;
-    messages cross the loops with ``call_soon_threadsafe``."""
+class _Exchange(httpx.AsyncByteStream):
+    """One request's trip: the app runs on the service's loop, the caller reads on its own
+    (the response's body is this stream); messages cross the loops with
+    ``call_soon_threadsafe``."""
 
     def __init__(self, running: _Running, request: httpx.Request, body: bytes) -> None:
         self._loop = running.loop
@@ -253,9 +254,9 @@ class _Exchange:
     async def response(self) -> httpx.Response:
         """The response, once the app has started it; its body streams."""
         start = await self._next("http.response.start")
-        return httpx.Response(start["status"], headers=start.get("headers", []), stream=_Body(self))
+        return httpx.Response(start["status"], headers=start.get("headers", []), stream=self)
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         """The body's parts as the app sends them."""
         while True:
             message = await self._next("http.response.body")
@@ -268,6 +269,9 @@ class _Exchange:
         """The caller is done with this response (or gave up): the app sees a disconnect."""
         with contextlib.suppress(RuntimeError):  # the service's loop has ended
             self._loop.call_soon_threadsafe(self._gone.set)
+
+    async def aclose(self) -> None:
+        self.leave()
 
     async def _next(self, kind: str) -> Message:
         try:
@@ -287,15 +291,3 @@ class _Exchange:
                 request=self._request,
             )
         return item
-
-
-class _Body(httpx.AsyncByteStream):
-    def __init__(self, exchange: _Exchange) -> None:
-        self._exchange = exchange
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._exchange.chunks():
-            yield chunk
-
-    async def aclose(self) -> None:
-        self._exchange.leave()

@@ -36,24 +36,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="open connections at most; the slowest client is dropped beyond (default "
         f"{_DEFAULTS.max_connections}, and at most half the descriptor limit)",
     )
-    group.add_argument(
-        "--header-timeout",
-        type=float,
-        default=_DEFAULTS.header_timeout_s,
-        help=f"seconds a request head may take (default {_DEFAULTS.header_timeout_s:g})",
-    )
-    group.add_argument(
-        "--body-timeout",
-        type=float,
-        default=30.0,
-        help="seconds a request body may stall between bytes (default 30)",
-    )
-    group.add_argument(
-        "--keep-alive",
-        type=float,
-        default=_DEFAULTS.keep_alive_s,
-        help=f"seconds an idle connection stays open (default {_DEFAULTS.keep_alive_s:g})",
-    )
+    for flag, default, what in (
+        ("--header-timeout", _DEFAULTS.header_timeout_s, "seconds a request head may take"),
+        ("--body-timeout", 30.0, "seconds a request body may stall between bytes"),
+        ("--keep-alive", _DEFAULTS.keep_alive_s, "seconds an idle connection stays open"),
+    ):
+        group.add_argument(flag, type=float, default=default, help=f"{what} (default {default:g})")
     group.add_argument(
         "--max-header-bytes", type=int, default=DEFAULT_MAX_HEADER_BYTES, help="request head size"
     )

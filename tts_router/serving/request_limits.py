@@ -126,7 +126,7 @@ async def read_body(
 
 
 class ClientGone(Exception):
-    """The client disconnected before its request body arrived."""
+    """The client disconnected (before its request body arrived, or from a stream)."""
 
 
 class _Stalled(Exception):

@@ -100,9 +100,7 @@ def guarded_protocol(limits: ServerLimits) -> type[asyncio.Protocol]:
 
         def _waiting_on_client(self) -> bool:
             """Idle, or its request's head or body is still arriving."""
-            if self._idle():
-                return True
-            return bool(self.cycle.more_body) and not self.cycle.response_started
+            return self._idle() or (bool(self.cycle.more_body) and not self.cycle.response_started)
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()

@@ -37,6 +37,7 @@ from .contract import EngineResult
 from .errors import internal_error
 from .feed import ChunkFeed
 from .jobs import Job, JobTable, Leave
+from .request_limits import ClientGone
 from .responses import Stored, accepted_response
 from .waiting import disconnected
 
@@ -44,10 +45,6 @@ if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
 __all__ = ["ClientGone", "FrameStream", "chunk_frames", "stream_job"]
-
-
-class ClientGone(Exception):
-    """The client of a stream disconnected."""
 
 
 class FrameStream(StreamingResponse):

@@ -336,9 +336,8 @@ class EngineWorker:
     async def _merge(self, answered: int, batch_seconds: float) -> None:
         """Wait for the ``answered`` clients to come back, while no batch is full (see
         :class:`MergeWindow`)."""
-        if answered == 0 or self.merge.limit <= 0 or self._queue.pending >= self._max_batch:
-            return
-        if not self.merging_pays():
+        full = self._queue.pending >= self._max_batch
+        if answered == 0 or self.merge.limit <= 0 or full or not self.merging_pays():
             return
         wait = self.merge.seconds(batch_seconds)
         began = time.monotonic()
