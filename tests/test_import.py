@@ -6,51 +6,38 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("torch", "modal", "qwen_tts", "echo_tts", "numpy", "pydantic", "tts_router_espeak")
+HEAVY = {"torch", "modal", "qwen_tts", "echo_tts", "numpy", "pydantic", "tts_router_espeak"}
 
 
-def _fresh(code: str) -> str:
-    return subprocess.run(
-        [sys.executable, "-c", code], check=True, capture_output=True, text=True
-    ).stdout
+def _loaded_after(code: str) -> set[str]:
+    """The top-level packages a fresh interpreter holds once it has run ``code``."""
+    code += "\nimport sys, json\nprint(json.dumps(list(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return {module.split(".")[0] for module in json.loads(out.stdout)}
 
 
 def test_import_loads_nothing_heavy() -> None:
-    loaded = json.loads(
-        _fresh("import sys, json, tts_router; print(json.dumps(list(sys.modules)))")
-    )
-    assert not [m for m in loaded if m.split(".")[0] in HEAVY]
+    assert not _loaded_after("import tts_router") & HEAVY
 
 
 def test_public_names_resolve_without_loading_providers() -> None:
-    code = (
-        "import sys, json, tts_router\n"
-        "[getattr(tts_router, n) for n in tts_router.__all__]\n"
-        "print(json.dumps(list(sys.modules)))"
-    )
-    loaded = json.loads(_fresh(code))
-    assert not [m for m in loaded if m.split(".")[0] in ("torch", "modal", "tts_router_espeak")]
+    code = "import tts_router\n[getattr(tts_router, n) for n in tts_router.__all__]"
+    assert not _loaded_after(code) & {"torch", "modal", "tts_router_espeak"}
 
 
 def test_testing_helpers_need_no_pytest() -> None:
     # `tts-router-qwen smoke` and host apps use them where pytest is not installed.
     code = (
-        "import sys, json\n"
         "from tts_router.testing import FakeProvider, make_reference_wav\n"
-        "from tts_router.extras import require_extra\n"
-        "print(json.dumps(list(sys.modules)))"
+        "from tts_router.extras import require_extra"
     )
-    loaded = json.loads(_fresh(code))
-    assert not [m for m in loaded if m.split(".")[0] in ("pytest", "_pytest")]
+    assert not _loaded_after(code) & {"pytest", "_pytest"}
 
 
 def test_building_a_request_imports_no_numpy() -> None:
     # numpy costs ~100 ms at startup; only decoding, encoding and stitching audio need it.
     code = (
-        "import sys, json\n"
         "from tts_router import Router, CloneRequest, VoiceReference, DesignRequest\n"
-        "DesignRequest(text='Hello.', instruct='A calm voice.')\n"
-        "print(json.dumps(list(sys.modules)))"
+        "DesignRequest(text='Hello.', instruct='A calm voice.')"
     )
-    loaded = json.loads(_fresh(code))
-    assert "numpy" not in loaded
+    assert "numpy" not in _loaded_after(code)

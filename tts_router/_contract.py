@@ -56,26 +56,16 @@ class ProviderContract:
     def test_clone_returns_valid_wav_or_is_unsupported(
         self, provider: Provider, reference: VoiceReference, contract_text: str
     ) -> None:
-        request = CloneRequest(
-            text=contract_text, reference=reference, language=self._language(provider)
-        )
-        if "clone" not in provider.capabilities.operations:
-            with pytest.raises(UnsupportedOperationError):
-                provider.sync.clone(request)
-            return
-        self._check_result(provider, provider.sync.clone(request), request.request_id)
+        language = self._language(provider)
+        request = CloneRequest(text=contract_text, reference=reference, language=language)
+        self._check_operation(provider, "clone", request)
 
     def test_design_returns_valid_wav_or_is_unsupported(
         self, provider: Provider, contract_text: str
     ) -> None:
-        request = DesignRequest(
-            text=contract_text, instruct="a calm voice", language=self._language(provider)
-        )
-        if "design" not in provider.capabilities.operations:
-            with pytest.raises(UnsupportedOperationError):
-                provider.sync.design(request)
-            return
-        self._check_result(provider, provider.sync.design(request), request.request_id)
+        language = self._language(provider)
+        request = DesignRequest(text=contract_text, instruct="a calm voice", language=language)
+        self._check_operation(provider, "design", request)
 
     def test_empty_text_is_rejected(self, provider: Provider, reference: VoiceReference) -> None:
         with pytest.raises(ValidationError) as info:
@@ -117,10 +107,19 @@ class ProviderContract:
             return provider.sync.clone(CloneRequest(text=text, reference=reference, language=lang))
         return provider.sync.design(DesignRequest(text=text, instruct="calm", language=lang))
 
-    def _check_result(self, provider: Provider, result: Any, request_id: str) -> None:
+    def _check_operation(
+        self, provider: Provider, operation: str, request: CloneRequest | DesignRequest
+    ) -> None:
+        """The operation's result is valid audio, or it is refused as not offered."""
+        speak = getattr(provider.sync, operation)
+        if operation not in provider.capabilities.operations:
+            with pytest.raises(UnsupportedOperationError):
+                speak(request)
+            return
+        result = speak(request)
         decoded = decode_audio(result.audio, OUTPUT_LIMITS)
         assert result.provider == provider.id
-        assert result.request_id == request_id
+        assert result.request_id == request.request_id
         assert result.sample_rate == decoded.sample_rate == provider.capabilities.sample_rate
         assert abs(result.duration - decoded.duration) < 1e-3
         assert result.quality == provider.capabilities.quality

@@ -243,12 +243,6 @@ class ErrorSpec:
     meaning: str
 
 
-def _table(
-    *rows: tuple[str, type[TTSRouterError], int, bool, bool, str],
-) -> Mapping[str, ErrorSpec]:
-    return MappingProxyType({row[0]: ErrorSpec(*row) for row in rows})
-
-
 _V, _A, _P = ValidationError, AudioValidationError, ProviderError
 _OUT = OutputValidationError
 _AUDIO_MEANINGS = {
@@ -273,7 +267,7 @@ _AUDIO_STATUS = {
 
 # code, class, HTTP status, retryable, fallback, meaning. Statuses are what a host app should
 # answer its own caller: 4xx for the caller's mistakes, 502/503/504 when a provider failed.
-ERRORS: Mapping[str, ErrorSpec] = _table(
+_ROWS: tuple[tuple[str, type[TTSRouterError], int, bool, bool, str], ...] = (
     # -- the caller's request ---------------------------------------------------------------
     ("invalid_request", _V, 400, False, False, "the request is malformed"),
     ("validation_failed", _V, 422, False, False, "a field of a protocol body is invalid"),
@@ -366,18 +360,15 @@ ERRORS: Mapping[str, ErrorSpec] = _table(
         for name, meaning in _AUDIO_MEANINGS.items()
     ),
 )
+ERRORS: Mapping[str, ErrorSpec] = MappingProxyType({row[0]: ErrorSpec(*row) for row in _ROWS})
 
 _UNKNOWN = ErrorSpec("tts_router_error", TTSRouterError, 500, False, False, "unknown")
 
 
 def spec_for(code: str, cls: type[TTSRouterError] = TTSRouterError) -> ErrorSpec:
     """The table's row for ``code``; for a code it lacks, the row of ``cls``'s own code."""
-    spec = ERRORS.get(code)
-    for klass in cls.__mro__:
-        if spec is not None:
-            return spec
-        spec = ERRORS.get(getattr(klass, "code", ""))
-    return spec or _UNKNOWN
+    codes = (code, *(getattr(klass, "code", "") for klass in cls.__mro__))
+    return next((ERRORS[known] for known in codes if known in ERRORS), _UNKNOWN)
 
 
 _E = TypeVar("_E", bound=BaseException)

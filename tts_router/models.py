@@ -13,7 +13,7 @@ import re
 import uuid
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
@@ -35,15 +35,11 @@ Operation = Literal["clone", "design"]
 # clones from audio alone by design; approximate: pitch/rate/language matched, not timbre.
 CloneMode = Literal["icl", "x_vector", "audio", "approximate", "design"]
 QualityTier = Literal["reference", "approximate"]
+# An integrated loudness (LUFS) to normalise to: a request's, or the router's default.
+Loudness = Annotated[float, Field(ge=-70.0, le=-5.0)]
 
 _PRIVATE = ConfigDict(hide_input_in_errors=True, frozen=True, extra="forbid")
-
-
 _BASE64_SPACE = re.compile(r"\s+")
-
-
-def _new_request_id() -> str:
-    return uuid.uuid4().hex
 
 
 class VoiceReference(BaseModel):
@@ -128,7 +124,7 @@ class _SpeechRequest(BaseModel):
     options: dict[str, Any] = Field(
         default_factory=dict, description="Provider-specific generation options."
     )
-    request_id: str = Field(default_factory=_new_request_id)
+    request_id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     timeout: float | None = Field(
         default=None,
         gt=0,
@@ -147,10 +143,8 @@ class _SpeechRequest(BaseModel):
         "flac, mp3, opus (Ogg), aac (ADTS; the formats extra) or pcm (16-bit mono). A stream "
         "cannot be flac.",
     )
-    loudness: float | None = Field(
+    loudness: Loudness | None = Field(
         default=None,
-        ge=-70.0,
-        le=-5.0,
         description="Normalise to this integrated loudness in LUFS (ITU-R BS.1770, the "
         "loudness extra), -16 for speech; None: as the provider made it. Chunks and "
         "fallbacks then do not jump in volume.",

@@ -86,8 +86,7 @@ class PluginRegistry:
     def register(self, provider_cls: type[Provider], version: str = "") -> None:
         """Add a provider class; a second class with the same id is refused."""
         provider_id = _checked_id(provider_cls)
-        existing = self.providers.get(provider_id)
-        if existing is not None and existing is not provider_cls:
+        if self.providers.get(provider_id, provider_cls) is not provider_cls:
             raise PluginError(f"provider id {provider_id!r} is registered twice")
         self.providers[provider_id] = provider_cls
         self.versions[provider_id] = version
@@ -201,8 +200,7 @@ def _register_one(
     only_this(register=found.append)
     ids = [_checked_id(provider_cls) for provider_cls in found]
     for provider_id, provider_cls in zip(ids, found, strict=True):
-        existing = registry.providers.get(provider_id)
-        if existing is not None and existing is not provider_cls:
+        if registry.providers.get(provider_id, provider_cls) is not provider_cls:
             raise PluginError(
                 f"provider id {provider_id!r} is already registered by another plugin"
             )

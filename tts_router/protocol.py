@@ -154,27 +154,26 @@ def decode_timings(value: str) -> dict[str, float]:
     timings: dict[str, float] = {}
     for entry in value.split(","):
         stage, _, seconds = entry.strip().partition("=")
-        if not _STAGE.match(stage):
-            continue
-        try:
-            number = float(seconds)
-        except ValueError:
-            continue
-        if math.isfinite(number) and number >= 0:
+        number = _finite(seconds)
+        if _STAGE.match(stage) and number is not None and number >= 0:
             timings[stage] = number
     return timings
+
+
+def _finite(text: str) -> float | None:
+    """``text`` as a finite number; None when it is not one."""
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def parse_deadline(value: str | None) -> float | None:
     """The seconds an ``X-TTS-Deadline`` value grants (0 when already past); None if absent
     or malformed (a malformed value is ignored, not trusted)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
+    seconds = _finite(value) if value else None
+    return None if seconds is None else max(seconds, 0.0)
 
 
 def format_prefer(wait: float) -> str:
@@ -193,11 +192,8 @@ def parse_prefer(value: str | None) -> tuple[bool, float | None]:
         if name == "respond-async":
             respond_async = True
         elif name == "wait":
-            try:
-                number = float(argument.strip().strip('"'))
-            except ValueError:
-                continue
-            if math.isfinite(number) and number >= 0:
+            number = _finite(argument.strip().strip('"'))
+            if number is not None and number >= 0:
                 wait = number
     return respond_async, wait
 

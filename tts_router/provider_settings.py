@@ -99,16 +99,12 @@ class ProviderSettings(BaseModel):
         (the problem, its fix): the closest key it does declare, and all of them."""
         where = f"[providers.{name}]" + (f" in {source}" if source else "")
         known = sorted(cls.model_fields)
+        reads = ", ".join(known)
         problems = []
         for key in (k for k in section if k not in cls.model_fields):
             guess = difflib.get_close_matches(key, known, n=1)
-            problems.append(
-                (
-                    f"{where} has unknown key {key!r}",
-                    (f"did you mean {guess[0]!r}? " if guess else "")
-                    + f"{name} reads: {', '.join(known)}",
-                )
-            )
+            hint = f"did you mean {guess[0]!r}? " if guess else ""
+            problems.append((f"{where} has unknown key {key!r}", f"{hint}{name} reads: {reads}"))
         return problems
 
     @classmethod

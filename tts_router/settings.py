@@ -28,7 +28,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from .errors import ConfigurationError
 from .languages import normalize_language
-from .models import Operation
+from .models import Loudness, Operation
 from .provider_settings import ProviderSettings, is_secret_key, mask_value
 
 __all__ = ["RoutingRule", "Settings", "is_secret_key", "mask_secrets"]
@@ -88,10 +88,8 @@ class Settings(BaseModel):
         gt=0,
         description="TTS_ROUTER_MAX_TEXT_CHARS: the longest text the router accepts per request.",
     )
-    loudness: float | None = Field(
+    loudness: Loudness | None = Field(
         default=None,
-        ge=-70.0,
-        le=-5.0,
         description="TTS_ROUTER_LOUDNESS: the LUFS every result is normalised to when its "
         "request sets no loudness (-16 for speech; the loudness extra); unset: none.",
     )
@@ -131,7 +129,7 @@ class Settings(BaseModel):
         path = env.get("TTS_ROUTER_CONFIG")
         if path:
             data = _read_toml(Path(path))
-            for reserved in ("env", "source"):  # fields, but not settable from the file
+            for reserved in _NOT_IN_TOML:
                 if reserved in data:
                     raise ConfigurationError(
                         f"invalid configuration in {path}: unknown key {reserved!r}; known: "
@@ -162,7 +160,7 @@ class Settings(BaseModel):
         return {
             name: _provider_id(str(section["type"]))
             for name, section in self.providers.items()
-            if isinstance(section, Mapping) and section.get("type")
+            if section.get("type")
         }
 
     def provider_settings(self, name: str, model: type[_Model]) -> _Model:
@@ -211,16 +209,9 @@ def _parse_bool(value: str, name: str) -> bool:
     raise ConfigurationError(f"{name} must be 1 or 0 (true/false)")
 
 
-_TOML_KEYS = (
-    "provider",
-    "allow_approximate_fallback",
-    "max_text_chars",
-    "loudness",
-    "rules",
-    "providers",
-    "gateway",
-)
-_RULE_KEYS = ("provider", "operation", "language")
+_NOT_IN_TOML = ("env", "source")  # fields, but not settable from the file
+_TOML_KEYS = tuple(name for name in Settings.model_fields if name not in _NOT_IN_TOML)
+_RULE_KEYS = tuple(RoutingRule.model_fields)
 
 
 def _describe(exc: PydanticValidationError) -> str:

@@ -102,16 +102,15 @@ def chunk_spans(
     clause where possible) so a stream's first audio comes early; the rest follow at
     ``max_chars``.
     """
-    spans: list[tuple[int, int]] = []
-    position = 0
+    chunks: list[str] = []
     if first_chars is not None and first_chars < max_chars:
         first_sentence = next((p for p in _pieces(text, _SENTENCE_END) if p.strip()), "")
-        head = split_text(first_sentence, first_chars)[:1]
-        if head:
-            start = text.index(head[0])
-            spans.append((start, start + len(head[0])))
-            position = start + len(head[0])
-    for chunk in split_text(text[position:], max_chars) if text[position:].strip() else []:
+        chunks = split_text(first_sentence, first_chars)[:1]
+    rest = text.index(chunks[0]) + len(chunks[0]) if chunks else 0
+    chunks += split_text(text[rest:], max_chars)
+    spans: list[tuple[int, int]] = []
+    position = 0
+    for chunk in chunks:
         start = text.index(chunk, position)
         spans.append((start, start + len(chunk)))
         position = start + len(chunk)
