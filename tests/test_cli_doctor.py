@@ -44,15 +44,22 @@ def _clean_provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def _cli(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str, **env: str
-) -> tuple[int, str, str]:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    reset_plugins()  # each run is a fresh process's: plugins load again
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """``cli(*args, **env)``: the CLI run in-process with ``env`` set; (code, stdout, stderr)."""
+
+    def run(*args: str, **env: str) -> tuple[int, str, str]:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        reset_plugins()  # each run is a fresh process's: plugins load again
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 def _toml(tmp_path: Path, text: str) -> str:
@@ -76,20 +83,14 @@ def _closed_port() -> int:
 # -- doctor ----------------------------------------------------------------------------------
 
 
-def test_doctor_exits_0_when_everything_is_fine(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    code, out, _ = _cli(capsys, monkeypatch, "doctor", TTS_ROUTER_PLUGINS="espeak")
+def test_doctor_exits_0_when_everything_is_fine(cli: Cli) -> None:
+    code, out, _ = cli("doctor", TTS_ROUTER_PLUGINS="espeak")
     assert code == 0, out
     assert "  espeak: ok" in out and out.rstrip().endswith("no problems found")
 
 
-def test_doctor_flags_an_unknown_tts_provider(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    code, out, _ = _cli(
-        capsys, monkeypatch, "doctor", TTS_ROUTER_PLUGINS="espeak", TTS_PROVIDER="nonexistent"
-    )
+def test_doctor_flags_an_unknown_tts_provider(cli: Cli) -> None:
+    code, out, _ = cli("doctor", TTS_ROUTER_PLUGINS="espeak", TTS_PROVIDER="nonexistent")
     assert code == 1
     assert "TTS_PROVIDER names 'nonexistent', which is not installed" in _problems(out)
     assert (
@@ -98,29 +99,21 @@ def test_doctor_flags_an_unknown_tts_provider(
     )
 
 
-def test_doctor_flags_the_chosen_provider_unconfigured(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    code, out, _ = _cli(
-        capsys, monkeypatch, "doctor", TTS_ROUTER_PLUGINS="espeak,qwen", TTS_PROVIDER="QWEN"
-    )
+def test_doctor_flags_the_chosen_provider_unconfigured(cli: Cli) -> None:
+    code, out, _ = cli("doctor", TTS_ROUTER_PLUGINS="espeak,qwen", TTS_PROVIDER="QWEN")
     assert code == 1
     problem = "TTS_PROVIDER chooses 'qwen', which is not configured; every request would fail"
     assert problem in _problems(out)
     assert "fix: set QWEN_MODAL_URL" in out
 
 
-def test_an_unconfigured_provider_under_auto_is_no_problem(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    code, out, _ = _cli(capsys, monkeypatch, "doctor", TTS_ROUTER_PLUGINS="espeak,qwen")
+def test_an_unconfigured_provider_under_auto_is_no_problem(cli: Cli) -> None:
+    code, out, _ = cli("doctor", TTS_ROUTER_PLUGINS="espeak,qwen")
     assert code == 0, out
     assert "  qwen: not configured: set QWEN_MODAL_URL" in out
 
 
-def test_doctor_flags_rules_sections_and_keys_naming_nothing(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_doctor_flags_rules_sections_and_keys_naming_nothing(cli: Cli, tmp_path: Path) -> None:
     config = _toml(
         tmp_path,
         """
@@ -142,13 +135,7 @@ timeout = 5
 x = 1
 """,
     )
-    code, out, _ = _cli(
-        capsys,
-        monkeypatch,
-        "doctor",
-        TTS_ROUTER_PLUGINS="espeak,qwen",
-        TTS_ROUTER_CONFIG=config,
-    )
+    code, out, _ = cli("doctor", TTS_ROUTER_PLUGINS="espeak,qwen", TTS_ROUTER_CONFIG=config)
     assert code == 1
     problems = _problems(out)
     assert "[[rules]] #1 (provider = 'nope') names 'nope', which is not installed" in problems
@@ -174,14 +161,9 @@ x = 1
     ],
 )
 def test_doctor_flags_an_invalid_url_as_a_broken_provider(
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-    env: dict[str, str],
-    needle: str,
+    cli: Cli, env: dict[str, str], needle: str
 ) -> None:
-    code, out, err = _cli(
-        capsys, monkeypatch, "doctor", TTS_ROUTER_PLUGINS="espeak,qwen,echo", **env
-    )
+    code, out, err = cli("doctor", TTS_ROUTER_PLUGINS="espeak,qwen,echo", **env)
     assert code == 1
     provider = "echo" if "ECHO" in needle else "qwen"
     assert f"  {provider}: broken: ConfigurationError: {needle}" in out
@@ -191,17 +173,13 @@ def test_doctor_flags_an_invalid_url_as_a_broken_provider(
     assert "SEKRIT" not in out + err
 
 
-def test_doctor_never_prints_credentials_inside_urls(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_doctor_never_prints_credentials_inside_urls(cli: Cli, tmp_path: Path) -> None:
     config = _toml(
         tmp_path,
         '[providers.qwen]\nurl = "http://u:PASSW0RD@host/?token=T0KEN"\n'
         'modal_secret = "wk-S3CRET"\n',
     )
-    code, out, err = _cli(
-        capsys, monkeypatch, "doctor", TTS_ROUTER_PLUGINS="espeak,qwen", TTS_ROUTER_CONFIG=config
-    )
+    code, out, err = cli("doctor", TTS_ROUTER_PLUGINS="espeak,qwen", TTS_ROUTER_CONFIG=config)
     assert code == 1
     for secret in ("PASSW0RD", "T0KEN", "wk-S3CRET"):
         assert secret not in out + err
@@ -210,24 +188,20 @@ def test_doctor_never_prints_credentials_inside_urls(
     assert "MODAL_KEY and MODAL_SECRET" in out
 
 
-def test_doctor_shows_the_allow_list_and_what_it_filtered(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    code, out, _ = _cli(capsys, monkeypatch, "doctor", TTS_ROUTER_PLUGINS="espeak")
+def test_doctor_shows_the_allow_list_and_what_it_filtered(cli: Cli) -> None:
+    code, out, _ = cli("doctor", TTS_ROUTER_PLUGINS="espeak")
     assert code == 0
     line = next(line for line in out.splitlines() if line.startswith("plugins:"))
     assert line.startswith("plugins: TTS_ROUTER_PLUGINS=espeak; filtered out: ")
     assert "qwen" in line and "echo" in line
 
-    code, out, _ = _cli(capsys, monkeypatch, "doctor", TTS_ROUTER_PLUGINS="espeak,espek")
+    code, out, _ = cli("doctor", TTS_ROUTER_PLUGINS="espeak,espek")
     assert code == 1
     assert "TTS_ROUTER_PLUGINS names 'espek', which is not an installed entry point" in _problems(
         out
     )
 
-    code, out, _ = _cli(
-        capsys, monkeypatch, "doctor", TTS_ROUTER_PLUGINS="espeak", TTS_PROVIDER="qwen"
-    )
+    code, out, _ = cli("doctor", TTS_ROUTER_PLUGINS="espeak", TTS_PROVIDER="qwen")
     assert code == 1
     assert (
         "TTS_PROVIDER names 'qwen', whose plugin is filtered by TTS_ROUTER_PLUGINS=espeak"
@@ -236,20 +210,14 @@ def test_doctor_shows_the_allow_list_and_what_it_filtered(
     assert "fix: add qwen to TTS_ROUTER_PLUGINS, or unset it" in out
 
 
-def test_doctor_without_an_allow_list_says_so(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _, out, _ = _cli(capsys, monkeypatch, "doctor")
+def test_doctor_without_an_allow_list_says_so(cli: Cli) -> None:
+    _, out, _ = cli("doctor")
     assert "plugins: every installed entry point (TTS_ROUTER_PLUGINS is not set)" in out
 
 
-def test_doctor_shows_a_dead_url_and_why(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_doctor_shows_a_dead_url_and_why(cli: Cli) -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
-    code, out, _ = _cli(
-        capsys, monkeypatch, "doctor", TTS_ROUTER_PLUGINS="espeak,qwen", QWEN_MODAL_URL=url
-    )
+    code, out, _ = cli("doctor", TTS_ROUTER_PLUGINS="espeak,qwen", QWEN_MODAL_URL=url)
     assert code == 1
     line = next(line for line in out.splitlines() if line.startswith("  qwen: "))
     assert line.startswith("  qwen: FAILING") and url.removeprefix("http://") in line
@@ -257,23 +225,17 @@ def test_doctor_shows_a_dead_url_and_why(
     assert any(p.startswith("qwen is configured but failing") for p in _problems(out))
 
 
-def test_doctor_reports_an_invalid_configuration_file(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_doctor_reports_an_invalid_configuration_file(cli: Cli, tmp_path: Path) -> None:
     config = _toml(tmp_path, "provider = 42\n")
-    code, out, _ = _cli(capsys, monkeypatch, "doctor", TTS_ROUTER_CONFIG=config)
+    code, out, _ = cli("doctor", TTS_ROUTER_CONFIG=config)
     assert code == 1
     assert _problems(out) == [
         f"invalid configuration in {config}: provider: Input should be a valid string"
     ]
 
 
-def test_doctor_lists_every_broken_plugin_and_provider(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fixture_plugins: object
-) -> None:
-    code, out, err = _cli(
-        capsys, monkeypatch, "doctor", TTS_ROUTER_PLUGINS=FIXTURES_BROKEN_AT_EVERY_STAGE
-    )
+def test_doctor_lists_every_broken_plugin_and_provider(cli: Cli, fixture_plugins: object) -> None:
+    code, out, err = cli("doctor", TTS_ROUTER_PLUGINS=FIXTURES_BROKEN_AT_EVERY_STAGE)
     assert code == 1 and "Traceback" not in out + err
     assert "  entry-point-fake: ok" in out
     assert "  ctor-raises: broken: RuntimeError: boom" in out
@@ -305,12 +267,8 @@ def test_doctor_lists_every_broken_plugin_and_provider(
 # -- providers and plugins -------------------------------------------------------------------
 
 
-def test_providers_shows_broken_providers_and_plugins(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fixture_plugins: object
-) -> None:
-    code, out, err = _cli(
-        capsys, monkeypatch, "providers", TTS_ROUTER_PLUGINS=FIXTURES_BROKEN_AT_EVERY_STAGE
-    )
+def test_providers_shows_broken_providers_and_plugins(cli: Cli, fixture_plugins: object) -> None:
+    code, out, err = cli("providers", TTS_ROUTER_PLUGINS=FIXTURES_BROKEN_AT_EVERY_STAGE)
     assert code == 0 and "Traceback" not in out + err
     blocks = {block.splitlines()[0]: block for block in _blocks(out)}
     assert "status:     ready" in blocks["entry-point-fake 0.0.1"]
@@ -334,21 +292,17 @@ def _blocks(out: str) -> list[str]:
     return blocks
 
 
-def test_providers_says_which_were_filtered(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    code, out, _ = _cli(capsys, monkeypatch, "providers", TTS_ROUTER_PLUGINS="espeak")
+def test_providers_says_which_were_filtered(cli: Cli) -> None:
+    code, out, _ = cli("providers", TTS_ROUTER_PLUGINS="espeak")
     assert code == 0
     filtered = next(line for line in out.splitlines() if line.startswith("filtered by"))
     assert filtered.startswith("filtered by TTS_ROUTER_PLUGINS=espeak: ") and "qwen" in filtered
 
 
 def test_plugins_lists_each_entry_point_its_providers_and_status(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fixture_plugins: object
+    cli: Cli, fixture_plugins: object
 ) -> None:
-    code, out, _ = _cli(
-        capsys, monkeypatch, "plugins", TTS_ROUTER_PLUGINS=FIXTURES_BROKEN_AT_EVERY_STAGE
-    )
+    code, out, _ = cli("plugins", TTS_ROUTER_PLUGINS=FIXTURES_BROKEN_AT_EVERY_STAGE)
     assert code == 1
     rows = {line.split()[0]: line for line in out.splitlines()[1:] if line.startswith("fixture_")}
     assert out.splitlines()[0].split() == ["ENTRY", "POINT", "DISTRIBUTION", "PROVIDERS", "STATUS"]
@@ -370,14 +324,10 @@ def test_plugins_lists_each_entry_point_its_providers_and_status(
     assert "TTS_ROUTER_PLUGINS=" in out and "filtered out: " in out
 
 
-def test_plugins_exits_0_when_every_entry_point_is_ok(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fixture_plugins: object
-) -> None:
-    code, out, _ = _cli(capsys, monkeypatch, "plugins", TTS_ROUTER_PLUGINS="fixture_good,espeak")
+def test_plugins_exits_0_when_every_entry_point_is_ok(cli: Cli, fixture_plugins: object) -> None:
+    code, out, _ = cli("plugins", TTS_ROUTER_PLUGINS="fixture_good,espeak")
     assert code == 0, out
-    code, out, _ = _cli(
-        capsys, monkeypatch, "plugins", TTS_ROUTER_PLUGINS="fixture_registers_nothing"
-    )
+    code, out, _ = cli("plugins", TTS_ROUTER_PLUGINS="fixture_registers_nothing")
     assert (
         code == 1
         and "registered nothing: its register_providers hook registered no provider" in out
@@ -454,23 +404,21 @@ def test_a_plugin_reusing_an_id_registers_none_of_its_classes(
     assert registry.entry_points["two"].status.startswith("broken: PluginError: provider id 'same'")
 
 
-def test_the_allow_list_ignores_case(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    code, out, _ = _cli(capsys, monkeypatch, "plugins", TTS_ROUTER_PLUGINS=" ESPEAK ")
+def test_the_allow_list_ignores_case(cli: Cli) -> None:
+    code, out, _ = cli("plugins", TTS_ROUTER_PLUGINS=" ESPEAK ")
     assert code == 0, out
     assert out.splitlines()[1].split()[:2] == ["espeak", "tts-router-espeak"]
     assert "TTS_ROUTER_PLUGINS=espeak; filtered out: " in out
 
 
 def test_doctor_flags_a_loudness_target_without_its_extra(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = {"TTS_ROUTER_PLUGINS": "espeak", "TTS_ROUTER_LOUDNESS": "-16"}
-    code, out, _ = _cli(capsys, monkeypatch, "doctor", **env)
+    code, out, _ = cli("doctor", **env)
     assert code == 0, out  # installed here (the dev environment has every extra)
     monkeypatch.setitem(sys.modules, "pyloudnorm", None)  # as if it were not installed
-    code, out, _ = _cli(capsys, monkeypatch, "doctor", **env)
+    code, out, _ = cli("doctor", **env)
     assert code == 1
     assert "loudness extra is not installed" in " ".join(_problems(out))
     assert "pip install 'tts-router-core[loudness]'" in out

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import soundfile
-from core_support.modal_introspect import inspect_registration
+from core_support.modal_introspect import inspect_registration, qwen_like_settings
 from core_support.tone_service import ToneEngine
 
 from tts_router import modal_kit as kit
@@ -28,13 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def settings(**env: str) -> kit.ModalSettings:
-    return kit.ModalSettings.from_env(
-        "qwen",
-        default_variant="0.6B-Base",
-        default_volume="vol",
-        variants=("0.6B-Base", "1.7B-Base"),
-        environ=env,
-    )
+    return qwen_like_settings(env)
 
 
 def test_importing_the_core_and_the_kit_never_imports_modal() -> None:

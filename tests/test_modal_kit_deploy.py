@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from core_support.modal_introspect import qwen_like_settings as build
 
 from tts_router import modal_kit as kit
 from tts_router.errors import ConfigurationError
@@ -28,17 +29,6 @@ COMPLETE = [
     "hf/hub/models--Org--Model/refs/main",
     "hf/hub/models--Org--Model/snapshots/abc/config.json",
 ]
-
-
-def build(environ: dict[str, str], **overrides: Any) -> kit.ModalSettings:
-    return kit.ModalSettings.from_env(
-        "qwen",
-        default_variant="0.6B-Base",
-        default_volume="vol",
-        variants=("0.6B-Base", "1.7B-Base"),
-        environ=environ,
-        overrides=overrides,
-    )
 
 
 def args(**values: Any) -> types.SimpleNamespace:

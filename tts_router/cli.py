@@ -32,10 +32,10 @@ import json
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from .audio import stitch
 from .errors import NoProviderError, TTSRouterError, ValidationError
@@ -153,31 +153,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    cmd = commands.add_parser("providers", help="installed providers, what they can do, status")
-    cmd.set_defaults(handler=_providers)
-    cmd = commands.add_parser(
+    def command(
+        name: str, handler: Callable[[Router, argparse.Namespace], int], helptext: str, **kw: Any
+    ) -> argparse.ArgumentParser:
+        cmd = commands.add_parser(name, help=helptext, **kw)
+        cmd.set_defaults(handler=handler)
+        return cmd
+
+    command("providers", _providers, "installed providers, what they can do, status")
+    command(
         "plugins",
-        help="installed plugins (entry points), their providers, and any that failed",
+        _plugins,
+        "installed plugins (entry points), their providers, and any that failed",
         epilog="exit 1 when a plugin is broken or registered nothing",
     )
-    cmd.set_defaults(handler=_plugins)
-    cmd = commands.add_parser("languages", help="languages, for one provider or all")
-    cmd.add_argument(
+    command("languages", _languages, "languages, for one provider or all").add_argument(
         "--provider", type=_provider_arg, help="a provider id (default: the union of all)"
     )
-    cmd.set_defaults(handler=_languages)
-    cmd = commands.add_parser(
+    command(
         "doctor",
-        help="configuration (secrets masked), health, and every problem with its fix",
+        _doctor,
+        "configuration (secrets masked), health, and every problem with its fix",
         epilog="exit 1 when something is broken or misconfigured",
     )
-    cmd.set_defaults(handler=_doctor)
 
     for name, helptext in (
         ("clone", "speak in the voice of a reference recording"),
         ("design", "speak in a voice described in words"),
     ):
-        cmd = commands.add_parser(name, help=helptext, epilog=_STREAM_HELP)
+        cmd = command(name, _speak, helptext, epilog=_STREAM_HELP)
         _request_flags(cmd, name)
         cmd.add_argument(
             "-o", "--output", type=Path, help="file to write; its suffix picks the format"
@@ -189,11 +193,12 @@ def _parser() -> argparse.ArgumentParser:
             action="store_true",
             help="write audio to standard output as it is made (not flac)",
         )
-        cmd.set_defaults(handler=_speak, operation=name)
+        cmd.set_defaults(operation=name)
 
-    cmd = commands.add_parser(
+    cmd = command(
         "serve",
-        help="the OpenAI-compatible speech gateway (extra: gateway)",
+        _serve,
+        "the OpenAI-compatible speech gateway (extra: gateway)",
         epilog="keys: TTS_ROUTER_GATEWAY_KEYS=KEY1,KEY2 or [gateway] keys (hashes from hash-key)",
     )
     cmd.add_argument("--host", help="address to listen on (default 127.0.0.1)")
@@ -202,11 +207,7 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument(
         "--no-auth", action="store_true", default=None, help="no API keys (loopback only)"
     )
-    cmd.set_defaults(handler=_serve)
-    cmd = commands.add_parser(
-        "hash-key", help="read an API key on stdin, print the hash [gateway] keys stores"
-    )
-    cmd.set_defaults(handler=_hash_key)
+    command("hash-key", _hash_key, "read an API key on stdin, print the hash [gateway] keys stores")
 
     cmd = commands.add_parser("explain", help="which provider a request would go to, and why")
     explain = cmd.add_subparsers(required=True, metavar="OPERATION")
@@ -278,6 +279,11 @@ def _unusable(router: Router, provider_id: str) -> str | None:
 
 def _allow_list_text(registry: PluginRegistry) -> str:
     return ",".join(sorted(registry.allowed or ()))
+
+
+def _allow_list_line(registry: PluginRegistry) -> str:
+    filtered = ", ".join(registry.filtered) or "none"
+    return f"{ALLOW_LIST_VARIABLE}={_allow_list_text(registry)}; filtered out: {filtered}"
 
 
 # -- providers, plugins, languages ---------------------------------------------------------------
@@ -366,10 +372,7 @@ def _plugins(router: Router, args: argparse.Namespace) -> int:
     else:
         print("no plugins installed (install tts-router-espeak for offline speech)")
     if registry.allowed is not None:
-        print(
-            f"{ALLOW_LIST_VARIABLE}={_allow_list_text(registry)}; filtered out: "
-            + (", ".join(registry.filtered) or "none")
-        )
+        print(_allow_list_line(registry))
     for name in registry.unknown_allowed:
         failing += 1
         print(f"{ALLOW_LIST_VARIABLE} names {name!r}, which is not an installed entry point")
@@ -456,13 +459,11 @@ def _doctor(router: Router, args: argparse.Namespace) -> int:
     if registry.allowed is None:
         print(f"plugins: every installed entry point ({ALLOW_LIST_VARIABLE} is not set)")
     else:
-        print(
-            f"plugins: {ALLOW_LIST_VARIABLE}={_allow_list_text(registry)}; filtered out: "
-            + (", ".join(registry.filtered) or "none")
-        )
+        print(f"plugins: {_allow_list_line(registry)}")
     rows, _ = _plugin_rows(router, registry)
     if rows:
-        _print_table(("  ENTRY POINT", "DISTRIBUTION", "PROVIDERS", "STATUS"), _indent(rows))
+        indented = [(f"  {row[0]}", *row[1:]) for row in rows]
+        _print_table(("  ENTRY POINT", "DISTRIBUTION", "PROVIDERS", "STATUS"), indented)
 
     problems = _configuration_problems(router, registry)
 
@@ -510,10 +511,6 @@ def _doctor(router: Router, args: argparse.Namespace) -> int:
         )
     print()
     return _report_problems(problems)
-
-
-def _indent(rows: list[tuple[str, str, str, str]]) -> list[tuple[str, str, str, str]]:
-    return [(f"  {row[0]}", *row[1:]) for row in rows]
 
 
 def _report_problems(problems: Sequence[_Problem]) -> int:

@@ -12,14 +12,35 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-__all__ = ["Registration", "inspect_registration", "load_app_module", "local_service"]
+from tts_router.modal_kit import ModalSettings
+
+__all__ = [
+    "Registration",
+    "inspect_registration",
+    "load_app_module",
+    "local_service",
+    "qwen_like_settings",
+]
+
+
+def qwen_like_settings(environ: Mapping[str, str], **overrides: Any) -> ModalSettings:
+    """Settings of a ``qwen`` deployment with the Volume ``vol`` and two variants, from
+    ``environ`` only (the kit's tests)."""
+    return ModalSettings.from_env(
+        "qwen",
+        default_variant="0.6B-Base",
+        default_volume="vol",
+        variants=("0.6B-Base", "1.7B-Base"),
+        environ=environ,
+        overrides=overrides,
+    )
 
 
 def load_app_module(monkeypatch: pytest.MonkeyPatch, module: str, **env: str) -> ModuleType:

@@ -29,6 +29,8 @@ from .settings import ModalSettings
 if TYPE_CHECKING:
     import modal
 
+    from .check import ImageSpec
+
 __all__ = [
     "PYTHON_VERSION",
     "SERVE_ENV",
@@ -56,7 +58,6 @@ def build_image(
     *,
     requirements: Sequence[str],
     local_packages: Sequence[str],
-    apt_packages: Sequence[str] = (),
 ) -> modal.Image:
     """The container image: slim Debian, the locked packages, settings, then the local source.
 
@@ -75,7 +76,7 @@ def build_image(
 
     pins = parse_pins(requirements)
     image = modal.Image.debian_slim(python_version=PYTHON_VERSION)
-    system = system_packages(pins, apt_packages)
+    system = system_packages(pins)
     if system:
         image = image.apt_install(*system)
     if settings.torch_index:
@@ -139,21 +140,15 @@ def download_options(
 
 
 def app_resources(
-    settings: ModalSettings,
-    *,
-    requirements: Sequence[str],
-    local_packages: Sequence[str],
-    apt_packages: Sequence[str] = (),
+    settings: ModalSettings, spec: ImageSpec
 ) -> tuple[modal.App, modal.Image, modal.Volume]:
-    """The app named by ``settings``, its image (:func:`build_image`) and its Volume
-    (:func:`model_volume`): what every provider's app file starts from. Lazy: no network."""
+    """The app named by ``settings``, the image of ``spec`` (:func:`build_image` of its
+    requirement set and source packages) and the Volume (:func:`model_volume`): what every
+    provider's app file starts from. Lazy: no network."""
     import modal
 
     image = build_image(
-        settings,
-        requirements=requirements,
-        local_packages=local_packages,
-        apt_packages=apt_packages,
+        settings, requirements=spec.requirements, local_packages=spec.source_packages
     )
     return modal.App(settings.app_name), image, model_volume(settings)
 

@@ -25,6 +25,7 @@ __all__ = [
     "VOICES_DIR_VARIABLE",
     "ModalSettings",
     "app_name_for",
+    "gpu_type",
     "setting_variables",
     "variable_for",
 ]
@@ -197,7 +198,7 @@ class ModalSettings:
     @property
     def variant_variable(self) -> str:
         """The provider's own variable naming the variant (``TTS_ROUTER_QWEN_VARIANT``)."""
-        return f"{ENV_PREFIX}{self.provider.upper()}_VARIANT"
+        return variable_for(self.provider, "variant")
 
     @property
     def autoscale_target(self) -> int:
@@ -220,12 +221,12 @@ class ModalSettings:
     @property
     def price_per_hour(self) -> float | None:
         """Dollars per GPU-hour for :attr:`gpu`, where known."""
-        return GPU_PRICE_PER_HOUR.get(self.gpu.split(":", 1)[0].upper())
+        return GPU_PRICE_PER_HOUR.get(gpu_type(self.gpu))
 
     @property
     def capability(self) -> tuple[int, int] | None:
         """CUDA compute capability of :attr:`gpu`, where known."""
-        return GPU_CAPABILITY.get(self.gpu.split(":", 1)[0].upper())
+        return GPU_CAPABILITY.get(gpu_type(self.gpu))
 
     def env(self) -> dict[str, str]:
         """The variables that reproduce these settings (ordered, strings only)."""
@@ -268,7 +269,6 @@ class ModalSettings:
         variants: Iterable[str] | None = None,
         environ: Mapping[str, str] | None = None,
         overrides: Mapping[str, Any] | None = None,
-        **defaults: Any,
     ) -> ModalSettings:
         """Settings from ``TTS_ROUTER_*`` variables over the provider's defaults.
 
@@ -277,13 +277,13 @@ class ModalSettings:
         ``overrides`` (a CLI's choice of variant...) are applied last, with :meth:`with_changes`.
         """
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {"provider": provider, "volume": default_volume, **defaults}
-        variant = env.get(f"{ENV_PREFIX}{provider.upper()}_VARIANT") or default_variant
+        values: dict[str, Any] = {"provider": provider, "volume": default_volume}
+        variant_variable = variable_for(provider, "variant")
+        variant = env.get(variant_variable) or default_variant
         allowed = tuple(variants or ())
         if allowed and variant not in allowed:
             raise ConfigurationError(
-                f"{ENV_PREFIX}{provider.upper()}_VARIANT={variant!r} is not one of "
-                + ", ".join(allowed)
+                f"{variant_variable}={variant!r} is not one of " + ", ".join(allowed)
             )
         values["variant"] = variant
         for name, suffix in _STR_FIELDS.items():
@@ -329,7 +329,12 @@ def setting_variables(provider: str) -> tuple[str, ...]:
     """Every variable :meth:`ModalSettings.from_env` reads for ``provider``: the ones that
     change a deployment (``TTS_ROUTER_QWEN_VARIANT``, ``TTS_ROUTER_GPU``, ...)."""
     suffixes = (*_STR_FIELDS.values(), "MODAL_CPU", *_INT_FIELDS.values())
-    return (f"{ENV_PREFIX}{provider.upper()}_VARIANT", *(ENV_PREFIX + s for s in suffixes))
+    return (variable_for(provider, "variant"), *(ENV_PREFIX + s for s in suffixes))
+
+
+def gpu_type(gpu: str) -> str:
+    """The type of a Modal GPU request, as the tables here name it: ``a10g:2`` -> ``A10G``."""
+    return gpu.split(":", 1)[0].upper()
 
 
 def app_name_for(provider: str, variant: str) -> str:

@@ -11,9 +11,9 @@ import base64
 import io
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import httpx
@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from ..http import ServiceClient
 
 __all__ = ["SmokeReport", "add_smoke_arguments", "smoke", "smoke_flow"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,63 +65,52 @@ def smoke(
 
     Uses the core's :class:`~tts_router.http.ServiceClient` (retries, 303s, typed errors).
     """
-    return asyncio.run(_smoke(url, provider, text, language, transcript, instruct, auth, client))
-
-
-async def _smoke(
-    url: str,
-    provider: str,
-    text: str,
-    language: str,
-    transcript: str | None,
-    instruct: str | None,
-    auth: httpx.Auth | None,
-    client: ServiceClient | None,
-) -> SmokeReport:
     import soundfile
 
     from ..http import ServiceClient
     from ..protocol import CloneBody, DesignBody
     from ..testing import make_reference_wav
 
-    service = client or ServiceClient(url, provider=provider, auth=auth)
     seconds: dict[str, float] = {}
-    try:
+
+    async def timed(step: str, call: Awaitable[_T]) -> _T:
         started = time.perf_counter()
-        health = await service.health()
-        seconds["health"] = time.perf_counter() - started
-        started = time.perf_counter()
-        languages = await service.languages()
-        seconds["languages"] = time.perf_counter() - started
-        started = time.perf_counter()
-        if instruct is not None:
-            response = await service.design(
-                DesignBody(text=text, instruct=instruct, language=language, seed=0)
-            )
-            seconds["design"] = time.perf_counter() - started
-        else:
-            reference = make_reference_wav(seconds=3.0)
-            body = CloneBody(
-                text=text,
-                language=language,
-                audio_base64=base64.b64encode(reference).decode(),
-                transcript=transcript,
-                seed=0,
-            )
-            response = await service.clone(body)
-            seconds["clone"] = time.perf_counter() - started
-    finally:
-        if client is None:
-            await service.aclose()
-    info = soundfile.info(io.BytesIO(response.wav))
-    return SmokeReport(
-        health=health.model_dump(),
-        languages=list(languages.languages),
-        seconds=seconds,
-        audio_seconds=info.frames / info.samplerate,
-        model=response.model,
-        mode=response.mode,
-    )
+        result = await call
+        seconds[step] = time.perf_counter() - started
+        return result
+
+    async def run() -> SmokeReport:
+        service = client or ServiceClient(url, provider=provider, auth=auth)
+        try:
+            health = await timed("health", service.health())
+            languages = await timed("languages", service.languages())
+            if instruct is not None:
+                body = DesignBody(text=text, instruct=instruct, language=language, seed=0)
+                response = await timed("design", service.design(body))
+            else:
+                reference = base64.b64encode(make_reference_wav(seconds=3.0)).decode()
+                clone = CloneBody(
+                    text=text,
+                    language=language,
+                    audio_base64=reference,
+                    transcript=transcript,
+                    seed=0,
+                )
+                response = await timed("clone", service.clone(clone))
+        finally:
+            if client is None:
+                await service.aclose()
+        info = soundfile.info(io.BytesIO(response.wav))
+        return SmokeReport(
+            health=health.model_dump(),
+            languages=list(languages.languages),
+            seconds=seconds,
+            audio_seconds=info.frames / info.samplerate,
+            model=response.model,
+            mode=response.mode,
+        )
+
+    return asyncio.run(run())
 
 
 def add_smoke_arguments(parser: Any) -> None:

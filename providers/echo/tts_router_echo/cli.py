@@ -23,8 +23,8 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from tts_router import modal_kit
 from tts_router.errors import ConfigurationError
 from tts_router.extras import require_extra
 
@@ -57,13 +57,6 @@ def _parser() -> argparse.ArgumentParser:
     tiny = commands.add_parser("tiny", help="write a tiny random-weight model (noise, offline)")
     tiny.add_argument("--model-dir", required=True, type=Path)
     tiny.add_argument("--seed", default=0, type=int)
-    _add_modal_commands(commands)
-    return parser
-
-
-def _add_modal_commands(commands: Any) -> None:
-    from tts_router import modal_kit
-
     deploy = commands.add_parser("deploy", help="deploy the Modal app (GPU service)")
     deploy.add_argument(
         "--download",
@@ -77,11 +70,10 @@ def _add_modal_commands(commands: Any) -> None:
         "check", help="the image's packages against uv.lock; the app imported under Python 3.12"
     )
     modal_kit.add_check_arguments(check)
+    return parser
 
 
 def _deploy(args: argparse.Namespace) -> int:
-    from tts_router import modal_kit
-
     from . import modal_app
 
     settings = modal_kit.command_settings(args, "echo", modal_app.echo_settings)
@@ -114,14 +106,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "deploy":
         return _deploy(args)
     if args.command == "check":
-        from tts_router import modal_kit
-
         from . import modal_app
 
         return modal_kit.check_flow(args, modal_app.IMAGE, modal_app.echo_settings({}))
     if args.command == "smoke":
-        from tts_router import modal_kit
-
         return modal_kit.smoke_flow(args, provider="echo")
     if args.command == "serve":
         import uvicorn

@@ -86,9 +86,7 @@ def volume_weights(settings: kit.ModalSettings) -> kit.VolumeWeights:
 # --------------------------------------------------------------------------- the Modal app
 
 SETTINGS = echo_settings()
-app, image, volume = kit.app_resources(
-    SETTINGS, requirements=IMAGE.requirements, local_packages=IMAGE.source_packages
-)
+app, image, volume = kit.app_resources(SETTINGS, IMAGE)
 
 
 @kit.download_function(app, SETTINGS, image, volume)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tts_router.errors import ConfigurationError
 
-from .architecture import AE_REPO, MODEL_REPO, PCA_FILE, WEIGHTS_FILE, Architecture, weight_paths
+from .architecture import AE_REPO, MODEL_REPO, WEIGHTS_FILE, Architecture, weight_paths
 
 if TYPE_CHECKING:
     import torch
@@ -143,12 +143,7 @@ def download(root: Path, *, token: str | None = None, revision: str | None = Non
     """
     from huggingface_hub import hf_hub_download
 
-    for repo, filename in (
-        (MODEL_REPO, WEIGHTS_FILE),
-        (MODEL_REPO, PCA_FILE),
-        (AE_REPO, WEIGHTS_FILE),
-    ):
-        if (root / repo / filename).is_file():
-            continue
-        hf_hub_download(repo, filename, local_dir=str(root / repo), token=token, revision=revision)
+    for path in missing_files(root):  # each at ROOT/<repo_id>/<file>
+        repo = path.parent.relative_to(root).as_posix()
+        hf_hub_download(repo, path.name, local_dir=str(path.parent), token=token, revision=revision)
     return root

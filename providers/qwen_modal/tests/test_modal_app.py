@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from core_support.modal_introspect import inspect_registration, load_app_module, local_service
+from tts_router_qwen_modal import cli, memory
 
 from tts_router import modal_kit as kit
 from tts_router.errors import ConfigurationError
@@ -150,8 +151,6 @@ def test_deploy_dry_run_builds_the_modal_deploy_invocation(
     variant: str,
     url_variables: list[str],
 ) -> None:
-    from tts_router_qwen_modal import cli
-
     load_app(monkeypatch)
     monkeypatch.setattr(subprocess, "Popen", _no_subprocess)
     assert cli.main(["deploy", "--model", model, "--gpu", "L4", "--dry-run"]) == 0
@@ -183,8 +182,6 @@ def test_deploy_dry_run_builds_the_modal_deploy_invocation(
 def test_a_combined_deployment_is_one_app_with_both_models(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tts_router_qwen_modal import cli
-
     module = load_app(monkeypatch, TTS_ROUTER_QWEN_VARIANT="0.6B-Base+1.7B-VoiceDesign")
     assert module.app.name == "tts-router-qwen-0-6b-base-1-7b-voicedesign"
     service = inspect_registration(module.QwenService)
@@ -230,8 +227,6 @@ def test_deploy_refuses_a_gpu_too_small_for_the_weights(
 ) -> None:
     """The engine's estimate decides: a combined deployment's float32 weights (the T4 plan)
     are over half the T4 (said), and no deploy goes to a GPU they do not fit at all."""
-    from tts_router_qwen_modal import cli, memory
-
     load_app(monkeypatch)
     monkeypatch.setattr(subprocess, "Popen", _no_subprocess)
     assert cli.main(["deploy", "--model", "1.7B+design", "--gpu", "T4", "--dry-run"]) == 0
@@ -247,8 +242,6 @@ def test_deploy_refuses_a_gpu_too_small_for_the_weights(
 def test_download_dry_run(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tts_router_qwen_modal import cli
-
     load_app(monkeypatch)
     monkeypatch.setattr(subprocess, "Popen", _no_subprocess)
     assert cli.main(["download", "--model", "0.6B", "--model", "design", "--dry-run"]) == 0
@@ -266,8 +259,6 @@ def _no_subprocess(*args: Any, **kwargs: Any) -> Any:
 def test_deploy_refuses_settings_inherited_from_the_shell(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tts_router_qwen_modal import cli
-
     load_app(monkeypatch)
     monkeypatch.setattr(subprocess, "Popen", _no_subprocess)
     monkeypatch.setenv("TTS_ROUTER_MODAL_MODEL", "/home/me/Qwen3-TTS")  # a local experiment
@@ -312,8 +303,6 @@ def test_the_class_serves_the_protocol_app(
     capsys: pytest.CaptureFixture[str],
     qwen_models: dict[str, Any],
 ) -> None:
-    from tts_router_qwen_modal import cli
-
     module = load_app(
         monkeypatch, TTS_ROUTER_GPU="T4", TTS_ROUTER_MODAL_MODEL=str(qwen_models["base"])
     )
@@ -338,8 +327,6 @@ def test_a_combined_deployment_serves_clone_and_design_at_one_url(
 ) -> None:
     """``--model 0.6B+design`` in the container: both models preloaded before the snapshot,
     both moved after the restore, one app answering /clone and /design."""
-    from tts_router_qwen_modal import cli
-
     models = f"{qwen_models['base']}+{qwen_models['design']}"
     module = load_app(
         monkeypatch,

@@ -27,6 +27,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tts_router import modal_kit
 from tts_router.errors import ConfigurationError
 from tts_router.extras import require_extra
 
@@ -81,8 +82,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _add_download(sub: Any) -> None:
-    from tts_router import modal_kit
-
     download = sub.add_parser("download", help="fetch models into the Modal Volume, once")
     download.add_argument(
         "--model",
@@ -95,8 +94,6 @@ def _add_download(sub: Any) -> None:
 
 def _download(args: argparse.Namespace) -> int:
     require_extra(MODAL_MODULES, DISTRIBUTION, "modal", what="tts-router-qwen download")
-    from tts_router import modal_kit
-
     from . import modal_app
 
     variants = [resolve_variant(name) for name in args.model]
@@ -109,8 +106,6 @@ def _download(args: argparse.Namespace) -> int:
 
 
 def _add_deploy(sub: Any) -> None:
-    from tts_router import modal_kit
-
     deploy = sub.add_parser("deploy", help="deploy one model variant as a Modal app")
     deploy.add_argument("--model", default="0.6B", help="0.6B (default), 1.7B, design, 0.6B+design")
     deploy.add_argument(
@@ -123,8 +118,6 @@ def _add_deploy(sub: Any) -> None:
 
 def _deploy(args: argparse.Namespace) -> int:
     require_extra(MODAL_MODULES, DISTRIBUTION, "modal", what="tts-router-qwen deploy")
-    from tts_router import modal_kit
-
     from . import modal_app
     from .memory import GpuFit
 
@@ -146,8 +139,6 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _add_check(sub: Any) -> None:
-    from tts_router import modal_kit
-
     check = sub.add_parser(
         "check", help="the image's packages against uv.lock; the app imported under Python 3.12"
     )
@@ -157,8 +148,6 @@ def _add_check(sub: Any) -> None:
 
 def _check(args: argparse.Namespace) -> int:
     require_extra(MODAL_MODULES, DISTRIBUTION, "modal", what="tts-router-qwen check")
-    from tts_router import modal_kit
-
     from . import modal_app
 
     settings = modal_app.qwen_settings({}, variant=resolve_variant(args.model))
@@ -166,8 +155,6 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _add_smoke(sub: Any) -> None:
-    from tts_router import modal_kit
-
     smoke = sub.add_parser(
         "smoke", help="health, languages and one short clone (or design) against a URL"
     )
@@ -175,8 +162,6 @@ def _add_smoke(sub: Any) -> None:
 
 
 def _smoke(args: argparse.Namespace) -> int:
-    from tts_router import modal_kit
-
     return modal_kit.smoke_flow(args, provider="qwen")
 
 

@@ -17,11 +17,12 @@ GPU, leaving the rest for that (a rule of thumb, not a measurement).
 from __future__ import annotations
 
 import json
+import math
 import struct
 from collections.abc import Sequence
 from pathlib import Path
 
-from tts_router.modal_kit.settings import GPU_CAPABILITY, GPU_MEMORY_GIB
+from tts_router.modal_kit.settings import GPU_CAPABILITY, GPU_MEMORY_GIB, gpu_type
 
 from .loading import DeviceFacts, DType, plan_load
 from .variants import DEPLOYABLE, nominal_parameters
@@ -56,10 +57,7 @@ def parameter_count(model_dir: str | Path) -> int:
             header = json.loads(file.read(size))
         for name, entry in header.items():
             if name != "__metadata__":
-                count = 1
-                for dimension in entry["shape"]:
-                    count *= int(dimension)
-                total += count
+                total += math.prod(int(dimension) for dimension in entry["shape"])
     return total
 
 
@@ -69,7 +67,7 @@ class GpuFit:
 
     def __init__(self, variant: str, gpu: str) -> None:
         self.variant = variant
-        self.gpu = gpu.split(":", 1)[0].upper()
+        self.gpu = gpu_type(gpu)
         self.dtype: DType = plan_load(DeviceFacts("cuda", GPU_CAPABILITY.get(self.gpu))).dtype
         self.weights = weights_bytes(nominal_parameters(variant), self.dtype)
         """Bytes (:func:`weights_bytes` of the variant's nominal parameters)."""

@@ -127,9 +127,7 @@ def fetch_models(
 # --------------------------------------------------------------------------- the Modal app
 
 SETTINGS = qwen_settings()
-app, image, volume = kit.app_resources(
-    SETTINGS, requirements=IMAGE.requirements, local_packages=IMAGE.source_packages
-)
+app, image, volume = kit.app_resources(SETTINGS, IMAGE)
 
 
 @kit.download_function(app, SETTINGS, image, volume)
