@@ -14,6 +14,12 @@ TEST_SAMPLER = SamplerSettings(num_steps=2, sequence_length=8)
 PASS_SAMPLES = TEST_SAMPLER.sequence_length * 2048
 TEST_PASS_CHARS = 40
 CROSSFADE_SAMPLES = 441  # the core stitcher's default 10 ms at 44.1 kHz
+SERVICE_OPTIONS: dict[str, Any] = {
+    "device": "cpu",
+    "sampler": TEST_SAMPLER,
+    "engine_options": {"max_pass_chars": TEST_PASS_CHARS},
+}
+"""``create_service_app`` options that give the tiny model the small test settings."""
 
 
 class NetworkUsed(AssertionError):

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from core_support.in_process import check_in_process
-from echo_support import TEST_PASS_CHARS, TEST_SAMPLER, configured
+from echo_support import SERVICE_OPTIONS, configured
 from tts_router_echo.provider import ECHO_LICENSE, EchoProvider
 
 from tts_router import CloneRequest, ConfigurationError, Router, Settings, VoiceReference
@@ -30,13 +30,7 @@ LONG_TEXT = (
 
 def _local(model_dir: Path, **options: Any) -> EchoProvider:
     """The tiny model in-process, with the test sampler (small and fast)."""
-    return EchoProvider.in_process(
-        model_dir,
-        device="cpu",
-        sampler=TEST_SAMPLER,
-        engine_options={"max_pass_chars": TEST_PASS_CHARS},
-        **options,
-    )
+    return EchoProvider.in_process(model_dir, **SERVICE_OPTIONS, **options)
 
 
 def _clone(text: str) -> CloneRequest:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from echo_support import TEST_PASS_CHARS, TEST_SAMPLER, configured
+from echo_support import SERVICE_OPTIONS, configured
 from tts_router_echo.provider import ECHO_LICENSE, EchoProvider
 from tts_router_echo.sdk import EchoModalSdkProvider
 from tts_router_echo.service import create_service_app
@@ -28,12 +28,7 @@ from tts_router.testing import ProviderContract, make_reference_wav
 
 @pytest.fixture(scope="module")
 def echo_url(tiny_dir: Path) -> Iterator[str]:
-    app = create_service_app(
-        tiny_dir,
-        device="cpu",
-        sampler=TEST_SAMPLER,
-        engine_options={"max_pass_chars": TEST_PASS_CHARS},
-    )
+    app = create_service_app(tiny_dir, **SERVICE_OPTIONS)
     with serve_in_thread(app) as url:
         yield url
 

@@ -19,8 +19,8 @@ import soundfile as sf
 from echo_support import (
     CROSSFADE_SAMPLES,
     PASS_SAMPLES,
+    SERVICE_OPTIONS,
     TEST_PASS_CHARS,
-    TEST_SAMPLER,
     NetworkUsed,
 )
 from tts_router_echo.passes import plan_passes
@@ -37,12 +37,7 @@ LONG_TEXT = "First of all, hello. Then a second sentence here. And finally a thi
 @pytest.fixture(scope="module")
 def client(tiny_dir: Path) -> Iterator[httpx.Client]:
     """An HTTP client to the service, once its model has loaded."""
-    app = create_service_app(
-        tiny_dir,
-        device="cpu",
-        sampler=TEST_SAMPLER,
-        engine_options={"max_pass_chars": TEST_PASS_CHARS},
-    )
+    app = create_service_app(tiny_dir, **SERVICE_OPTIONS)
     with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=120) as http:
         deadline = time.monotonic() + 120
         while http.get("/health").json()["status"] != "ok":

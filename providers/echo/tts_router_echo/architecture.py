@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -139,17 +140,17 @@ def build_dac(spec: DacSpec) -> DAC:
         WindowLimitedTransformer,
     )
 
-    q_config = ModelArgs(
+    # The settings upstream gives every transformer of the autoencoder.
+    model_args = partial(
+        ModelArgs, norm_eps=1e-5, dropout_rate=0.1, attn_dropout_rate=0.1, channels_first=True
+    )
+    q_config = model_args(
         block_size=spec.quantizer_block_size,
         n_layer=spec.quantizer_layers,
         n_head=spec.quantizer_heads,
         dim=spec.quantizer_dim,
         intermediate_size=spec.quantizer_intermediate_size,
         head_dim=spec.quantizer_dim // spec.quantizer_heads,
-        norm_eps=1e-5,
-        dropout_rate=0.1,
-        attn_dropout_rate=0.1,
-        channels_first=True,
     )
 
     def quantizer_transformer() -> WindowLimitedTransformer:
@@ -175,18 +176,7 @@ def build_dac(spec: DacSpec) -> DAC:
     def general_config(**kw: Any) -> ModelArgs:
         # Upstream's transformer_general_config with our block size; the blocks pass
         # n_layer, n_head (= dim // 64), dim and intermediate_size.
-        return ModelArgs(
-            block_size=spec.block_size,
-            n_layer=kw["n_layer"],
-            n_head=kw["n_head"],
-            dim=kw["dim"],
-            intermediate_size=kw["intermediate_size"],
-            head_dim=64,
-            norm_eps=1e-5,
-            dropout_rate=0.1,
-            attn_dropout_rate=0.1,
-            channels_first=True,
-        )
+        return model_args(block_size=spec.block_size, head_dim=64, **kw)
 
     return DAC(
         encoder_dim=spec.encoder_dim,

@@ -36,7 +36,8 @@ from tts_router.protocol import HealthInfo
 from tts_router.serving import BoundedLRU, CloneJob, DesignJob, EngineResult
 
 from .architecture import MODEL_REPO, Architecture
-from .passes import CHARS_PER_SECOND, max_pass_chars, plan_passes, untagged
+from .passes import CHARS_PER_SECOND, plan_passes, untagged
+from .passes import max_pass_chars as default_pass_chars
 from .provider import ECHO_LICENSE
 from .sampler import HOP_SAMPLES, SAMPLE_RATE, SamplerSettings
 
@@ -111,7 +112,9 @@ class EchoEngine:
             raise ValueError("max_batch_passes must be at least 1")
         self.model_dir = Path(model_dir)
         self.sampler = sampler or SamplerSettings()
-        self.max_pass_chars = max_pass_chars or _default_pass_chars(self.sampler, chars_per_second)
+        self.max_pass_chars = max_pass_chars or default_pass_chars(
+            self.sampler.window_seconds, chars_per_second
+        )
         self.max_batch_passes = max_batch_passes
         self._requested_device = device
         self._requested_model_dtype = model_dtype
@@ -336,17 +339,12 @@ class EchoEngine:
 
         parts = self._require_loaded()
         # Already normalised by plan_passes (a superset of upstream's normaliser).
-        ids, mask = cast(
+        return cast(
             "tuple[torch.Tensor, torch.Tensor]",
             get_text_input_ids_and_mask(
                 texts, max_length=_TEXT_TOKENS, device=str(parts.model.device), normalize=False
             ),
         )
-        return ids, mask
-
-
-def _default_pass_chars(sampler: SamplerSettings, chars_per_second: float) -> int:
-    return max_pass_chars(sampler.window_seconds, chars_per_second)
 
 
 def _model_dtype(device: str, requested: str | None) -> torch.dtype:

@@ -74,7 +74,6 @@ class EchoProvider(RemoteProvider):
         "set ECHO_MODAL_URL to the deployed service (tts-router-echo deploy) or to a local one "
         "(tts-router-echo serve --model-dir DIR)"
     )
-    """The in-process service app of a local provider (:meth:`in_process`); None otherwise."""
 
     @classmethod
     def in_process(

@@ -10,7 +10,7 @@ no speaker-KV scaling, 640 latents (~29.7 s). The bundled presets
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from importlib import resources
 from typing import Any
 
@@ -64,10 +64,6 @@ class SamplerSettings:
     def sampler_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``sample_euler_cfg_independent_guidances`` (all but seed)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "seed"}
-
-    def with_options(self, **changes: Any) -> SamplerSettings:
-        """A copy with ``changes`` applied (validated again)."""
-        return replace(self, **changes)
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> SamplerSettings:

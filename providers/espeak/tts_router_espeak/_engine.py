@@ -159,7 +159,7 @@ def _clean(text: str) -> str:
     return "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32)
 
 
-def _collect(wav: Any, numsamples: int, events: Any) -> int:
+def _collect(wav: Any, numsamples: int, _events: Any) -> int:
     # Called by the library on the synthesising thread, inside _LOCK; wav is NULL at the end.
     if wav and numsamples > 0:
         _buffer.append(np.ctypeslib.as_array(wav, shape=(numsamples,)).copy())

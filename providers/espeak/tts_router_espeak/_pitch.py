@@ -34,11 +34,6 @@ class PitchTrack:
     hop_seconds: float
 
     @property
-    def voiced_f0(self) -> npt.NDArray[np.float64]:
-        """F0 values of the voiced frames only."""
-        return self.f0[np.isfinite(self.f0)]
-
-    @property
     def active_seconds(self) -> float:
         """How long there is sound above the silence threshold."""
         return float(np.count_nonzero(self.active)) * self.hop_seconds
@@ -46,7 +41,7 @@ class PitchTrack:
     @property
     def median_f0(self) -> float | None:
         """Median F0 of voiced frames, or None when fewer than 5 frames are voiced."""
-        voiced = self.voiced_f0
+        voiced = self.f0[np.isfinite(self.f0)]
         return float(np.median(voiced)) if voiced.size >= 5 else None
 
 

@@ -27,24 +27,39 @@ def qwen_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
 
 
+def _loaded_engine(model_dir: Any) -> Any:
+    from tts_router_qwen_modal.engine import QwenEngine, QwenEngineConfig
+
+    engine = QwenEngine(QwenEngineConfig(model=str(model_dir), **engine_options()))
+    engine.load()
+    return engine
+
+
 @pytest.fixture(scope="session")
 def base_engine(qwen_models: dict[str, Any]) -> Any:
     """A loaded early-EOS Base engine shared by the engine tests."""
-    from tts_router_qwen_modal.engine import QwenEngine, QwenEngineConfig
-
-    engine = QwenEngine(QwenEngineConfig(model=str(qwen_models["base"]), **engine_options()))
-    engine.load()
-    return engine
+    return _loaded_engine(qwen_models["base"])
 
 
 @pytest.fixture(scope="session")
 def design_engine(qwen_models: dict[str, Any]) -> Any:
     """A loaded early-EOS VoiceDesign engine."""
-    from tts_router_qwen_modal.engine import QwenEngine, QwenEngineConfig
+    return _loaded_engine(qwen_models["design"])
 
-    engine = QwenEngine(QwenEngineConfig(model=str(qwen_models["design"]), **engine_options()))
-    engine.load()
-    return engine
+
+@pytest.fixture(scope="module")
+def served(qwen_models: dict[str, Any]) -> Iterator[tuple[Any, str]]:
+    """The real Qwen service (Base + VoiceDesign tiny models) on a free local port, one per
+    test module: (its app, its URL)."""
+    from tts_router_qwen_modal.service import create_service_app
+
+    from tts_router.serving import serve_in_thread
+
+    app = create_service_app(
+        qwen_models["base"], qwen_models["design"], engine_options=engine_options()
+    )
+    with serve_in_thread(app) as url:
+        yield app, url
 
 
 @pytest.fixture(scope="session")

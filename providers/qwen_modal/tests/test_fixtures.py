@@ -90,27 +90,18 @@ def _icl_samples(ref: tuple[np.ndarray, int]) -> int:
     return expected_output_samples(MAX_NEW_TOKENS, reference_frames(len(ref[0]), ref[1]))
 
 
-def test_icl_clone(base_model: Any, ref_audio: tuple[np.ndarray, int]) -> None:
+@pytest.mark.parametrize("x_vector", [False, True], ids=["icl", "x_vector"])
+def test_clone(base_model: Any, ref_audio: tuple[np.ndarray, int], x_vector: bool) -> None:
     result = base_model.generate_voice_clone(
         text="Hello there, world.",
         language="English",
         ref_audio=ref_audio,
-        ref_text=REF_TEXT,
-        x_vector_only_mode=False,
+        ref_text=None if x_vector else REF_TEXT,
+        x_vector_only_mode=x_vector,
         max_new_tokens=MAX_NEW_TOKENS,
     )
-    _assert_audio(result, 1, _icl_samples(ref_audio))
-
-
-def test_x_vector_clone(base_model: Any, ref_audio: tuple[np.ndarray, int]) -> None:
-    result = base_model.generate_voice_clone(
-        text="Hello there, world.",
-        language="English",
-        ref_audio=ref_audio,
-        x_vector_only_mode=True,
-        max_new_tokens=MAX_NEW_TOKENS,
-    )
-    _assert_audio(result, 1, (MAX_NEW_TOKENS - 1) * FRAME_SAMPLES)
+    samples = (MAX_NEW_TOKENS - 1) * FRAME_SAMPLES if x_vector else _icl_samples(ref_audio)
+    _assert_audio(result, 1, samples)
 
 
 def test_clone_from_cached_prompt(base_model: Any, ref_audio: tuple[np.ndarray, int]) -> None:

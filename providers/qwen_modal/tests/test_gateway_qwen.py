@@ -12,9 +12,7 @@ import httpx
 import openai
 import pytest
 import soundfile as sf
-from qwen_test_support import engine_options
 from tts_router_qwen_modal.provider import QwenProvider
-from tts_router_qwen_modal.service import create_service_app
 
 from tts_router import Router, Settings
 from tts_router.gateway import GatewayConfig, create_app, hash_key
@@ -27,20 +25,12 @@ KEY = "sk-qwen-gateway-test"
 
 
 @pytest.fixture(scope="module")
-def gateway_url(
-    qwen_models: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    service = create_service_app(
-        qwen_models["base"], qwen_models["design"], engine_options=engine_options()
-    )
-    with serve_in_thread(service) as service_url:
-        qwen = QwenProvider(ServiceConfig(clone_url=service_url, design_url=service_url))
-        config = GatewayConfig(
-            keys=(hash_key(KEY),), data_dir=tmp_path_factory.mktemp("gateway-data")
-        )
-        app = create_app(config, Router(providers=[qwen], settings=Settings.load({})))
-        with serve_in_thread(app) as url:
-            yield url
+def gateway_url(served: tuple[Any, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    qwen = QwenProvider(ServiceConfig(clone_url=served[1], design_url=served[1]))
+    config = GatewayConfig(keys=(hash_key(KEY),), data_dir=tmp_path_factory.mktemp("gateway-data"))
+    app = create_app(config, Router(providers=[qwen], settings=Settings.load({})))
+    with serve_in_thread(app) as url:
+        yield url
 
 
 def test_design_then_clone_an_uploaded_voice_through_the_openai_client(gateway_url: str) -> None:

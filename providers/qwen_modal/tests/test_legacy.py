@@ -6,17 +6,15 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from core_support.faultproxy import FaultProxy
-from qwen_test_support import configured
+from qwen_test_support import REF, cli_clone, clone_request, configured
 from seed_app import create_seed_app
 from tts_router_qwen_modal import legacy
 from tts_router_qwen_modal.legacy import (
@@ -27,27 +25,17 @@ from tts_router_qwen_modal.legacy import (
 )
 from tts_router_qwen_modal.provider import QwenProvider
 
-from tts_router import (
-    CloneRequest,
-    DesignRequest,
-    NoProviderError,
-    Router,
-    Settings,
-    VoiceReference,
-    decode_audio,
-)
+from tts_router import DesignRequest, NoProviderError, Router, Settings, decode_audio
 from tts_router.audio import OUTPUT_LIMITS, encode_wav, validate_output_wav
 from tts_router.client_options import RetryOptions
 from tts_router.errors import ProviderError, TruncatedOutputError, ValidationError
 from tts_router.http import AudioResponse, ServiceClient
 from tts_router.serving import serve_in_thread
-from tts_router.testing import make_reference_wav
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
 SEED_CLONE = "https://duncab013--qwen3-tts-voice-clone-06b-qwen3ttsservice-clone.modal.run"
 SEED_DESIGN = "https://duncab013--qwen3-tts-voice-design-voicedesignservice-design.modal.run"
-REF = make_reference_wav(seconds=1.5, sample_rate=24_000)
 ENGLISH = "Good morning! The weather today is bright and mild, and the trains run on time."
 
 
@@ -97,9 +85,7 @@ def provider(transport: LoopbackModal) -> LegacyQwenProvider:
     )
 
 
-def _clone(transcript: str | None = "Hello, this is me.", **extra: Any) -> CloneRequest:
-    reference = VoiceReference(audio=REF, transcript=transcript)
-    return CloneRequest(text=ENGLISH, reference=reference, **extra)
+_clone = partial(clone_request, ENGLISH)
 
 
 def test_a_seed_url_selects_the_legacy_backend_with_one_notice(
@@ -252,32 +238,6 @@ def make_reference_wav_samples(seconds: float) -> Any:
 
 
 def test_the_cli_clones_through_the_seed_app(seed: tuple[Any, str], tmp_path: Path) -> None:
-    reference = tmp_path / "ref.wav"
-    reference.write_bytes(REF)
-    target = tmp_path / "out.wav"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TTS_", "QWEN_"))}
-    env.update({"TTS_PROVIDER": "qwen", "QWEN_BACKEND": "legacy", "QWEN_MODAL_URL": seed[1]})
-    exe = Path(sys.executable).parent / "tts-router"
-    out = subprocess.run(
-        [
-            str(exe),
-            "clone",
-            "--text",
-            "Bonjour à tous, le marché ouvre tous les samedis matin sur la place.",
-            "--reference",
-            str(reference),
-            "--transcript",
-            "Hello, this is me.",
-            "-o",
-            str(target),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    assert "with qwen/" in out.stdout and "mode icl" in out.stdout
-    assert "reference was sent again" in out.stdout
-    assert decode_audio(target.read_bytes(), OUTPUT_LIMITS).sample_rate == 24_000
+    env = {"TTS_PROVIDER": "qwen", "QWEN_BACKEND": "legacy", "QWEN_MODAL_URL": seed[1]}
+    text = "Bonjour à tous, le marché ouvre tous les samedis matin sur la place."
+    assert "reference was sent again" in cli_clone(tmp_path, env, "--text", text)

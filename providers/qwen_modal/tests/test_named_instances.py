@@ -3,28 +3,20 @@ real Qwen service (tiny models) on 127.0.0.1."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from qwen_test_support import engine_options
-from tts_router_qwen_modal.service import create_service_app
 
 from tts_router import DesignRequest, Router, Settings
 from tts_router.cli import main
-from tts_router.serving import serve_in_thread
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
 
 @pytest.fixture(scope="module")
-def qwen_url(qwen_models: dict[str, Any]) -> Iterator[str]:
-    app = create_service_app(
-        qwen_models["base"], qwen_models["design"], engine_options=engine_options()
-    )
-    with serve_in_thread(app) as url:
-        yield url
+def qwen_url(served: tuple[Any, str]) -> str:
+    return served[1]
 
 
 def _config(tmp_path: Path, text: str) -> dict[str, str]:

@@ -3,28 +3,20 @@ which to install, in one line."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
-from core_support.imports import modules_imported_by
+from core_support.extras_check import (
+    assert_client_imports_none_of,
+    assert_missing_extra_named_in_one_line,
+    missing_extra_error,
+)
 from tts_router_qwen_modal import cli
-from tts_router_qwen_modal.provider import QwenProvider, QwenSettings
-
-from tts_router import ConfigurationError, Settings
+from tts_router_qwen_modal.provider import QwenProvider
 
 HEAVY = ("torch", "torchaudio", "qwen_tts", "transformers", "echo_tts", "modal", "fastapi")
 
 
 def test_the_client_import_path_pulls_no_engine_and_no_service() -> None:
-    code = (
-        "import tts_router_qwen_modal.plugin\n"
-        "from tts_router_qwen_modal.provider import QwenProvider, QwenSettings\n"
-        "from tts_router import Settings\n"
-        "settings = Settings.load({'QWEN_MODAL_URL': 'http://127.0.0.1:9'})\n"
-        "QwenProvider.from_settings(settings.provider_settings('qwen', QwenSettings))\n"
-    )
-    imported = modules_imported_by(code)
-    assert not sorted(m for m in imported if m.split(".")[0] in HEAVY)
+    assert_client_imports_none_of(QwenProvider, {"QWEN_MODAL_URL": "http://127.0.0.1:9"}, HEAVY)
 
 
 @pytest.mark.parametrize(
@@ -43,18 +35,12 @@ def test_a_command_needing_a_missing_extra_names_it_in_one_line(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setitem(sys.modules, blocked, None)  # as if not installed
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"{blocked} not installed" in err
-    assert err.rstrip().endswith(f"pip install 'tts-router-qwen-modal[{extra}]'")
+    install = f"pip install 'tts-router-qwen-modal[{extra}]'"
+    assert_missing_extra_named_in_one_line(cli.main, argv, blocked, install, monkeypatch, capsys)
 
 
 def test_the_local_backend_without_the_engine_extra_is_a_configuration_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setitem(sys.modules, "qwen_tts", None)
-    with pytest.raises(ConfigurationError) as info:
-        settings = Settings.load({"QWEN_BACKEND": "local"})
-        QwenProvider.from_settings(settings.provider_settings("qwen", QwenSettings))
-    assert info.value.code == "missing_extra" and "[engine]" in str(info.value)
+    error = missing_extra_error(QwenProvider, {"QWEN_BACKEND": "local"}, "qwen_tts", monkeypatch)
+    assert "[engine]" in str(error)

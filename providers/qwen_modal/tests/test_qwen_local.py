@@ -12,25 +12,16 @@ from typing import Any
 import httpx
 import pytest
 from core_support.in_process import check_in_process
-from qwen_test_support import configured, engine_options
+from qwen_test_support import clone_request, configured, engine_options
 from tts_router_qwen_modal.provider import QwenProvider
 
-from tts_router import (
-    CloneRequest,
-    ConfigurationError,
-    DesignRequest,
-    Router,
-    Settings,
-    VoiceReference,
-    decode_audio,
-)
+from tts_router import ConfigurationError, DesignRequest, Router, Settings, decode_audio
 from tts_router.audio import OUTPUT_LIMITS
 from tts_router.provider import Provider
 from tts_router.serving import IN_PROCESS_URL
-from tts_router.testing import ProviderContract, make_reference_wav
+from tts_router.testing import ProviderContract
 
 pytestmark = pytest.mark.usefixtures("no_network")
-REF = make_reference_wav(seconds=1.5, sample_rate=24_000)
 LONG_TEXT = (
     "The first sentence opens the text. A second one follows it closely, and a third, "
     "slightly longer sentence comes along after it. Four is short. Fifth: numbers like 42 "
@@ -43,11 +34,6 @@ def _local(models: dict[str, Any], **options: Any) -> QwenProvider:
     return QwenProvider.in_process(
         models["base"], models["design"], engine_options=engine_options(), **options
     )
-
-
-def _clone(text: str, transcript: str | None = "Hello, this is me.", **kw: Any) -> CloneRequest:
-    reference = VoiceReference(audio=REF, transcript=transcript)
-    return CloneRequest(text=text, reference=reference, language=kw.pop("language", "en"), **kw)
 
 
 class TestQwenLocalContract(ProviderContract):
@@ -88,7 +74,7 @@ async def test_the_router_clones_through_the_local_backend_from_settings(
         "QWEN_MODEL_DIR": str(qwen_models["base"]),
     }
     router = Router(settings=Settings.load(env))
-    result = await router.clone(_clone("Hi there.", language="English"))  # an alias
+    result = await router.clone(clone_request("Hi there.", language="English"))  # an alias
     assert (result.provider, result.mode, result.sample_rate) == ("qwen", "icl", 24_000)
     await router.aclose()
     assert not router.providers["qwen"].service.started  # type: ignore[attr-defined]
@@ -97,9 +83,9 @@ async def test_the_router_clones_through_the_local_backend_from_settings(
 async def test_clone_design_and_health_in_process(qwen_models: dict[str, Any]) -> None:
     provider = _local(qwen_models)
     assert provider.service is not None and provider.service.app is None  # loads on first use
-    icl = await provider.clone(_clone("Hi there.", language="English"))
+    icl = await provider.clone(clone_request("Hi there.", language="English"))
     assert (icl.mode, icl.sample_rate) == ("icl", 24_000)
-    xvec = await provider.clone(_clone("Guten Tag.", transcript=None, language="de"))
+    xvec = await provider.clone(clone_request("Guten Tag.", transcript=None, language="de"))
     assert xvec.mode == "x_vector"
     design = await provider.design(DesignRequest(text="Hi.", instruct="a deep voice"))
     assert design.mode == "design" and decode_audio(design.audio, OUTPUT_LIMITS).duration > 0.1
@@ -115,4 +101,4 @@ async def test_one_upload_per_voice_batched_clones_a_stream_and_a_clean_shutdown
 ) -> None:
     # A wide batching window: concurrent requests in one process arrive within it.
     provider = _local(qwen_models, batch_window_s=0.3)
-    await check_in_process(provider, _clone, LONG_TEXT, ("qwen", "icl", 24_000), monkeypatch)
+    await check_in_process(provider, clone_request, LONG_TEXT, ("qwen", "icl", 24_000), monkeypatch)

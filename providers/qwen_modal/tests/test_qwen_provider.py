@@ -3,51 +3,27 @@ service (tiny model) on 127.0.0.1 (the local backend: test_qwen_local.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from core_support.faultproxy import FaultProxy
-from qwen_test_support import configured, engine_options
+from qwen_test_support import cli_clone, clone_request, configured
 from tts_router_qwen_modal.provider import QwenProvider, QwenSettings
-from tts_router_qwen_modal.service import create_service_app
 
-from tts_router import (
-    CloneRequest,
-    ConfigurationError,
-    DesignRequest,
-    Router,
-    Settings,
-    VoiceReference,
-    decode_audio,
-)
+from tts_router import ConfigurationError, DesignRequest, Router, Settings, decode_audio
 from tts_router.audio import OUTPUT_LIMITS
 from tts_router.provider import X_VECTOR_WARNING, Provider
 from tts_router.remote import ModalProxyAuth, ServiceConfig
-from tts_router.serving import serve_in_thread
-from tts_router.testing import ProviderContract, make_reference_wav
+from tts_router.testing import ProviderContract
 
 pytestmark = pytest.mark.usefixtures("no_network")
-REF = make_reference_wav(seconds=1.5, sample_rate=24_000)
 
 
 def _settings(env: dict[str, str]) -> QwenSettings:
     """What the router hands QwenProvider.from_settings for this environment."""
     return Settings.load(env).provider_settings("qwen", QwenSettings)
-
-
-@pytest.fixture(scope="module")
-def served(qwen_models: dict[str, Any]) -> Iterator[tuple[Any, str]]:
-    """The real Qwen service (Base + VoiceDesign tiny models) on a free local port."""
-    app = create_service_app(
-        qwen_models["base"], qwen_models["design"], engine_options=engine_options()
-    )
-    with serve_in_thread(app) as url:
-        yield app, url
 
 
 @pytest.fixture
@@ -61,16 +37,14 @@ class TestQwenRemoteContract(ProviderContract):
         return remote
 
 
-def _request(transcript: str | None, language: str = "en") -> CloneRequest:
-    reference = VoiceReference(audio=REF, transcript=transcript)
-    return CloneRequest(text="Hello there, friend.", reference=reference, language=language)
+_request = partial(clone_request, "Hello there, friend.")
 
 
 async def test_router_clones_icl_with_transcript_and_x_vector_without(
     remote: QwenProvider,
 ) -> None:
     router = Router(providers=[remote], settings=Settings.load({}))
-    icl = await router.clone(_request("Hello, this is me."))
+    icl = await router.clone(_request())
     assert (icl.provider, icl.mode, icl.sample_rate) == ("qwen", "icl", 24_000)
     xvec = await router.clone(_request(None, "German"))
     assert xvec.mode == "x_vector" and X_VECTOR_WARNING in xvec.warnings
@@ -91,7 +65,7 @@ async def test_one_logical_job_through_a_reset(served: tuple[Any, str]) -> None:
     with FaultProxy(int(url.rsplit(":", 1)[1])) as proxy:
         proxy.then("pass", "reset_mid_response")  # connection 1: upload; 2: the clone, cut
         provider = QwenProvider(ServiceConfig(clone_url=proxy.url))
-        result = await provider.clone(_request("Hello, this is me."))
+        result = await provider.clone(_request())
         await provider.aclose()
     assert result.mode == "icl" and app.state.stats.engine_jobs - before == 1
 
@@ -133,33 +107,5 @@ def test_configuration_shows_in_missing_configuration_and_auth() -> None:
 
 
 def test_cli_clone_against_the_local_service(served: tuple[Any, str], tmp_path: Path) -> None:
-    reference = tmp_path / "ref.wav"
-    reference.write_bytes(REF)
-    target = tmp_path / "out.wav"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TTS_", "QWEN_"))}
-    env.update({"TTS_PROVIDER": "qwen", "QWEN_MODAL_URL": served[1]})
-    exe = Path(sys.executable).parent / "tts-router"
-    out = subprocess.run(
-        [
-            str(exe),
-            "clone",
-            "--text",
-            "Hello there.",
-            "--reference",
-            str(reference),
-            "--transcript",
-            "Hello, this is me.",
-            "--language",
-            "en",
-            "-o",
-            str(target),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    assert "with qwen/" in out.stdout and "mode icl" in out.stdout
-    assert decode_audio(target.read_bytes(), OUTPUT_LIMITS).sample_rate == 24_000
+    env = {"TTS_PROVIDER": "qwen", "QWEN_MODAL_URL": served[1]}
+    cli_clone(tmp_path, env, "--text", "Hello there.", "--language", "en")

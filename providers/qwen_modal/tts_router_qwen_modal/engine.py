@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -146,7 +147,6 @@ class QwenEngine:
         self._device = "unloaded"
         self._dtype = "unloaded"
         self._attention = "unloaded"
-        self._load_reasons: tuple[str, ...] = ()
         self._names: dict[str, str] = {}  # canonical code -> qwen-tts language name
         self._sample_rate = 24_000  # every 12 Hz model; updated from the first generation
         # A hub model is named by its id; a local directory by its name (paths stay private).
@@ -161,6 +161,8 @@ class QwenEngine:
             if self._model is not None:
                 return
             import torch
+
+            from .sampling import supports_per_row
 
             device = self.config.device or ("cuda:0" if torch.cuda.is_available() else "cpu")
             started = time.perf_counter()
@@ -177,8 +179,7 @@ class QwenEngine:
                 self._variant = f"{model.model.tts_model_size}-{self._kind}"
             self._names = _language_names(model.get_supported_languages() or [])
             self._device, self._dtype, self._attention = device, plan.dtype, attention
-            self._load_reasons = plan.reasons
-            self._per_row = _supports_per_row(model)
+            self._per_row = supports_per_row(model)
             if not self._per_row:
                 logger.warning("per-row sampling unavailable: one generate call per seed")
             logger.info(
@@ -210,23 +211,13 @@ class QwenEngine:
                 (prompt,) = model.create_voice_clone_prompt(
                     ref_audio=reference, ref_text=text, x_vector_only_mode=False
                 )
-                with self._sampling(model, [(0, text, {})]):
-                    model.generate_voice_clone(
-                        text=[text],
-                        language=[language],
-                        voice_clone_prompt=[prompt],
-                        max_new_tokens=frames,
-                    )
+                generate = partial(model.generate_voice_clone, voice_clone_prompt=[prompt])
             elif self._kind == "voice_design":
-                with self._sampling(model, [(0, text, {})]):
-                    model.generate_voice_design(
-                        text=[text],
-                        instruct=["A calm, clear voice."],
-                        language=[language],
-                        max_new_tokens=frames,
-                    )
+                generate = partial(model.generate_voice_design, instruct=["A calm, clear voice."])
             else:
                 return
+            with self._sampling(model, [(0, text, {})]):
+                generate(text=[text], language=[language], max_new_tokens=frames)
         except Exception as exc:
             logger.warning("warm-up failed (%s); the first request pays set-up", type(exc).__name__)
             return
@@ -242,11 +233,6 @@ class QwenEngine:
     def kind(self) -> str:
         """``tts_model_type`` of the loaded model: "base", "voice_design" or "custom_voice"."""
         return self._kind
-
-    @property
-    def load_reasons(self) -> tuple[str, ...]:
-        """Why the plan chose the dtype and attention it did."""
-        return self._load_reasons
 
     # -- SpeechEngine ----------------------------------------------------------------------
 
@@ -339,6 +325,16 @@ class QwenEngine:
                 raise result
             return result
 
+    def split(self, text: str, language: str) -> list[str]:
+        """``text`` in the chunks this model generates it in (:mod:`.chunking`)."""
+        return split_for_generation(
+            text,
+            language,
+            self.config.max_new_tokens,
+            frames_per_char=self.config.frames_per_char,
+            ceiling=self.config.max_chunk_chars,
+        )
+
     # -- the pieces ------------------------------------------------------------------------
 
     def _require(self, kind: str, operation: str) -> Any:
@@ -351,13 +347,6 @@ class QwenEngine:
                 + " model for it"
             )
         return self._model
-
-    def _language(self, language: str) -> str:
-        if language not in self._names:
-            raise UnsupportedLanguageError(
-                f"language {language!r} is not spoken by this model", supported=self._names
-            )
-        return language
 
     def _prompt(self, model: Any, job: CloneJob, mode: CloneMode) -> Any:
         """The voice prompt for ``job``'s reference, from the cache or built once."""
@@ -389,14 +378,11 @@ class QwenEngine:
         seed: int | None,
         options: Any,
     ) -> list[_Chunk]:
-        self._language(language)
-        pieces = split_for_generation(
-            text,
-            language,
-            self.config.max_new_tokens,
-            frames_per_char=self.config.frames_per_char,
-            ceiling=self.config.max_chunk_chars,
-        )
+        if language not in self._names:
+            raise UnsupportedLanguageError(
+                f"language {language!r} is not spoken by this model", supported=self._names
+            )
+        pieces = self.split(text, language)
         if not pieces:
             raise ValidationError("the text has nothing to speak", code="empty_text")
         options = dict(options)
@@ -526,27 +512,17 @@ def release_memory(torch: Any, device: str) -> None:
         trim(0)
 
 
-_TRIM: list[Callable[[int], int] | None] = []
-
-
+@cache
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim`` (None elsewhere), looked up once."""
-    if not _TRIM:
-        function: Callable[[int], int] | None = None
-        name = ctypes.util.find_library("c")
-        if name:
-            try:
-                function = ctypes.CDLL(name).malloc_trim
-            except (OSError, AttributeError):
-                function = None
-        _TRIM.append(function)
-    return _TRIM[0]
-
-
-def _supports_per_row(model: Any) -> bool:
-    from .sampling import supports_per_row
-
-    return supports_per_row(model)
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        function: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return function
 
 
 def _language_names(supported: Sequence[str]) -> dict[str, str]:

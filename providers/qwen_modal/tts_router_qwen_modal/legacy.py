@@ -35,12 +35,12 @@ import base64
 import logging
 import re
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 
 import httpx
 
 from tts_router.audio import DecodedAudio
-from tts_router.client_options import CircuitOptions, RetryOptions, Timeouts
 from tts_router.errors import (
     ConfigurationError,
     TruncatedOutputError,
@@ -170,9 +170,6 @@ class LegacyQwenProvider(Provider):
         clone_url: str | None = None,
         design_url: str | None = None,
         auth: httpx.Auth | None = None,
-        retry: RetryOptions | None = None,
-        timeouts: Timeouts | None = None,
-        circuit: CircuitOptions | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         notice: str | None = None,
     ) -> None:
@@ -183,21 +180,14 @@ class LegacyQwenProvider(Provider):
         )
         for operation, url, setting in configured:
             if url:
+                endpoint = partial(LegacyEndpoint.parse, url, setting=setting)
                 self._apps[operation] = _App(
                     operation,
-                    LegacyEndpoint.parse(url, setting=setting, function=operation),
-                    LegacyEndpoint.parse(url, setting=setting, function="health"),
-                    LegacyEndpoint.parse(url, setting=setting, function="languages")
-                    if operation == "clone"
-                    else None,
+                    endpoint(function=operation),
+                    endpoint(function="health"),
+                    endpoint(function="languages") if operation == "clone" else None,
                 )
-        config = ServiceConfig(
-            auth=auth,
-            retry=retry or RetryOptions(),
-            timeouts=timeouts or Timeouts(),
-            circuit=circuit or CircuitOptions(),
-        )
-        self._clients = _Clients(self.id, config, transport)
+        self._clients = _Clients(self.id, ServiceConfig(auth=auth), transport)
         self._languages: tuple[str, ...] | None = None
         self._model: dict[Operation, str] = {}
         self.notice = notice
@@ -221,12 +211,7 @@ class LegacyQwenProvider(Provider):
         if notice and not _noticed:  # once per process, however many routers are built
             _noticed = True
             logger.warning("%s", notice)
-        return cls(
-            clone_url=clone,
-            design_url=design,
-            auth=settings.auth,
-            notice=notice,
-        )
+        return cls(clone_url=clone, design_url=design, auth=settings.auth, notice=notice)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -265,14 +250,14 @@ class LegacyQwenProvider(Provider):
                 ok = False
                 details.append(f"{operation}: {exc.code}: {exc.message}")
                 continue
-            status = info.get("status") if isinstance(info, dict) else None
-            model = info.get("model") if isinstance(info, dict) else None
+            info = info if isinstance(info, dict) else {}
+            status, model = info.get("status"), info.get("model")
             if isinstance(model, str) and model.replace("-", "").replace(".", "").isalnum():
                 self._model[operation] = model[:64]
             if names is not None:
                 self._languages = _codes(names) or self._languages
             ok = ok and status == "healthy"
-            attention = info.get("attention_implementation") if isinstance(info, dict) else None
+            attention = info.get("attention_implementation")
             details.append(
                 f"{operation}: {self._model.get(operation, _MODEL)} at {app.work.url} "
                 f"(earlier Modal app, {status or 'no status'}, attention {attention or '?'})"

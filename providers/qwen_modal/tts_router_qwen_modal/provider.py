@@ -109,8 +109,6 @@ class QwenProvider(RemoteProvider):
         "one (tts-router-qwen serve --model-dir DIR)"
     )
 
-    """The in-process service app of a local provider (:meth:`in_process`); None otherwise."""
-
     def __init__(
         self,
         config: ServiceConfig,
@@ -154,23 +152,21 @@ class QwenProvider(RemoteProvider):
 
             return LegacyQwenProvider.from_settings(settings)
         if backend == "local":
-            return cls._local(settings)
+            what = "QWEN_BACKEND=local"
+            require_extra(
+                ("torch", "qwen_tts", "fastapi"), "tts-router-qwen-modal", "engine", what=what
+            )
+            if not settings.model_dir:
+                raise ConfigurationError(
+                    f"{what} needs QWEN_MODEL_DIR (a model directory or hub id)"
+                )
+            return cls.in_process(
+                settings.model_dir,
+                settings.design_model_dir,
+                max_request_chars=settings.max_request_chars,
+            )
         url, problem = settings.service_url()
         return cls(settings.service_config(url, settings.design_url), problem=problem)
-
-    @classmethod
-    def _local(cls, settings: QwenSettings) -> QwenProvider:
-        what = "QWEN_BACKEND=local"
-        require_extra(
-            ("torch", "qwen_tts", "fastapi"), "tts-router-qwen-modal", "engine", what=what
-        )
-        if not settings.model_dir:
-            raise ConfigurationError(f"{what} needs QWEN_MODEL_DIR (a model directory or hub id)")
-        return cls.in_process(
-            settings.model_dir,
-            settings.design_model_dir,
-            max_request_chars=settings.max_request_chars,
-        )
 
     def missing_configuration(self) -> str | None:
         """A refused legacy URL, or no URL at all."""

@@ -153,21 +153,18 @@ def per_row_sampling(model: Any, rows: Sequence[RowSampling]) -> Iterator[None]:
         kwargs["logits_processor"] = LogitsProcessorList([samplers[key]])
         return predictor_generate(*args, **kwargs)
 
-    had_talker = "generate" in vars(talker)
-    had_predictor = "generate" in vars(predictor)
+    # (module, its generate, whether that was an instance attribute to put back)
+    saved = [(m, m.generate, "generate" in vars(m)) for m in (talker, predictor)]
     talker.generate = talker_hook
     predictor.generate = predictor_hook
     try:
         yield
     finally:
-        if had_talker:
-            talker.generate = talker_generate
-        else:
-            del talker.generate
-        if had_predictor:
-            predictor.generate = predictor_generate
-        else:
-            del predictor.generate
+        for module, generate, own in saved:
+            if own:
+                module.generate = generate
+            else:
+                del module.generate
 
 
 @dataclass(slots=True)
@@ -329,12 +326,7 @@ def _settings(defaults: Mapping[str, Any], options: Mapping[str, Any]) -> _Setti
 
 def _subtalker_options(options: Mapping[str, float | int]) -> dict[str, float | int]:
     """A row's code-predictor overrides, under the names its ``generate()`` uses."""
-    names = {
-        "subtalker_dosample": "do_sample",
-        "subtalker_temperature": "temperature",
-        "subtalker_top_k": "top_k",
-        "subtalker_top_p": "top_p",
-    }
+    names = dict(zip(SUBTALKER_OPTIONS, TALKER_OPTIONS, strict=False))  # the first four
     return {names[k]: v for k, v in options.items() if k in names}
 
 

@@ -16,7 +16,6 @@ from tts_router.errors import TTSRouterError, UnsupportedOperationError
 from tts_router.protocol import HealthInfo
 from tts_router.serving import CloneJob, DesignJob, EngineResult, create_app
 
-from .chunking import split_for_generation
 from .engine import QwenEngine, QwenEngineConfig
 from .loading import Loader, SnapshotLoader
 
@@ -66,14 +65,7 @@ class QwenServiceEngine:
         engine = self._kind("voice_design" if isinstance(job, DesignJob) else "base")
         if engine is None:  # the call itself will say that this operation is missing
             return [job.text]
-        config = engine.config
-        return split_for_generation(
-            job.text,
-            job.language,
-            config.max_new_tokens,
-            frames_per_char=config.frames_per_char,
-            ceiling=config.max_chunk_chars,
-        )
+        return engine.split(job.text, job.language)
 
     def clone(self, jobs: Sequence[CloneJob]) -> list[EngineResult | TTSRouterError]:
         """Clone with the Base model."""
