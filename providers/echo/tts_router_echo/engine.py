@@ -163,15 +163,14 @@ class EchoEngine:
 
     def health(self) -> HealthInfo:
         """What runs here; attribute reads only."""
-        loaded = self.loaded
         return HealthInfo(
-            status="ok" if loaded else "loading",
+            status="ok" if self.loaded else "loading",
             model=self.model_name,
             variant=self.variant,
             device=self.device,
             dtype=self.dtype,
             attention="sdpa",
-            loaded=loaded,
+            loaded=self.loaded,
             version=_versions(),
             operations=["clone"],
         )
@@ -219,16 +218,19 @@ class EchoEngine:
         from echo_tts.inference import (
             ae_decode,
             crop_audio_to_flattening_point,
+            get_text_input_ids_and_mask,
             sample_euler_cfg_independent_guidances,
         )
 
-        parts = self._require_loaded()
+        parts = self._parts
+        if parts is None:
+            raise ProviderError("the Echo-TTS model is not loaded; call load() first")
         texts = plan_passes(text, self.max_pass_chars)
         if not texts:
             raise ValidationError("the text is empty", code="empty_text")
         timings: dict[str, float] = {}
         started = time.perf_counter()
-        speaker_latent, speaker_mask = self._speaker(reference, reference_id)
+        speaker_latent, speaker_mask = self._speaker(parts, reference, reference_id)
         timings["reference"] = time.perf_counter() - started
         seed = self.sampler.seed if seed is None else seed
         passes: list[FloatArray] = []
@@ -237,7 +239,13 @@ class EchoEngine:
         for start in range(0, len(texts), self.max_batch_passes):
             group = texts[start : start + self.max_batch_passes]
             tick = time.perf_counter()
-            ids, mask = self._text_inputs(group)
+            # Already normalised by plan_passes (a superset of upstream's normaliser).
+            ids, mask = cast(
+                "tuple[torch.Tensor, torch.Tensor]",
+                get_text_input_ids_and_mask(
+                    group, max_length=_TEXT_TOKENS, device=str(parts.model.device), normalize=False
+                ),
+            )
             latents = sample_euler_cfg_independent_guidances(
                 parts.model,
                 speaker_latent.expand(len(group), -1, -1),
@@ -299,13 +307,8 @@ class EchoEngine:
             warnings=tuple(warnings),
         )
 
-    def _require_loaded(self) -> Components:
-        if self._parts is None:
-            raise ProviderError("the Echo-TTS model is not loaded; call load() first")
-        return self._parts
-
     def _speaker(
-        self, reference: DecodedAudio, reference_id: str | None
+        self, parts: Components, reference: DecodedAudio, reference_id: str | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Speaker latents and mask for ``reference``, cached by its content hash."""
         import torch
@@ -316,7 +319,6 @@ class EchoEngine:
             cached = self._speakers.get(reference_id)
             if cached is not None:
                 return cached
-        parts = self._require_loaded()
         # Tensors straight from the core validator's samples: torchaudio's file I/O needs FFmpeg.
         audio = torch.from_numpy(np.ascontiguousarray(reference.samples)).reshape(1, -1)
         if reference.sample_rate != SAMPLE_RATE:
@@ -333,18 +335,6 @@ class EchoEngine:
         if reference_id is not None:
             self._speakers.put(reference_id, (latent, mask))
         return latent, mask
-
-    def _text_inputs(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        from echo_tts.inference import get_text_input_ids_and_mask
-
-        parts = self._require_loaded()
-        # Already normalised by plan_passes (a superset of upstream's normaliser).
-        return cast(
-            "tuple[torch.Tensor, torch.Tensor]",
-            get_text_input_ids_and_mask(
-                texts, max_length=_TEXT_TOKENS, device=str(parts.model.device), normalize=False
-            ),
-        )
 
 
 def _model_dtype(device: str, requested: str | None) -> torch.dtype:

@@ -206,24 +206,18 @@ def _ensure_loaded() -> ctypes.CDLL:
 
 def _declare(lib: ctypes.CDLL) -> None:
     """Give ctypes the C signatures, so arguments are converted and checked."""
-    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-    lib.espeak_Initialize.restype = ctypes.c_int
-    lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
-    lib.espeak_SetSynthCallback.restype = None
-    lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-    lib.espeak_SetVoiceByName.restype = ctypes.c_int
-    lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-    lib.espeak_SetParameter.restype = ctypes.c_int
-    lib.espeak_Synth.argtypes = [
-        ctypes.c_char_p,
-        ctypes.c_size_t,
-        ctypes.c_uint,
-        ctypes.c_int,
-        ctypes.c_uint,
-        ctypes.c_uint,
-        ctypes.c_void_p,
-        ctypes.c_void_p,
-    ]
-    lib.espeak_Synth.restype = ctypes.c_int
-    lib.espeak_Info.argtypes = [ctypes.c_void_p]
-    lib.espeak_Info.restype = ctypes.c_char_p
+    c_int, c_uint, c_void_p = ctypes.c_int, ctypes.c_uint, ctypes.c_void_p
+    signatures: dict[str, tuple[list[Any], Any]] = {
+        "espeak_Initialize": ([c_int, c_int, ctypes.c_char_p, c_int], c_int),
+        "espeak_SetSynthCallback": ([_SynthCallback], None),
+        "espeak_SetVoiceByName": ([ctypes.c_char_p], c_int),
+        "espeak_SetParameter": ([c_int, c_int, c_int], c_int),
+        "espeak_Synth": (
+            [ctypes.c_char_p, ctypes.c_size_t, c_uint, c_int, c_uint, c_uint, c_void_p, c_void_p],
+            c_int,
+        ),
+        "espeak_Info": ([c_void_p], ctypes.c_char_p),
+    }
+    for name, (argtypes, restype) in signatures.items():
+        function = getattr(lib, name)
+        function.argtypes, function.restype = argtypes, restype

@@ -23,7 +23,7 @@ from tts_router.provider import Capabilities, Provider, Speech
 
 from . import __version__, _engine
 from ._clone import ClonedVoice, approximate_voice
-from ._design import design_voice
+from ._design import BASE_RANGE, DesignedVoice, design_voice
 from ._languages import SUPPORTED_LANGUAGES, VOICE_BY_LANGUAGE, resolve_language
 
 __all__ = ["LICENSE_NOTE", "EspeakProvider"]
@@ -71,32 +71,17 @@ class EspeakProvider(Provider):
         return _engine.data_path_problem()
 
     async def _design(self, text: str, language: str, request: DesignRequest) -> Speech:
-        spoken, language_warning = resolve_language(language)
         voice = design_voice(request.instruct)
-        params = _engine.VoiceParams(
-            voice=_voice_name(spoken, voice.variant),
-            rate=voice.rate,
-            pitch=voice.pitch,
-            pitch_range=voice.pitch_range,
-        )
-        warnings = [*voice.warnings, *_text_warnings(text, spoken)]
-        if language_warning:
-            warnings.append(language_warning)
-        return await self._speak(text, params, "design", warnings)
+        spoken = resolve_language(language)
+        return await self._speak(text, spoken, voice, "design", voice.pitch_range)
 
     async def _clone(
         self, text: str, language: str, request: CloneRequest, reference: DecodedAudio
     ) -> Speech:
         ref = request.reference
-        spoken, language_warning = resolve_language(language, ref.language)
+        spoken = resolve_language(language, ref.language)
         voice = await asyncio.to_thread(self._analyse, ref.content_id, ref.transcript, reference)
-        params = _engine.VoiceParams(
-            voice=_voice_name(spoken, voice.variant), rate=voice.rate, pitch=voice.pitch
-        )
-        warnings = [*voice.warnings, *_text_warnings(text, spoken)]
-        if language_warning:
-            warnings.append(language_warning)
-        return await self._speak(text, params, "approximate", warnings)
+        return await self._speak(text, spoken, voice, "approximate")
 
     def _analyse(
         self, content_id: str, transcript: str | None, reference: DecodedAudio
@@ -115,8 +100,23 @@ class EspeakProvider(Provider):
         return voice
 
     async def _speak(
-        self, text: str, params: _engine.VoiceParams, mode: CloneMode, warnings: list[str]
+        self,
+        text: str,
+        language: tuple[str, str | None],
+        voice: DesignedVoice | ClonedVoice,
+        mode: CloneMode,
+        pitch_range: int = BASE_RANGE,
     ) -> Speech:
+        """Speak ``text`` in ``voice``; ``language`` is :func:`resolve_language`'s answer."""
+        spoken, language_warning = language
+        params = _engine.VoiceParams(
+            _voice_name(spoken, voice.variant), voice.rate, voice.pitch, pitch_range
+        )
+        warnings = [*voice.warnings]
+        if spoken == "ja" and any("\u4e00" <= ch <= "\u9fff" for ch in text):
+            warnings.append(_KANJI_WARNING)
+        if language_warning:
+            warnings.append(language_warning)
         samples = await asyncio.to_thread(_engine.synthesize, text, params)
         if not _audible(samples):
             raise ValidationError(
@@ -138,12 +138,6 @@ def _voice_name(language: str, variant: str | None) -> str:
     # Always "<language voice>+<variant>": a bare variant name makes the next synthesis crash.
     base = VOICE_BY_LANGUAGE[language]
     return f"{base}+{variant}" if variant else base
-
-
-def _text_warnings(text: str, language: str) -> list[str]:
-    if language == "ja" and any("\u4e00" <= ch <= "\u9fff" for ch in text):
-        return [_KANJI_WARNING]
-    return []
 
 
 def _audible(samples: npt.NDArray[np.float32]) -> bool:

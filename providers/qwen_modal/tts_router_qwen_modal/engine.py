@@ -270,7 +270,7 @@ class QwenEngine:
                 try:
                     mode: CloneMode = "icl" if job.transcript else "x_vector"
                     prompt = self._prompt(model, job, mode)
-                    chunks += self._chunks(i, job.text, job.language, job.seed, job.options)
+                    chunks += self._chunks(i, job)
                 except Exception as exc:
                     failed[i] = _typed(exc)
                     prompt, mode = None, "x_vector"
@@ -288,7 +288,6 @@ class QwenEngine:
                 )
 
             self._run(chunks, generate)
-            self._after(len(chunks))
             return [
                 failed.get(i)
                 or self._assemble(
@@ -305,7 +304,7 @@ class QwenEngine:
             model = self._require("voice_design", "design")
             require_speakable(job.instruct, field="instruct")
             started = time.perf_counter()
-            chunks = self._chunks(0, job.text, job.language, job.seed, job.options)
+            chunks = self._chunks(0, job)
 
             def generate(batch: list[_Chunk], options: dict[str, Any]) -> Any:
                 return model.generate_voice_design(
@@ -317,7 +316,6 @@ class QwenEngine:
                 )
 
             self._run(chunks, generate)
-            self._after(len(chunks))
             result = self._assemble(
                 chunks, "design", {"engine_total": time.perf_counter() - started}
             )
@@ -370,28 +368,23 @@ class QwenEngine:
         self.prompt_cache.put(key, item)
         return item
 
-    def _chunks(
-        self,
-        job: int,
-        text: str,
-        language: str,
-        seed: int | None,
-        options: Any,
-    ) -> list[_Chunk]:
-        if language not in self._names:
+    def _chunks(self, index: int, job: CloneJob | DesignJob) -> list[_Chunk]:
+        """The chunks of ``job``, the ``index``-th job of a call."""
+        if job.language not in self._names:
             raise UnsupportedLanguageError(
-                f"language {language!r} is not spoken by this model", supported=self._names
+                f"language {job.language!r} is not spoken by this model", supported=self._names
             )
-        pieces = self.split(text, language)
+        pieces = self.split(job.text, job.language)
         if not pieces:
             raise ValidationError("the text has nothing to speak", code="empty_text")
-        options = dict(options)
-        return [_Chunk(job, i, piece, seed, options) for i, piece in enumerate(pieces)]
+        options = dict(job.options)
+        return [_Chunk(index, i, piece, job.seed, options) for i, piece in enumerate(pieces)]
 
     def _run(
         self, chunks: list[_Chunk], generate: Callable[[list[_Chunk], dict[str, Any]], Any]
     ) -> None:
-        """Generate every chunk in calls of at most ``max_batch_items``.
+        """Generate every chunk in calls of at most ``max_batch_items``, then hand cached
+        memory back if there were at least ``release_memory_rows`` of them.
 
         With per-row sampling every chunk can share a call: its seed and options travel with
         its row. Otherwise (a model this engine cannot hook, an option only a whole call can
@@ -418,6 +411,12 @@ class QwenEngine:
                     if seed is not None:
                         self._torch.manual_seed(seed)
                     self._generate_batch(batch, dict(options), generate, nullcontext())
+        threshold = self.config.release_memory_rows
+        if threshold > 0 and len(chunks) >= threshold:
+            started = time.perf_counter()
+            release_memory(self._torch, self._device)
+            self.memory_releases += 1
+            logger.debug("released memory in %.3fs", time.perf_counter() - started)
 
     def _sampling(
         self, model: Any, rows: Sequence[tuple[int | None, str, Mapping[str, float | int]]]
@@ -462,15 +461,6 @@ class QwenEngine:
             except TTSRouterError as exc:
                 chunk.error = exc
         self._sample_rate = int(sample_rate)
-
-    def _after(self, rows: int) -> None:
-        """Hand cached memory back after a large call (``release_memory_rows``)."""
-        threshold = self.config.release_memory_rows
-        if threshold > 0 and rows >= threshold:
-            started = time.perf_counter()
-            release_memory(self._torch, self._device)
-            self.memory_releases += 1
-            logger.debug("released memory in %.3fs", time.perf_counter() - started)
 
     def _assemble(
         self, chunks: list[_Chunk], mode: CloneMode, timings: dict[str, float]

@@ -276,8 +276,7 @@ class LegacyQwenProvider(Provider):
     async def _clone(
         self, text: str, language: str, request: CloneRequest, reference: DecodedAudio
     ) -> Speech:
-        app = self._app("clone")
-        self._refuse_options(request.options)
+        app = self._app("clone", request.options)
         encoded = base64.b64encode(request.reference.audio).decode("ascii")
         body = {
             "text": text,
@@ -290,13 +289,13 @@ class LegacyQwenProvider(Provider):
         response = await client.post_audio(app.work.path, body, request_id=request.request_id)
         warnings = [
             f"the earlier Qwen app keeps no voices: the reference was sent again with this "
-            f"request ({len(encoded) / 1e6:.2f} MB as base64); {_UPGRADE}"
+            f"request ({len(encoded) / 1e6:.2f} MB as base64); deploy this provider's app "
+            "(tts-router-qwen deploy) to upload each voice once"
         ]
         return self._speech(response, "clone", request.seed, warnings)
 
     async def _design(self, text: str, language: str, request: DesignRequest) -> Speech:
-        app = self._app("design")
-        self._refuse_options(request.options)
+        app = self._app("design", request.options)
         if len(request.instruct) > MAX_CHARS:
             raise ValidationError(
                 f"the voice description is {len(request.instruct)} characters; the earlier "
@@ -309,7 +308,8 @@ class LegacyQwenProvider(Provider):
         response = await client.post_audio(app.work.path, body, request_id=request.request_id)
         return self._speech(response, "design", request.seed, [])
 
-    def _app(self, operation: Operation) -> _App:
+    def _app(self, operation: Operation, options: dict[str, Any]) -> _App:
+        """The app of ``operation``, for a request with generation ``options`` (it takes none)."""
         app = self._apps.get(operation)
         if app is None:
             raise ValidationError(
@@ -318,9 +318,6 @@ class LegacyQwenProvider(Provider):
                 code="unsupported_operation",
                 provider=self.id,
             )
-        return app
-
-    def _refuse_options(self, options: dict[str, Any]) -> None:
         if options:
             raise ValidationError(
                 "the earlier Qwen app takes no generation options; drop options= or deploy "
@@ -328,6 +325,7 @@ class LegacyQwenProvider(Provider):
                 code="invalid_options",
                 provider=self.id,
             )
+        return app
 
     def _speech(
         self, response: AudioResponse, operation: Operation, seed: int | None, warnings: list[str]
@@ -349,9 +347,6 @@ class LegacyQwenProvider(Provider):
             warnings=warnings,
             timings=response.timings,
         )
-
-
-_UPGRADE = "deploy this provider's app (tts-router-qwen deploy) to upload each voice once"
 
 
 def _name(code: str) -> str:

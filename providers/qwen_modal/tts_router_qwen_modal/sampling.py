@@ -77,6 +77,7 @@ _NEUTRAL: Final[dict[str, Any]] = {
     "temperature": 1.0,
     "top_k": 50,
     "top_p": 1.0,
+    "repetition_penalty": 1.0,
 }
 _TALKER_STREAM: Final = 0
 _PREDICTOR_STREAM: Final = 1
@@ -134,7 +135,7 @@ def per_row_sampling(model: Any, rows: Sequence[RowSampling]) -> Iterator[None]:
     def talker_hook(*args: Any, **kwargs: Any) -> Any:
         defaults = _call_options(talker, kwargs)
         sampler = RowSampler(rows, defaults, stream=_TALKER_STREAM, clock=clock)
-        kwargs.update(_NEUTRAL, repetition_penalty=1.0)
+        kwargs.update(_NEUTRAL)
         kwargs["logits_processor"] = LogitsProcessorList([sampler])
         return talker_generate(*args, **kwargs)
 
@@ -149,7 +150,7 @@ def per_row_sampling(model: Any, rows: Sequence[RowSampling]) -> Iterator[None]:
             samplers[key] = RowSampler(
                 sub_rows, defaults, stream=_PREDICTOR_STREAM, clock=clock, steps=steps
             )
-        kwargs.update(_NEUTRAL, repetition_penalty=1.0)
+        kwargs.update(_NEUTRAL)
         kwargs["logits_processor"] = LogitsProcessorList([samplers[key]])
         return predictor_generate(*args, **kwargs)
 
