@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-from core_support.scripted import Script
+from core_support.scripted_service import scripted_service
 from core_support.tone_service import Service, ToneEngine, reference_wav, sha
 
 from tts_router import CloneRequest, DesignRequest, VoiceReference, decode_audio
@@ -96,13 +96,7 @@ async def _clone_time(url: str, parallel: int) -> tuple[float, Any]:
 
 
 async def test_a_remote_provider_fans_a_long_text_out_to_the_service(make_service: Any) -> None:
-    scripts: list[Script] = []
-
-    def wrap(app: Any) -> Script:
-        scripts.append(Script(app))
-        return scripts[0]
-
-    service: Service = make_service(ToneEngine(delay=0.3), wrap=wrap)
+    service, script = scripted_service(make_service, ToneEngine(delay=0.3))
     sequential, one_by_one = await _clone_time(service.url, parallel=1)
     parallel, fanned = await _clone_time(service.url, parallel=6)
     print(f"6 chunks: fan-out {parallel:.2f} s vs one by one {sequential:.2f} s")
@@ -111,7 +105,7 @@ async def test_a_remote_provider_fans_a_long_text_out_to_the_service(make_servic
     assert fanned.mode == one_by_one.mode == "icl"
     assert fanned.duration == pytest.approx(one_by_one.duration, abs=0.01)
     # Six concurrent chunks of one new voice upload it once.
-    assert scripts[0].count("PUT", "/voices/" + sha(reference_wav())) == 1
+    assert script.count("PUT", "/voices/" + sha(reference_wav())) == 1
     assert service.jobs == 12  # 6 chunks, twice: nothing lost, nothing generated twice
 
 

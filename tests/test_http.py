@@ -8,15 +8,15 @@ import base64
 import logging
 import time
 from collections.abc import Iterator
-from typing import ClassVar
 
 import httpx
 import numpy as np
 import pytest
 from core_support.faultproxy import FaultProxy
 from core_support.latency_service import free_port
-from core_support.scripted import Reply, Script
-from core_support.tone_service import RATE, Service, ToneEngine, reference_wav, sha
+from core_support.scripted import Reply
+from core_support.scripted_service import scripted_service
+from core_support.tone_service import RATE, Service, ToneRemote, reference_wav, sha
 
 from tts_router import (
     AuthenticationError,
@@ -32,8 +32,7 @@ from tts_router.audio import encode_wav
 from tts_router.client_options import CircuitOptions, RetryOptions, Timeouts
 from tts_router.http import ServiceClient
 from tts_router.protocol import CloneBody
-from tts_router.provider import Capabilities
-from tts_router.remote import ModalProxyAuth, RemoteProvider, ServiceConfig
+from tts_router.remote import ModalProxyAuth, ServiceConfig
 from tts_router.testing import FakeProvider, fake_capabilities
 
 REF = reference_wav()
@@ -70,17 +69,6 @@ def _client(url: str, **kwargs: object) -> ServiceClient:
 
 def _body(text: str = SECRET_TEXT) -> CloneBody:
     return CloneBody(text=text, language="en", voice_id=VOICE, transcript=TRANSCRIPT)
-
-
-def _scripted(make_service: object) -> tuple[Service, Script]:
-    scripts: list[Script] = []
-
-    def wrap(app: object) -> Script:
-        scripts.append(Script(app))
-        return scripts[0]
-
-    service = make_service(ToneEngine(), wrap=wrap)  # type: ignore[operator]
-    return service, scripts[0]
 
 
 async def _upload(service: Service) -> None:
@@ -142,7 +130,7 @@ async def test_slow_first_byte_times_out_then_replays(make_service: object) -> N
 async def test_service_errors_are_retried_with_one_key(
     make_service: object, replies: list[Reply], min_seconds: float
 ) -> None:
-    service, script = _scripted(make_service)
+    service, script = scripted_service(make_service)
     await _upload(service)
     script.then("POST", "/clone", *replies)
     client = _client(service.url)
@@ -160,7 +148,7 @@ async def test_service_errors_are_retried_with_one_key(
 
 @pytest.mark.parametrize("status", [400, 401, 403, 413, 422])
 async def test_client_errors_are_not_retried(make_service: object, status: int) -> None:
-    service, script = _scripted(make_service)
+    service, script = scripted_service(make_service)
     await _upload(service)
     script.then("POST", "/clone", Reply(status, {"content-type": "application/json"}, ERROR))
     client = _client(service.url)
@@ -179,7 +167,7 @@ async def test_client_errors_are_not_retried(make_service: object, status: int) 
 
 
 async def test_303_twice_then_200_is_followed_with_get(make_service: object) -> None:
-    service, script = _scripted(make_service)
+    service, script = scripted_service(make_service)
     await _upload(service)
     script.redirect_hops = 2
     client = _client(service.url)
@@ -193,8 +181,8 @@ async def test_303_twice_then_200_is_followed_with_get(make_service: object) -> 
 
 
 async def test_303_to_another_host_is_refused_and_it_hears_nothing(make_service: object) -> None:
-    service, script = _scripted(make_service)
-    evil, evil_script = _scripted(make_service)
+    service, script = scripted_service(make_service)
+    evil, evil_script = scripted_service(make_service)
     await _upload(service)
     script.then("POST", "/clone", Reply(303, {"location": f"{evil.url}/steal"}))
     client = _client(service.url)
@@ -206,7 +194,7 @@ async def test_303_to_another_host_is_refused_and_it_hears_nothing(make_service:
 
 
 async def test_endless_redirects_end_with_a_typed_error(make_service: object) -> None:
-    service, script = _scripted(make_service)
+    service, script = scripted_service(make_service)
     await _upload(service)
     script.then("POST", "/clone", Reply(303, {"location": "/loop"}))
     script.then("GET", "/loop", *[Reply(303, {"location": "/loop"})] * 20)
@@ -239,7 +227,7 @@ async def test_endless_redirects_end_with_a_typed_error(make_service: object) ->
 async def test_a_200_that_is_not_audio_is_an_error(
     make_service: object, reply: Reply, error: type[Exception], code: str
 ) -> None:
-    service, script = _scripted(make_service)
+    service, script = scripted_service(make_service)
     await _upload(service)
     script.then("POST", "/clone", reply, reply)
     client = _client(service.url, retry=RetryOptions(max_attempts=2, initial_backoff=0.01))
@@ -256,7 +244,7 @@ async def test_a_200_that_is_not_audio_is_an_error(
 async def test_twenty_concurrent_jobs_against_a_429_limit_all_complete(
     make_service: object,
 ) -> None:
-    service, script = _scripted(make_service)
+    service, script = scripted_service(make_service)
     await _upload(service)
     script.max_in_flight = 4
     service.engine.delay = 0.05
@@ -271,7 +259,7 @@ async def test_twenty_concurrent_jobs_against_a_429_limit_all_complete(
 
 
 async def test_reference_is_uploaded_once_across_many_clones(make_service: object) -> None:
-    service, script = _scripted(make_service)
+    service, script = scripted_service(make_service)
     with FaultProxy(int(service.url.rsplit(":", 1)[1])) as proxy:
         client = _client(proxy.url)
         for i in range(3):
@@ -284,20 +272,13 @@ async def test_reference_is_uploaded_once_across_many_clones(make_service: objec
 
 
 async def test_a_forgotten_voice_is_uploaded_again_once(make_service: object) -> None:
-    service, script = _scripted(make_service)
+    service, script = scripted_service(make_service)
     client = _client(service.url)
     await client.clone(_body(), reference=REF)
     script.then("POST", "/clone", Reply(404, {}, b'{"error": {"code": "voice_not_found"}}'))
     await client.clone(_body("again"), reference=REF)
     assert script.count("PUT", f"/voices/{VOICE}") == 2 and service.jobs == 2
     await client.aclose()
-
-
-class ToneRemote(RemoteProvider):
-    id: ClassVar[str] = "tone-remote"  # type: ignore[misc]
-    static_capabilities: ClassVar[Capabilities] = fake_capabilities(  # type: ignore[misc]
-        operations=("clone",), languages=("en",), clone_modes=("icl", "x_vector")
-    )
 
 
 async def test_circuit_opens_router_moves_on_then_half_opens() -> None:

@@ -17,8 +17,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 from core_support.latency_service import free_port
-from core_support.scripted import Reply, Script
-from core_support.tone_service import RATE, Service, ToneEngine, reference_wav, sha
+from core_support.scripted import Reply
+from core_support.scripted_service import scripted_service
+from core_support.tone_service import RATE, Service, ToneEngine, ToneRemote, reference_wav, sha
 
 from tts_router import (
     CloneRequest,
@@ -41,7 +42,7 @@ from tts_router.errors import (
 from tts_router.http import ServiceClient
 from tts_router.protocol import CloneBody
 from tts_router.provider import Capabilities, Provider, Speech
-from tts_router.remote import ModalProxyAuth, RemoteProvider, ServiceConfig
+from tts_router.remote import ModalProxyAuth, ServiceConfig
 from tts_router.router import probe
 from tts_router.testing import FakeProvider, fake_capabilities
 
@@ -52,11 +53,8 @@ AUTH = ModalProxyAuth(key="mk-do-not-log-1234", secret="ms-do-not-log-5678")
 FAST = RetryOptions(max_attempts=6, initial_backoff=0.05, max_backoff=0.2, deadline=30)
 
 
-class Primary(RemoteProvider):
+class Primary(ToneRemote):
     id: ClassVar[str] = "primary"  # type: ignore[misc]
-    static_capabilities: ClassVar[Capabilities] = fake_capabilities(  # type: ignore[misc]
-        operations=("clone",), languages=("en",), clone_modes=("icl", "x_vector")
-    )
 
 
 class Secondary(Primary):
@@ -69,19 +67,12 @@ def _request(text: str = SECRET_TEXT) -> CloneRequest:
     )
 
 
+def _router(*providers: Provider, **env: str) -> Router:
+    return Router(providers=providers, settings=Settings.load(env))
+
+
 def _config(url: str, **kwargs: Any) -> ServiceConfig:
     return ServiceConfig(clone_url=url, auth=AUTH, retry=kwargs.pop("retry", FAST), **kwargs)
-
-
-def _scripted(make_service: Any) -> tuple[Service, Script]:
-    scripts: list[Script] = []
-
-    def wrap(app: object) -> Script:
-        scripts.append(Script(app))
-        return scripts[0]
-
-    service = make_service(ToneEngine(), wrap=wrap)
-    return service, scripts[0]
 
 
 # -- fallback when a service is down -----------------------------------------------------------
@@ -92,10 +83,7 @@ async def test_closed_url_falls_back_to_the_second_remote_within_the_retry_budge
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     service: Service = make_service()
-    router = Router(
-        providers=[Primary(_config(dead)), Secondary(_config(service.url))],
-        settings=Settings.load({}),
-    )
+    router = _router(Primary(_config(dead)), Secondary(_config(service.url)))
     started = time.monotonic()
     result = await router.clone(_request())
     elapsed = time.monotonic() - started
@@ -110,23 +98,17 @@ async def test_closed_url_falls_back_to_the_second_remote_within_the_retry_budge
 async def test_502s_fall_back_and_a_dead_service_names_the_real_cause(
     make_service: Any,
 ) -> None:
-    service, script = _scripted(make_service)
+    service, script = scripted_service(make_service)
     script.then("POST", "/clone", *[Reply(502)] * 6)
     backup: Service = make_service()
-    router = Router(
-        providers=[Primary(_config(service.url)), Secondary(_config(backup.url))],
-        settings=Settings.load({}),
-    )
+    router = _router(Primary(_config(service.url)), Secondary(_config(backup.url)))
     result = await router.clone(_request())
     assert result.provider == "secondary" and result.fallback_from == ("primary",)
     assert script.count("POST", "/clone") == 6  # the whole budget, never cut by the circuit
 
     # Every candidate down: the first line is the first provider's real cause, with its URL.
     dead = f"http://127.0.0.1:{free_port()}"
-    both_dead = Router(
-        providers=[Primary(_config(dead)), Secondary(_config(dead))],
-        settings=Settings.load({}),
-    )
+    both_dead = _router(Primary(_config(dead)), Secondary(_config(dead)))
     with pytest.raises(ProvidersFailedError) as info:
         await both_dead.clone(_request())
     first_line = str(info.value).splitlines()[0]
@@ -140,7 +122,7 @@ async def test_502s_fall_back_and_a_dead_service_names_the_real_cause(
 async def test_a_job_gets_its_whole_retry_budget_and_the_circuit_counts_jobs(
     make_service: Any,
 ) -> None:
-    service, script = _scripted(make_service)
+    service, script = scripted_service(make_service)
     # A clone job: five 502s then success, inside one job (the old circuit opened at five).
     client = ServiceClient(
         service.url, provider="tone", retry=FAST, circuit=CircuitOptions(failures=2)
@@ -185,7 +167,7 @@ async def test_job_specific_failures_never_open_the_circuit(make_service: Any) -
 async def test_back_pressure_is_retried_until_the_deadline_not_a_count(
     make_service: Any,
 ) -> None:
-    service, script = _scripted(make_service)
+    service, script = scripted_service(make_service)
     busy = Reply(503, {"retry-after": "0.05"}, b'{"error": {"code": "overloaded", "message": ""}}')
     script.then("POST", "/clone", *[busy] * 12, Reply(429, {"retry-after": "0.05"}))
     remote = Primary(
@@ -207,14 +189,11 @@ async def test_approximate_fallback_is_reached_when_the_circuit_is_open() -> Non
         provider_id="approx",
         caps=fake_capabilities(clone_modes=("approximate",), quality="approximate"),
     )
-    strict = Router(providers=[real, approx], settings=Settings.load({}))
+    strict = _router(real, approx)
     with pytest.raises(ProviderUnavailableError) as info:
         await strict.clone(_request("Hello."))
     assert info.value.code == "circuit_open"
-    allowed = Router(
-        providers=[real, approx],
-        settings=Settings.load({"TTS_ROUTER_ALLOW_APPROXIMATE_FALLBACK": "1"}),
-    )
+    allowed = _router(real, approx, TTS_ROUTER_ALLOW_APPROXIMATE_FALLBACK="1")
     result = await allowed.clone(_request("Hello."))
     assert result.provider == "approx" and result.fallback_from == ("real",)
     assert any("circuit is open" in w for w in result.warnings)
@@ -337,7 +316,7 @@ async def test_provider_and_request_timeouts_are_typed_and_fall_back() -> None:
     request = DesignRequest(text="Hello.", instruct="calm", language="en", provider="sleepy")
     timed = request.model_copy(update={"timeout": 0.1})
     with pytest.raises(ProviderTimeoutError) as info:
-        await Router(providers=[slow], settings=Settings.load({})).design(timed)
+        await _router(slow).design(timed)
     assert info.value.code == "provider_timeout" and info.value.fallback
     assert "0.1 s" in str(info.value)
 
@@ -386,15 +365,13 @@ async def test_bad_samples_are_typed_errors_saying_what_to_return(
 @pytest.mark.parametrize("text", ["\u200b\u200b\u200b", "\x00\x01\x02", " \t\n", "...!?", "\ufeff"])
 async def test_text_with_nothing_speakable_is_empty_text(text: str) -> None:
     with pytest.raises(ValidationError) as info:
-        await Router(providers=[FakeProvider()], settings=Settings.load({})).design(
-            DesignRequest(text=text, instruct="calm")
-        )
+        await _router(FakeProvider()).design(DesignRequest(text=text, instruct="calm"))
     assert info.value.code == "empty_text"
 
 
 async def test_the_router_caps_a_request_s_text_before_any_provider() -> None:
     fake = FakeProvider()
-    router = Router(providers=[fake], settings=Settings.load({"TTS_ROUTER_MAX_TEXT_CHARS": "1000"}))
+    router = _router(fake, TTS_ROUTER_MAX_TEXT_CHARS="1000")
     with pytest.raises(ValidationError) as info:
         await router.design(DesignRequest(text="word " * 201, instruct="calm"))
     assert info.value.code == "text_too_long" and "TTS_ROUTER_MAX_TEXT_CHARS" in str(info.value)
@@ -418,7 +395,7 @@ async def test_remote_results_carry_the_service_and_client_stages(make_service: 
 
 
 def test_sync_facade_errors_carry_no_event_loop_context() -> None:
-    router = Router(providers=[FakeProvider()], settings=Settings.load({}))
+    router = _router(FakeProvider())
     with pytest.raises(ValidationError) as info:
         router.sync.design(DesignRequest(text="  ", instruct="calm"))
     assert info.value.__context__ is None and info.value.__cause__ is None
@@ -427,9 +404,9 @@ def test_sync_facade_errors_carry_no_event_loop_context() -> None:
 
 
 async def test_no_user_text_or_secret_in_any_frame_local(make_service: Any) -> None:
-    service, script = _scripted(make_service)
+    service, script = scripted_service(make_service)
     script.then("POST", "/clone", *[Reply(500)] * 6)
-    router = Router(providers=[Primary(_config(service.url))], settings=Settings.load({}))
+    router = _router(Primary(_config(service.url)))
     try:
         await router.clone(_request())
     except TTSRouterError as exc:
@@ -467,7 +444,7 @@ async def test_a_fallback_returns_the_rate_the_request_asked_for() -> None:
         caps=fake_capabilities(sample_rate=16_000),
     )
     high = FakeProvider(provider_id="high", caps=fake_capabilities(sample_rate=24_000))
-    router = Router(providers=[low, high], settings=Settings.load({}))
+    router = _router(low, high)
     plain = DesignRequest(text="Hello there.", instruct="calm", language="en")
     fell_back = await router.design(plain.model_copy(update={"sample_rate": 16_000}))
     assert fell_back.provider == "high" and fell_back.sample_rate == 16_000

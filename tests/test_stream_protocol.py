@@ -18,7 +18,8 @@ from core_support.faultproxy import FaultProxy
 from core_support.host_thread import reset
 from core_support.latency_engine import POISON, LatencyEngine
 from core_support.latency_service import free_port
-from core_support.scripted import Reply, Script
+from core_support.scripted import Reply
+from core_support.scripted_service import scripted_service
 from core_support.tone_service import RATE, Service, b64, reference_wav, sha
 
 from tts_router import CloneRequest, DesignRequest, Router, Settings, VoiceReference
@@ -311,16 +312,10 @@ async def test_a_client_that_leaves_midway_has_the_rest_dropped(make_service: An
 
 
 async def test_a_service_that_answers_a_whole_wav_gives_one_last_chunk(make_service: Any) -> None:
-    scripts: list[Script] = []
-
-    def wrap(app: Any) -> Script:
-        scripts.append(Script(app))
-        return scripts[0]
-
-    service: Service = make_service(wrap=wrap)
+    service, script = scripted_service(make_service)
     wav = encode_wav(0.2 * np.ones(RATE // 2, np.float32), RATE)
     headers = {"content-type": "audio/wav", "x-tts-mode": "icl", "x-tts-model": "old-1"}
-    scripts[0].then("POST", "/clone", Reply(200, headers, wav))
+    script.then("POST", "/clone", Reply(200, headers, wav))
     client = _client(service.url)
     (chunk,) = await _collect(client, _body("Short."), reference=REF)
     await client.aclose()
@@ -332,14 +327,7 @@ async def test_a_service_that_answers_a_whole_wav_gives_one_last_chunk(make_serv
 
 
 async def test_a_remote_provider_streams_natively_in_one_request(make_service: Any) -> None:
-    scripts: list[Script] = []
-
-    def wrap(app: Any) -> Script:
-        scripts.append(Script(app))
-        return scripts[0]
-
-    engine = LatencyEngine(chunk_chars=80, design=True)
-    service: Service = make_service(engine, wrap=wrap)
+    service, script = scripted_service(make_service, LatencyEngine(chunk_chars=80, design=True))
     provider = _Tone(ServiceConfig(clone_url=service.url, design_url=service.url))
     reference = VoiceReference(audio=REF, transcript="what the reference says")
     request = CloneRequest(text=TEXT, reference=reference, language="en")
@@ -355,7 +343,7 @@ async def test_a_remote_provider_streams_natively_in_one_request(make_service: A
         assert [c.sequence for c in stream] == list(range(10)) and stream[-1].last
         assert {(c.provider, c.mode, c.sample_rate) for c in stream} == {("tone", mode, RATE)}
         assert _spoken(TEXT, stream).replace(" ", "") == TEXT.replace(" ", "")
-    assert scripts[0].count("POST", "/clone") == 1 and scripts[0].count("POST", "/design") == 1
+    assert script.count("POST", "/clone") == 1 and script.count("POST", "/design") == 1
 
 
 async def test_the_router_falls_back_before_the_first_chunk_and_never_after(

@@ -221,7 +221,12 @@ def _decode_av(data: bytes, container: str, limits: AudioLimits) -> DecodedAudio
                 code="audio_format_not_allowed",
             )
         rate = int(codec.sample_rate or 0)
-        sink = _MonoSink(rate, int(codec.layout.nb_channels), limits, _av_frames(stream, rate))
+        # The header's length sizes the buffer; it is a hint, never trusted.
+        duration, time_base = stream.duration, stream.time_base
+        header_frames = (
+            None if duration is None or time_base is None else int(duration * time_base * rate)
+        )
+        sink = _MonoSink(rate, int(codec.layout.nb_channels), limits, header_frames)
 
         def blocks() -> Iterator[npt.NDArray[np.float32]]:
             for frame in opened.decode(stream):
@@ -247,13 +252,6 @@ def _drain(sink: _MonoSink, blocks: Iterable[npt.NDArray[np.float32]]) -> Decode
             "the audio is corrupt part-way through; re-encode it", code="audio_unreadable"
         ) from None
     return sink.finish()
-
-
-def _av_frames(stream: Any, rate: int) -> int | None:
-    """The stream's length in frames as its header says (a hint for the buffer, not trusted)."""
-    if stream.duration is None or stream.time_base is None or rate <= 0:
-        return None
-    return int(stream.duration * stream.time_base * rate)
 
 
 def _frame_block(frame: Any) -> npt.NDArray[Any]:
@@ -291,11 +289,7 @@ class _MonoSink:
                 f"{limits.min_sample_rate}-{limits.max_sample_rate} Hz; resample it",
                 code="audio_sample_rate",
             )
-        if not 1 <= channels <= limits.max_channels:
-            raise AudioValidationError(
-                f"the audio has {channels} channels; at most {limits.max_channels} are accepted",
-                code="audio_channels",
-            )
+        _check_channels(channels, limits)
         self.rate = rate
         self.limits = limits
         self.max_frames = int(limits.max_seconds * rate)
@@ -314,12 +308,7 @@ class _MonoSink:
 
         if len(block) == 0:
             return
-        if block.shape[1] > self.limits.max_channels:
-            raise AudioValidationError(
-                f"the audio has {block.shape[1]} channels; at most "
-                f"{self.limits.max_channels} are accepted",
-                code="audio_channels",
-            )
+        _check_channels(block.shape[1], self.limits)
         self.frames += len(block)
         if self.frames > self.max_frames:  # stop decoding at once: a bomb never expands
             raise AudioValidationError(
@@ -366,9 +355,16 @@ class _MonoSink:
             self._append(self.decimator.flush())
             rate = self.rate // self.decimator.factor
         self.buffer.resize(self.used, refcheck=False)  # give back what the header overstated
-        samples = self.buffer
-        np.clip(samples, -1.0, 1.0, out=samples)
-        return DecodedAudio(samples=samples, sample_rate=rate)
+        np.clip(self.buffer, -1.0, 1.0, out=self.buffer)
+        return DecodedAudio(samples=self.buffer, sample_rate=rate)
+
+
+def _check_channels(channels: int, limits: AudioLimits) -> None:
+    if not 1 <= channels <= limits.max_channels:
+        raise AudioValidationError(
+            f"the audio has {channels} channels; at most {limits.max_channels} are accepted",
+            code="audio_channels",
+        )
 
 
 class _Decimator:
@@ -509,14 +505,11 @@ def stitch(
     pending = arrays[0]
     for nxt in arrays[1:]:
         overlap = min(wanted, len(pending) // 2, len(nxt) // 2)
-        if overlap == 0:
-            pieces.append(pending)
-            pending = nxt
-            continue
         fade = np.linspace(0.0, 1.0, overlap, dtype=np.float32)
-        pieces.append(pending[:-overlap])
+        keep = len(pending) - overlap  # not [:-overlap]: the overlap may be 0
+        pieces.append(pending[:keep])
         pending = np.concatenate(
-            [pending[-overlap:] * (1.0 - fade) + nxt[:overlap] * fade, nxt[overlap:]]
+            [pending[keep:] * (1.0 - fade) + nxt[:overlap] * fade, nxt[overlap:]]
         )
     pieces.append(pending)
     return np.concatenate(pieces)

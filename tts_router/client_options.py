@@ -9,7 +9,6 @@ retry layer itself is the client's (see :mod:`tts_router.http`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -58,11 +57,8 @@ class CircuitOptions:
 class CircuitBreaker:
     """Closed -> open after repeated failed jobs -> half-open (one trial job) after a pause."""
 
-    def __init__(
-        self, options: CircuitOptions, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, options: CircuitOptions) -> None:
         self._options = options
-        self._clock = clock
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_in_flight = False
@@ -79,7 +75,7 @@ class CircuitBreaker:
         """The state now; an open circuit becomes half-open once ``reset_after`` has passed."""
         if self._opened_at is None:
             return "closed"
-        if self._clock() - self._opened_at >= self._options.reset_after:
+        if time.monotonic() - self._opened_at >= self._options.reset_after:
             return "half_open"
         return "open"
 
@@ -105,7 +101,7 @@ class CircuitBreaker:
         self._trial_in_flight = False
         self.last_cause = cause
         if self._opened_at is not None or self._failures >= self._options.failures:
-            self._opened_at = self._clock()
+            self._opened_at = time.monotonic()
 
     def record_neutral(self) -> None:
         """A job ended without telling health apart (back-pressure, a read timeout)."""

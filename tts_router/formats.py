@@ -146,10 +146,9 @@ class StreamEncoder:
         self.format: AudioFormat = fmt
         self.sample_rate = encoded_rate(fmt, sample_rate)
         self._started = False
-        self._av: _AvStream | None = None
-        if fmt in _AV_STREAMS:
-            require_extra("av", "tts-router-core", "formats", what=f"streaming {fmt}")
-            self._av = _AvStream(fmt, self.sample_rate)
+        self._av = (
+            _AvStream(fmt, self.sample_rate, f"streaming {fmt}") if fmt in _AV_STREAMS else None
+        )
 
     @property
     def media_type(self) -> str:
@@ -177,9 +176,11 @@ class StreamEncoder:
 
 
 class _AvStream:
-    """One PyAV encoder and muxer writing to memory, drained after every piece."""
+    """One PyAV encoder and muxer writing to memory, drained after every piece; ``what`` says
+    what needs PyAV when it is missing."""
 
-    def __init__(self, fmt: AudioFormat, rate: int) -> None:
+    def __init__(self, fmt: AudioFormat, rate: int, what: str) -> None:
+        require_extra("av", "tts-router-core", "formats", what=what)
         import av
 
         container, codec, options = _AV_STREAMS[fmt]
@@ -273,8 +274,7 @@ def _encode(samples: npt.NDArray[np.float32], rate: int, fmt: AudioFormat) -> by
     if fmt == "pcm":
         return (samples * 32767.0).round().astype("<i2").tobytes()
     if fmt == "aac":  # libsndfile has no AAC: PyAV's encoder, as for a stream
-        require_extra("av", "tts-router-core", "formats", what="AAC output")
-        encoder = _AvStream(fmt, rate)
+        encoder = _AvStream(fmt, rate, "AAC output")
         return encoder.encode(samples) + encoder.finish()
     import soundfile as sf
 

@@ -130,10 +130,6 @@ class AudioResponse:
     timings: dict[str, float]
     warnings: tuple[str, ...]
 
-    def with_client_timings(self, **stages: float) -> AudioResponse:
-        """A copy with more client-side stages."""
-        return dataclasses.replace(self, timings={**self.timings, **stages})
-
 
 @dataclass
 class _Job:
@@ -162,9 +158,10 @@ class _Job:
     origin: tuple[str, str, Any, bytes | None] = field(init=False, repr=False)
     stream: bool = False  # asks for the framed answer (Accept: STREAM_MEDIA_TYPE)
     text_length: int = 0  # the request's text (a whole-WAV answer to a stream spans it all)
-    # The open stream and its first chunk, once that chunk came.
-    opened: tuple[StreamReader, StreamedChunk] | None = field(default=None, repr=False)
-    audio: DecodedAudio | None = field(default=None, repr=False)  # a whole answer, checked once
+    # Set by a successful attempt (_attempt): the open stream and its first chunk, for a stream;
+    # else the whole answer's audio, checked once.
+    opened: tuple[StreamReader, StreamedChunk] = field(init=False, repr=False)
+    audio: DecodedAudio = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.origin = (self.method, self.url, self.json, self.content)
@@ -264,7 +261,7 @@ class ServiceClient:
             reference,
             lambda: self._audio(_Job("POST", "clone", json=_dump(body), request_id=request_id)),
         )
-        return response.with_client_timings(upload=upload)
+        return dataclasses.replace(response, timings={**response.timings, "upload": upload})
 
     async def clone_batch(self, body: CloneBatchBody) -> CloneBatchResult:
         """``POST /clone-batch``: ordered results, each ok or its own error."""
@@ -364,8 +361,6 @@ class ServiceClient:
         if "total" in service:
             service["service_total"] = service.pop("total")
         spent = service.get("service_total", sum(service.values()))
-        if job.audio is None:  # _run(expect_wav=True) checks every 2xx answer
-            raise AssertionError("unreachable: a whole answer's audio is checked in _attempt")
         return AudioResponse(
             wav=response.content,
             audio=job.audio,
@@ -463,7 +458,7 @@ class ServiceClient:
     async def _attempt(
         self, job: _Job, allow: frozenset[int] | set[int], expect_wav: bool
     ) -> httpx.Response:
-        failure: str
+        error: TTSRouterError
         job.health = "answered"
         try:
             async with asyncio.timeout(max(self._remaining(job), 0.001)):
@@ -472,10 +467,18 @@ class ServiceClient:
                     await self._open(response, job)  # its first chunk, or a retryable failure
         except TimeoutError:  # the whole job's deadline passed, mid-read or between polls
             job.health = "busy"
-            raise self._timed_out(job, "did not finish") from None
+            error = self._timed_out(job, "did not finish")
         except httpx.TransportError as exc:
             logger.debug("%s %s failed: %s", job.method, _path(job.url), type(exc).__name__)
-            failure, kind = _transport_failure(exc), type(exc)
+            job.health = "busy" if isinstance(exc, _BUSY_TRANSPORT_ERRORS) else "unhealthy"
+            if isinstance(exc, httpx.ReadTimeout):
+                error = self._timed_out(job, "did not answer", read=True)
+            else:
+                error = ProviderUnavailableError(
+                    f"could not reach {self.where}: {_transport_failure(exc)}",
+                    provider=self.provider,
+                    request_id=job.request_id,
+                )
         else:
             status = response.status_code
             logger.debug("%s %s -> %d (hop %d)", job.method, _path(job.url), status, job.hops)
@@ -485,16 +488,8 @@ class ServiceClient:
                 return response
             error = self._error_for(response, job.request_id)
             job.health = _health_of(status, error)
-            raise error
-        # Raised outside the except block: the httpx error's frames hold the auth headers.
-        job.health = "busy" if issubclass(kind, _BUSY_TRANSPORT_ERRORS) else "unhealthy"
-        if kind is httpx.ReadTimeout:
-            raise self._timed_out(job, "did not answer", read=True)
-        raise ProviderUnavailableError(
-            f"could not reach {self.where}: {failure}",
-            provider=self.provider,
-            request_id=job.request_id,
-        )
+        # Raised outside the except blocks: the httpx error's frames hold the auth headers.
+        raise error
 
     async def _follow(self, job: _Job) -> httpx.Response:
         """Send the job's current request; follow same-origin redirects and 202 job URLs with
@@ -599,13 +594,8 @@ class ServiceClient:
 
     def _timeout(self, job: _Job) -> httpx.Timeout:
         remaining = max(self._remaining(job), 0.001)
-        t = self.timeouts
-        return httpx.Timeout(
-            connect=min(t.connect, remaining),
-            read=min(t.read, remaining),
-            write=min(t.write, remaining),
-            pool=min(t.pool, remaining),
-        )
+        limits = dataclasses.asdict(self.timeouts)  # connect, read, write and pool
+        return httpx.Timeout(**{name: min(limit, remaining) for name, limit in limits.items()})
 
     def _require_wav(self, response: httpx.Response, job: _Job) -> DecodedAudio:
         content_type = _media_type(response)
@@ -665,8 +655,6 @@ class ServiceClient:
 
     async def _streamed(self, job: _Job) -> AsyncIterator[StreamedChunk]:
         """The open stream's chunks; after the first, a failure is a StreamInterruptedError."""
-        if job.opened is None:  # a 2xx that is neither a stream nor audio: refused in _open
-            raise AssertionError("unreachable: a stream's job ends with its first chunk")
         reader, chunk = job.opened
         delivered, seconds = 0, 0.0
         error: TTSRouterError | None = None
@@ -686,26 +674,24 @@ class ServiceClient:
 
     async def _following(self, reader: StreamReader, job: _Job, sequence: int) -> StreamedChunk:
         """The next chunk of an open stream, within the job's deadline; typed errors only."""
-        failure: str | None
-        kind: type[Exception]
+        error: TTSRouterError
         try:
             async with asyncio.timeout(max(self._remaining(job), 0.001)):
                 return await reader.next_chunk(sequence)
         except TimeoutError:
-            failure, kind = None, TimeoutError
+            error = self._timed_out(job, "did not finish the stream")
+        except httpx.ReadTimeout:
+            error = self._timed_out(job, "sent no chunk", read=True)
         except httpx.TransportError as exc:
-            failure, kind = _transport_failure(exc), type(exc)
+            failure = _transport_failure(exc)
+            self.circuit.record_failure(f"the stream broke: {failure}")
+            error = ProviderUnavailableError(
+                f"the stream from {self.where} broke: {failure}",
+                provider=self.provider,
+                request_id=job.request_id,
+            )
         # Raised outside the except blocks: the httpx error's frames hold the auth headers.
-        if failure is None:
-            raise self._timed_out(job, "did not finish the stream")
-        if kind is httpx.ReadTimeout:
-            raise self._timed_out(job, "sent no chunk", read=True)
-        self.circuit.record_failure(f"the stream broke: {failure}")
-        raise ProviderUnavailableError(
-            f"the stream from {self.where} broke: {failure}",
-            provider=self.provider,
-            request_id=job.request_id,
-        )
+        raise error
 
     def _error_for(self, response: httpx.Response, request_id: str | None) -> TTSRouterError:
         """The typed error for a refusal: the table's class for the service's code, so the

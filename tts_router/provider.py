@@ -405,16 +405,14 @@ class Provider:
         ahead = max(2, self.max_parallel_chunks)  # the next chunk generates while one plays
         speeches = _ordered([text[start:end] for start, end in spans], plan.one_chunk, ahead)
         try:
-            index = 0
-            async for speech in speeches:
-                yield StreamPiece(speech, spans[index], index == len(spans) - 1, len(spans))
-                index += 1
+            for index, span in enumerate(spans):
+                speech = await anext(speeches)
+                yield StreamPiece(speech, span, index == len(spans) - 1, len(spans))
         finally:
             await speeches.aclose()
 
     def _limit(self, request_timeout: float | None) -> float | None:
-        limits = [t for t in (self.timeout, request_timeout) if t is not None]
-        return min(limits) if limits else None
+        return min((t for t in (self.timeout, request_timeout) if t is not None), default=None)
 
     def _typed(
         self,

@@ -97,29 +97,21 @@ class ServiceConfig:
 REQUEST_CHARS = 5_000
 
 
+@dataclass(unsafe_hash=True)  # hashed by value, yet mutable like any httpx.Auth
 class ModalProxyAuth(httpx.Auth):
     """Modal's proxy auth: the ``Modal-Key`` and ``Modal-Secret`` headers on every request.
 
     Masked in every repr; equal to another with the same key and secret.
     """
 
-    def __init__(self, key: str, secret: str) -> None:
-        self.key = key
-        self.secret = secret
+    key: str
+    secret: str
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the two headers."""
         request.headers["Modal-Key"] = self.key
         request.headers["Modal-Secret"] = self.secret
         yield request
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, ModalProxyAuth):
-            return NotImplemented
-        return (self.key, self.secret) == (other.key, other.secret)
-
-    def __hash__(self) -> int:
-        return hash((self.key, self.secret))
 
     def __repr__(self) -> str:
         return "ModalProxyAuth(key='***', secret='***')"
@@ -308,9 +300,9 @@ class RemoteProvider(Provider):
         try:
             async for chunk in chunks:
                 mode = chunk.mode if isinstance(request, CloneRequest) else "design"
-                speech = self._checked_speech(chunk.model, mode, chunk.warnings, chunk.timings)
-                speech.checked = chunk.audio
-                yield StreamPiece(speech, chunk.text_span, chunk.last, chunk.total)
+                yield StreamPiece(
+                    self._speech(chunk, mode), chunk.text_span, chunk.last, chunk.total
+                )
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
 
@@ -346,15 +338,9 @@ class RemoteProvider(Provider):
                 provider=self.id,
             ) from None
 
-    def _speech(self, response: AudioResponse, mode: str) -> Speech:
-        speech = self._checked_speech(response.model, mode, response.warnings, response.timings)
-        speech.wav, speech.checked = response.wav, response.audio
-        return speech
-
-    def _checked_speech(
-        self, model: str, mode: str, warnings: tuple[str, ...], timings: dict[str, float]
-    ) -> Speech:
-        """A Speech without audio yet, once the service's clone mode is one we know."""
+    def _speech(self, answer: AudioResponse | StreamedChunk, mode: str) -> Speech:
+        """The service's answer (its audio checked on arrival) as a Speech, once its clone mode
+        is one we know."""
         if mode not in _MODES:
             raise ProviderError(
                 "the service reported an unknown clone mode",
@@ -362,8 +348,10 @@ class RemoteProvider(Provider):
                 provider=self.id,
             )
         return Speech(
-            model=model,
+            model=answer.model,
             mode=mode,  # type: ignore[arg-type]
-            warnings=list(warnings),
-            timings=timings,
+            wav=answer.wav if isinstance(answer, AudioResponse) else None,
+            warnings=list(answer.warnings),
+            timings=answer.timings,
+            checked=answer.audio,
         )

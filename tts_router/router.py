@@ -441,9 +441,7 @@ class Router(Provider):
             and (operation is None or operation in p.capabilities.operations)
         ]
         serving.sort(key=lambda item: item[1].quality != "reference")  # stable: keeps order
-        options: list[LanguageOption] = []
-        if serving:
-            options.append(_option(AUTO, serving))
+        options = [_option(AUTO, serving)] if serving else []
         for code in LANGUAGES:
             speakers = [(pid, caps) for pid, caps in serving if code in caps.languages]
             if code != AUTO and speakers:
@@ -546,56 +544,43 @@ class Router(Provider):
         """Route ``request`` and try the chosen provider, then each fallback in turn."""
         decision: Decision  # declared: mypy cannot infer it under the constrained _Request
         decision, routed = await self._route(operation, request)
-        failures: list[tuple[str, TTSRouterError]] = []
-        for provider_id in (decision.provider, *decision.fallbacks):
-            try:
-                result = await call(self.providers[provider_id], routed)
-            except TTSRouterError as exc:
-                if not self._moves_on(provider_id, exc, failures):
-                    break
-                continue
-            return _language_note(_with_fallback_note(result, decision.skipped, failures), decision)
-        raise _failure(failures)
+        _, result, failures = await self._first_success(decision, lambda p: call(p, routed))
+        return _noted(result, decision, failures)
 
     async def _stream_attempt(
         self, decision: Decision, call: Callable[[Provider], AsyncIterator[AudioChunk]]
     ) -> AsyncIterator[AudioChunk]:
+        async def opened(provider: Provider) -> tuple[AsyncIterator[AudioChunk], AudioChunk]:
+            stream = call(provider)
+            return stream, await anext(aiter(stream))
+
+        provider_id, (stream, first), failures = await self._first_success(decision, opened)
+        note = _fallback_note(provider_id, decision.skipped, failures)
+        yield dataclasses.replace(first, warnings=(*first.warnings, note)) if note else first
+        async for chunk in stream:  # from here on, a failure is the stream's own
+            yield chunk
+
+    async def _first_success(
+        self, decision: Decision, call: Callable[[Provider], Awaitable[_T]]
+    ) -> tuple[str, _T, list[tuple[str, TTSRouterError]]]:
+        """``call`` on the chosen provider, then on each fallback until one succeeds: which
+        one, its answer, and the failures before it. Bad input is never tried elsewhere:
+        every provider would refuse it too."""
         failures: list[tuple[str, TTSRouterError]] = []
         for provider_id in (decision.provider, *decision.fallbacks):
-            stream = call(self.providers[provider_id])
             try:
-                first = await anext(aiter(stream))
+                return provider_id, await call(self.providers[provider_id]), failures
             except TTSRouterError as exc:
-                if not self._moves_on(provider_id, exc, failures):
+                failures.append((provider_id, exc))
+                if not exc.fallback:
                     break
-                continue
-            note = _fallback_note(
-                result_provider=provider_id, skipped=decision.skipped, failures=failures
-            )
-            yield dataclasses.replace(first, warnings=(*first.warnings, note)) if note else first
-            async for chunk in stream:  # from here on, a failure is the stream's own
-                yield chunk
-            return
-        raise detached(_failure(failures))
-
-    def _moves_on(
-        self, provider_id: str, exc: TTSRouterError, failures: list[tuple[str, TTSRouterError]]
-    ) -> bool:
-        """Record a provider's failure; whether the next provider may be tried (never for
-        bad input: every provider would refuse it too)."""
-        failures.append((provider_id, exc))
-        if exc.fallback:
-            logger.info("provider %s failed (%s); falling back", provider_id, exc.code)
-        return exc.fallback
+                logger.info("provider %s failed (%s); falling back", provider_id, exc.code)
+        raise detached(failures[0][1] if len(failures) == 1 else ProvidersFailedError(failures))
 
 
 def _named(cls: type[Provider], name: str) -> type[Provider]:
     """``cls`` under another provider id: one named instance of a provider type."""
     return type(f"{cls.__name__}[{name}]", (cls,), {"id": name, "__module__": cls.__module__})
-
-
-def _failure(failures: list[tuple[str, TTSRouterError]]) -> TTSRouterError:
-    return failures[0][1] if len(failures) == 1 else ProvidersFailedError(failures)
 
 
 def _option(code: str, speakers: Sequence[tuple[str, Capabilities]]) -> LanguageOption:
@@ -611,6 +596,7 @@ def _option(code: str, speakers: Sequence[tuple[str, Capabilities]]) -> Language
 
 
 _Request = TypeVar("_Request", CloneRequest, DesignRequest)
+_T = TypeVar("_T")
 
 
 def _with_language(request: _Request, decision: Decision) -> _Request:
@@ -618,15 +604,6 @@ def _with_language(request: _Request, decision: Decision) -> _Request:
     if decision.detection is None or not decision.detection.confident:
         return request
     return request.model_copy(update={"language": decision.language})
-
-
-def _language_note(result: SpeechResult, decision: Decision) -> SpeechResult:
-    detected = decision.detection is not None and decision.detection.confident
-    if not detected and result.language is not None:
-        return result
-    return result.model_copy(
-        update={"language": result.language or decision.language, "language_detected": detected}
-    )
 
 
 async def probe(provider: Provider) -> Health:
@@ -639,16 +616,20 @@ async def probe(provider: Provider) -> Health:
         return Health(ok=False, detail=f"broken: {_reason(exc)}")
 
 
-def _with_fallback_note(
-    result: SpeechResult, skipped: tuple[str, ...], failures: list[tuple[str, TTSRouterError]]
+def _noted(
+    result: SpeechResult, decision: Decision, failures: list[tuple[str, TTSRouterError]]
 ) -> SpeechResult:
-    note = _fallback_note(result.provider, skipped, failures)
-    if note is None:
-        return result
-    fell_back = (*skipped, *(pid for pid, _ in failures))
-    return result.model_copy(
-        update={"fallback_from": fell_back, "warnings": (*result.warnings, note)}
-    )
+    """The result with the providers it fell back from and the language it was routed by."""
+    update: dict[str, object] = {}
+    note = _fallback_note(result.provider, decision.skipped, failures)
+    if note is not None:
+        update["fallback_from"] = (*decision.skipped, *(pid for pid, _ in failures))
+        update["warnings"] = (*result.warnings, note)
+    detected = decision.detection is not None and decision.detection.confident
+    if detected or result.language is None:
+        update["language"] = result.language or decision.language
+        update["language_detected"] = detected
+    return result.model_copy(update=update) if update else result
 
 
 def _fallback_note(
