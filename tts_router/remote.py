@@ -168,19 +168,23 @@ class RemoteProvider(Provider):
     @classmethod
     def over_app(
         cls,
-        build: Callable[[], Any],
-        *,
+        build: Callable[..., Any],
+        *args: Any,
         design: bool = False,
         max_request_chars: int = REQUEST_CHARS,
+        **service_options: Any,
     ) -> Self:
-        """This provider over the service app ``build`` makes (a provider's own
-        ``create_service_app``), run in this process: the same batching, voice store and
-        validation as a GPU service, through the same client; it clones, and designs when
-        ``design``. Nothing is built here: the app is built and its models load on the first
-        request; :meth:`aclose` stops it."""
+        """This provider over the service app ``build(*args, **service_options)`` makes (a
+        provider's own ``create_service_app``), run in this process: the same batching, voice
+        store and validation as a GPU service, through the same client; it clones, and designs
+        when ``design``. Nothing is built here: the app is built and its models load on the
+        first request; :meth:`aclose` stops it."""
         from .serving.inprocess import IN_PROCESS_URL, InProcessService
 
-        service = InProcessService(build)
+        # Requests that meet the model still loading are answered 503 + Retry-After and sent
+        # again: a second here, not the 5 s a shared service asks of its many clients.
+        service_options.setdefault("retry_after_s", 1.0)
+        service = InProcessService(lambda: build(*args, **service_options))
         config = ServiceConfig(
             clone_url=IN_PROCESS_URL,
             design_url=IN_PROCESS_URL if design else None,

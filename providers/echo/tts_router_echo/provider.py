@@ -86,16 +86,9 @@ class EchoProvider(RemoteProvider):
         """Echo in this process: :func:`.service.create_service_app` with ``service_options``
         (``device``, ``sampler``...), under :meth:`RemoteProvider.over_app` (built and
         loaded on the first request)."""
-        # Requests that meet the model still loading are answered 503 + Retry-After and sent
-        # again: a second here, not the 5 s a shared service asks of its many clients.
-        service_options.setdefault("retry_after_s", 1.0)
-
-        def build() -> Any:
-            from .service import create_service_app
-
-            return create_service_app(model_dir, **service_options)
-
-        return cls.over_app(build, max_request_chars=max_request_chars)
+        return cls.over_app(
+            _service_app, model_dir, max_request_chars=max_request_chars, **service_options
+        )
 
     @classmethod
     def from_settings(cls, settings: EchoSettings) -> Provider:
@@ -123,3 +116,9 @@ class EchoProvider(RemoteProvider):
                 device=settings.device or None,
             )
         return cls(settings.service_config(settings.url))
+
+
+def _service_app(*args: Any, **options: Any) -> Any:
+    from .service import create_service_app  # the engine extra: imported on first request
+
+    return create_service_app(*args, **options)

@@ -130,17 +130,14 @@ class QwenProvider(RemoteProvider):
     ) -> QwenProvider:
         """Qwen in this process: :func:`.service.create_service_app` with ``service_options``,
         under :meth:`RemoteProvider.over_app` (built and loaded on the first request)."""
-        # Requests that meet the model still loading are answered 503 + Retry-After and sent
-        # again: a second here, not the 5 s a shared service asks of its many clients.
-        service_options.setdefault("retry_after_s", 1.0)
-
-        def build() -> Any:
-            from .service import create_service_app
-
-            return create_service_app(model_dir, design_model_dir, **service_options)
-
-        design = design_model_dir is not None
-        return cls.over_app(build, design=design, max_request_chars=max_request_chars)
+        return cls.over_app(
+            _service_app,
+            model_dir,
+            design_model_dir,
+            design=design_model_dir is not None,
+            max_request_chars=max_request_chars,
+            **service_options,
+        )
 
     @classmethod
     def from_settings(cls, settings: QwenSettings) -> Provider:
@@ -171,3 +168,9 @@ class QwenProvider(RemoteProvider):
     def missing_configuration(self) -> str | None:
         """A refused legacy URL, or no URL at all."""
         return self._problem or super().missing_configuration()
+
+
+def _service_app(*args: Any, **options: Any) -> Any:
+    from .service import create_service_app  # the engine extra: imported on first request
+
+    return create_service_app(*args, **options)
