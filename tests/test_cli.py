@@ -24,19 +24,21 @@ def _run(
     *args: str, stdin: str | None = None, cwd: Path | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
     assert EXE, "the tts-router console script is not installed"
-    base = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}
-    base.update({"TTS_ROUTER_PLUGINS": "fixture_good"})
-    base.update(env)
     return subprocess.run(
         [EXE, *args],
         check=False,
         input=stdin,
         capture_output=True,
         text=True,
-        env=base,
+        env=_clean_env(TTS_ROUTER_PLUGINS="fixture_good") | env,
         cwd=cwd,
         timeout=60,
     )
+
+
+def _clean_env(**env: str) -> dict[str, str]:
+    """This environment without its ``TTS_*`` settings, plus ``env``."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TTS_")} | env
 
 
 @pytest.fixture
@@ -70,18 +72,8 @@ def test_explain_prints_the_choice_first_then_why() -> None:
 
 def test_clone_writes_a_wav_reading_text_from_stdin(tmp_path: Path, reference: Path) -> None:
     target = tmp_path / "deep" / "out.wav"
-    out = _run(
-        "clone",
-        "--text",
-        "-",
-        "--reference",
-        str(reference),
-        "--language",
-        "de",
-        "-o",
-        str(target),
-        stdin="Guten Tag. Wie geht es Ihnen?",
-    )
+    args = ["--text", "-", "--reference", str(reference), "--language", "de", "-o", str(target)]
+    out = _run("clone", *args, stdin="Guten Tag. Wie geht es Ihnen?")
     assert out.returncode == 0, out.stderr
     decoded = decode_audio(target.read_bytes(), OUTPUT_LIMITS)
     assert decoded.duration > 0.3 and f"wrote {target}" in out.stdout
@@ -143,10 +135,9 @@ def test_languages_and_doctor_mask_secrets(tmp_path: Path) -> None:
 def test_a_closed_pipe_exits_quietly() -> None:
     # `tts-router providers | head -1`: the reader goes away before the output is written.
     assert EXE
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}
     for command in (["providers"], ["languages"]):
         proc = subprocess.Popen(
-            [EXE, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+            [EXE, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_clean_env()
         )
         assert proc.stdout and proc.stderr
         proc.stdout.close()
@@ -157,14 +148,13 @@ def test_a_closed_pipe_exits_quietly() -> None:
 
 def test_head_reads_the_first_line_and_nothing_complains(tmp_path: Path) -> None:
     assert EXE
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TTS_")}
     shell = f"set -o pipefail; {EXE} providers 2>err.txt | head -1; echo status=$?; cat err.txt"
     out = subprocess.run(
         ["bash", "-c", shell],
         check=False,
         capture_output=True,
         text=True,
-        env=env,
+        env=_clean_env(),
         timeout=60,
         cwd=tmp_path,
     )
@@ -215,13 +205,8 @@ def test_a_provider_left_out_by_the_allow_list_says_so(
 
 
 def test_a_broken_provider_chosen_explicitly_says_why() -> None:
-    out = _run(
-        "explain",
-        "design",
-        "--provider",
-        "ctor-raises",
-        TTS_ROUTER_PLUGINS="fixture_good,fixture_ctor_raises",
-    )
+    plugins = "fixture_good,fixture_ctor_raises"
+    out = _run("explain", "design", "--provider", "ctor-raises", TTS_ROUTER_PLUGINS=plugins)
     assert out.returncode == 2
     assert out.stderr == (
         "error: --provider names provider 'ctor-raises', which is broken: RuntimeError: boom; "

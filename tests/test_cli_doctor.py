@@ -6,13 +6,13 @@ plugins are the real entry points of tests/plugin_fixtures (the ``fixture_plugin
 
 from __future__ import annotations
 
-import socket
 import sys
 import types
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from core_support.latency_service import free_port
 
 from tts_router import PluginError, Provider, hookimpl
 from tts_router.cli import main
@@ -72,12 +72,6 @@ def _problems(out: str) -> list[str]:
     return [
         line.removeprefix("problem: ") for line in out.splitlines() if line.startswith("problem:")
     ]
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- doctor ----------------------------------------------------------------------------------
@@ -216,7 +210,7 @@ def test_doctor_without_an_allow_list_says_so(cli: Cli) -> None:
 
 
 def test_doctor_shows_a_dead_url_and_why(cli: Cli) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"  # a closed port: nothing listens there
     code, out, _ = cli("doctor", TTS_ROUTER_PLUGINS="espeak,qwen", QWEN_MODAL_URL=url)
     assert code == 1
     line = next(line for line in out.splitlines() if line.startswith("  qwen: "))

@@ -153,39 +153,6 @@ def test_deploy_and_run_commands() -> None:
     assert kit.find_web_url("nothing here") is None
 
 
-def _args(**values: Any) -> types.SimpleNamespace:
-    return types.SimpleNamespace(
-        **{"env": None, "dry_run": False, "create_proxy_token": False, **values}
-    )
-
-
-def test_deploy_flow_prints_the_url_and_host_settings() -> None:
-    lines: list[str] = []
-    ran: list[kit.ModalCommand] = []
-
-    def runner(command: kit.ModalCommand) -> tuple[int, str]:
-        ran.append(command)
-        return 0, "=> https://me--tts-router-qwen-0-6b-base-qwenservice-web.modal.run\n"
-
-    status = kit.deploy_flow(
-        "pkg.modal_app", settings(), _args(), url_variable="QWEN_MODAL_URL",
-        echo=lines.append, runner=runner,
-    )  # fmt: skip
-    assert status == 0 and len(ran) == 1
-    assert "QWEN_MODAL_URL=https://me--tts-router-qwen-0-6b-base-qwenservice-web.modal.run" in lines
-    assert any(line.startswith("MODAL_KEY=") for line in lines)
-    assert any("scales to zero" in line for line in lines)
-
-    lines.clear()
-    dry = kit.deploy_flow(
-        "pkg.modal_app", settings(), _args(dry_run=True), url_variable="QWEN_MODAL_URL",
-        echo=lines.append, runner=runner,
-    )  # fmt: skip
-    assert dry == 0 and len(ran) == 1  # nothing run
-    assert lines[0].startswith("# Modal environment: ")
-    assert lines[1].startswith("$ TTS_ROUTER_QWEN_VARIANT=0.6B-Base") and "modal deploy" in lines[1]
-
-
 def test_cost_note_for_warm_containers() -> None:
     note = kit.cost_note(settings(TTS_ROUTER_MODAL_MIN_CONTAINERS="1", TTS_ROUTER_GPU="T4"))
     assert "$0.59" in note and "around the clock" in note

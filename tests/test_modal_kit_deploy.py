@@ -95,6 +95,33 @@ def test_a_download_never_starts_warm_containers() -> None:
     assert ran[0].argv[-3:] == ("pkg.app::download_models", "--models", "0.6B-Base")
 
 
+def test_deploy_flow_prints_the_url_and_host_settings() -> None:
+    lines: list[str] = []
+    ran: list[kit.ModalCommand] = []
+
+    def runner(command: kit.ModalCommand) -> tuple[int, str]:
+        ran.append(command)
+        return 0, "=> https://me--tts-router-qwen-0-6b-base-qwenservice-web.modal.run\n"
+
+    status = kit.deploy_flow(
+        "pkg.modal_app", build({}), args(), url_variable="QWEN_MODAL_URL",
+        echo=lines.append, runner=runner,
+    )  # fmt: skip
+    assert status == 0 and len(ran) == 1
+    assert "QWEN_MODAL_URL=https://me--tts-router-qwen-0-6b-base-qwenservice-web.modal.run" in lines
+    assert any(line.startswith("MODAL_KEY=") for line in lines)
+    assert any("scales to zero" in line for line in lines)
+
+    lines.clear()
+    dry = kit.deploy_flow(
+        "pkg.modal_app", build({}), args(dry_run=True), url_variable="QWEN_MODAL_URL",
+        echo=lines.append, runner=runner,
+    )  # fmt: skip
+    assert dry == 0 and len(ran) == 1  # nothing run
+    assert lines[0].startswith("# Modal environment: ")
+    assert lines[1].startswith("$ TTS_ROUTER_QWEN_VARIANT=0.6B-Base") and "modal deploy" in lines[1]
+
+
 def test_the_environment_is_printed_and_given_to_sdk_callers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -293,7 +320,7 @@ def test_check_write_then_import_under_another_interpreter(
 def test_a_missing_interpreter_says_what_failed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
     with pytest.raises(ConfigurationError) as missing:
-        kit.find_python("3.4", install=True)
+        kit.find_python("3.4")
     message = str(missing.value)
     assert "uv python find 3.4" in message and "uv python install 3.4" in message
     assert "--python" in message

@@ -25,12 +25,8 @@ REFERENCE = base64.b64encode(make_reference_wav(seconds=1.0, sample_rate=16_000)
 CLONE = {"text": "Hello there.", "language": "en", "audio_base64": REFERENCE}
 
 
-class _Shell(kit.ServiceShell):
-    pass
-
-
-def shell_over(engine: Any, *, ready_timeout_s: float = 30.0) -> _Shell:
-    shell = _Shell()
+def shell_over(engine: Any, *, ready_timeout_s: float = 30.0) -> kit.ServiceShell:
+    shell = kit.ServiceShell()
     shell.open(create_app(engine), "tone", ready_timeout_s=ready_timeout_s)
     return shell
 
@@ -138,7 +134,7 @@ def test_concurrent_callers_share_one_start() -> None:
 
 def test_the_asgi_app_needs_an_opened_shell() -> None:
     with pytest.raises(RuntimeError, match="open"):
-        _Shell().asgi()
+        kit.ServiceShell().asgi()
 
 
 # --------------------------------------------------------------------------- mapped weights

@@ -3,20 +3,7 @@
 Every failure prints one line naming the fix: no traceback, no input text, no secret (URLs are
 shown with their credentials masked). Provider ids, ``auto`` included, are case-insensitive.
 
-Exit codes:
-
-=====  ========================================================================================
-code   meaning
-=====  ========================================================================================
-0      done; for ``doctor`` and ``plugins``: nothing is broken or misconfigured
-1      ``doctor`` or ``plugins`` found something broken or misconfigured (each one is listed
-       with its fix), or an operating-system error (a file that cannot be read or written;
-       the message names the path)
-2      a typed error (:class:`tts_router.TTSRouterError`: bad input or configuration, no
-       provider can serve the request, the provider failed...), or a usage error
-130    interrupted (Ctrl-C)
-141    standard output was closed early (``tts-router providers | head -1``); nothing printed
-=====  ========================================================================================
+The exit codes are :data:`EXIT_CODES` (``--help`` prints them).
 
 ``providers``, ``languages`` and ``explain`` list broken providers (``broken: <reason>``) and
 still exit 0: they report, ``doctor`` and ``plugins`` judge.
@@ -75,7 +62,7 @@ _PLUGIN_BUG_FIX = (
 _T = TypeVar("_T")
 
 
-class _FileError(Exception):
+class _FileError(OSError):
     """An operating-system error on a file the user named; the message names it."""
 
 
@@ -105,10 +92,7 @@ def _run(argv: Sequence[str] | None) -> int:
     except TTSRouterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except _FileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:
+    except OSError as exc:  # a _FileError's message is already the whole line
         print(f"error: {_os_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -368,7 +352,7 @@ def _plugins(router: Router, args: argparse.Namespace) -> int:
     registry = get_plugins()
     rows, failing = _plugin_rows(router, registry)
     if rows:
-        _print_table(("ENTRY POINT", "DISTRIBUTION", "PROVIDERS", "STATUS"), rows)
+        _print_plugin_table(rows)
     else:
         print("no plugins installed (install tts-router-espeak for offline speech)")
     if registry.allowed is not None:
@@ -408,19 +392,19 @@ def _plugin_rows(
     return rows, failing
 
 
-def _print_table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+def _print_plugin_table(rows: Sequence[tuple[str, ...]], indent: str = "") -> None:
+    header = ("ENTRY POINT", "DISTRIBUTION", "PROVIDERS", "STATUS")
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header) - 1)]
     for row in (header, *rows):
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[-1]]).rstrip())
+        print(indent + "  ".join([*cells, row[-1]]).rstrip())
 
 
 def _languages(router: Router, args: argparse.Namespace) -> int:
     from .languages import LANGUAGES
 
-    provider: Provider = router
-    requested = None if args.provider in (None, "", AUTO) else args.provider
-    if requested:
+    requested = args.provider
+    if requested not in (None, "", AUTO):
         problem = _unusable(router, requested)
         if problem:
             raise NoProviderError(f"provider {requested!r} {problem}")
@@ -430,8 +414,7 @@ def _languages(router: Router, args: argparse.Namespace) -> int:
                 + (", ".join(sorted(router.providers)) or "none")
                 + " (see `tts-router providers`)"
             )
-        provider = router.providers[requested]
-        for code in provider.capabilities.languages:
+        for code in router.providers[requested].capabilities.languages:
             language = LANGUAGES.get(code)
             print(f"{code}\t{language.name if language else '?'}")
         return 0
@@ -462,8 +445,7 @@ def _doctor(router: Router, args: argparse.Namespace) -> int:
         print(f"plugins: {_allow_list_line(registry)}")
     rows, _ = _plugin_rows(router, registry)
     if rows:
-        indented = [(f"  {row[0]}", *row[1:]) for row in rows]
-        _print_table(("  ENTRY POINT", "DISTRIBUTION", "PROVIDERS", "STATUS"), indented)
+        _print_plugin_table(rows, indent="  ")
 
     problems = _configuration_problems(router, registry)
 
@@ -754,8 +736,7 @@ def _stream_out(
         if first.provider in router.providers:
             made += f", quality {router.providers[first.provider].capabilities.quality}"
         _report(args.output, seconds, whole.sample_rate, file_format, made, report)
-    warnings = dict.fromkeys(w for c in chunks for w in c.warnings)
-    for warning in warnings:
+    for warning in dict.fromkeys(w for c in chunks for w in c.warnings):  # each once
         print(f"warning: {warning}", file=sys.stderr)
     return 0
 

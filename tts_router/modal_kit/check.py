@@ -113,7 +113,7 @@ def _last_line(done: subprocess.CompletedProcess[str]) -> str:
     return ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
 
 
-def find_python(request: str, *, install: bool = True) -> str:
+def find_python(request: str) -> str:
     """The interpreter for ``request``: a path as it is, else ``uv python find`` (and, when
     that finds none, ``uv python install``, which needs downloads allowed and reachable).
     A ConfigurationError saying what failed and how to pass one otherwise."""
@@ -125,16 +125,15 @@ def find_python(request: str, *, install: bool = True) -> str:
     found = _run([*uv, "python", "find", request])
     if found.returncode == 0:
         return found.stdout.strip()
-    reason = f"`uv python find {request}` found none"
-    if install:
-        installed = _run([*uv, "python", "install", request])
-        if installed.returncode == 0:
-            found = _run([*uv, "python", "find", request])
-            if found.returncode == 0:
-                return found.stdout.strip()
-        reason += f", and `uv python install {request}` failed ({_last_line(installed)})"
+    installed = _run([*uv, "python", "install", request])
+    if installed.returncode == 0:
+        found = _run([*uv, "python", "find", request])
+        if found.returncode == 0:
+            return found.stdout.strip()
     raise ConfigurationError(
-        f"Python {request} is not available here: {reason}; pass --python /path/to/python"
+        f"Python {request} is not available here: `uv python find {request}` found none, and "
+        f"`uv python install {request}` failed ({_last_line(installed)}); pass --python "
+        "/path/to/python"
     )
 
 

@@ -255,7 +255,17 @@ def deploy_flow(
         if status:
             return status
     if weights is not None and weights.patterns:
-        _require_weights(settings, weights, args.dry_run, environment, lister, echo, download)
+        if args.dry_run:
+            echo(f"# would check Volume {settings.volume} for: {', '.join(weights.patterns)}")
+        elif missing := check_volume(settings, weights, environment=environment, lister=lister):
+            raise ConfigurationError(
+                f"the Volume {settings.volume!r} does not hold {weights.label} "
+                f"(missing: {', '.join(missing)}); run `{weights.fetch}` first"
+                + (", or deploy with --download" if download is not None else "")
+                + ": a deploy without weights bakes a snapshot without the model"
+            )
+        else:
+            echo(f"# Volume {settings.volume} holds {weights.label}")
     command = deploy_command(module, settings, environment=args.env)
     status, output = run_modal(command, dry_run=args.dry_run, echo=echo, runner=runner)
     for note in (f"cost: {cost_note(settings)}", *notes):
@@ -268,40 +278,14 @@ def deploy_flow(
     if url is None:
         echo("# no endpoint URL found in the output: see `modal app list` and the dashboard")
         url = "<the web endpoint URL printed above>"
-    key = secret = None
-    if getattr(args, "create_proxy_token", False):
-        key, secret = create_proxy_token(settings.app_name)
+    create = getattr(args, "create_proxy_token", False)
+    key, secret = create_proxy_token(settings.app_name) if create else (None, None)
     echo(f"# deployed {settings.app_name}; settings for the host app (.env):")
     for line in [*host_settings(url_variable, url, key, secret), *extra]:
         echo(line)
     if environment:
         echo(f"# SDK callers (modal.Cls.from_name) reach it with MODAL_ENVIRONMENT={environment}")
     return 0
-
-
-def _require_weights(
-    settings: ModalSettings,
-    weights: VolumeWeights,
-    dry_run: bool,
-    environment: str | None,
-    lister: VolumeLister,
-    echo: Callable[[str], None],
-    download: object,
-) -> None:
-    """Refuse (ConfigurationError) while the Volume lacks ``weights``; a dry run says what
-    it would check."""
-    if dry_run:
-        echo(f"# would check Volume {settings.volume} for: {', '.join(weights.patterns)}")
-        return
-    missing = check_volume(settings, weights, environment=environment, lister=lister)
-    if missing:
-        raise ConfigurationError(
-            f"the Volume {settings.volume!r} does not hold {weights.label} "
-            f"(missing: {', '.join(missing)}); run `{weights.fetch}` first"
-            + (", or deploy with --download" if download is not None else "")
-            + ": a deploy without weights bakes a snapshot without the model"
-        )
-    echo(f"# Volume {settings.volume} holds {weights.label}")
 
 
 def run_function_flow(

@@ -138,20 +138,9 @@ def export_requirements(package: str, extras: Sequence[str], lock: Path) -> list
     """``uv export --frozen`` of ``package`` with ``extras`` from ``lock``: every locked
     dependency (workspace members left out: the image adds them as local source), exact
     versions, markers kept (they select the container's Python and platform). Offline."""
-    argv = [
-        *uv_command(),
-        "export",
-        "--frozen",
-        "--no-dev",
-        "--no-hashes",
-        "--no-header",
-        "--no-annotate",
-        "--no-emit-workspace",
-        "--format",
-        "requirements-txt",
-        "--package",
-        package,
-    ]
+    argv = [*uv_command(), "export", "--frozen", "--no-dev", "--no-hashes", "--no-header"]
+    argv += ["--no-annotate", "--no-emit-workspace", "--format", "requirements-txt"]
+    argv += ["--package", package]
     for extra in extras:
         argv += ["--extra", extra]
     env = {**os.environ, "UV_OFFLINE": "1"}

@@ -80,28 +80,27 @@ GPU_MEMORY_GIB: dict[str, int] = {
 # torch family then comes from that index, everything else still from the lock.
 TORCH_INDEX_URL = "https://download.pytorch.org/whl/cu128"
 
-# Every setting: (field, environment variable, parser). The variant's variable is the
-# provider's own (TTS_ROUTER_QWEN_VARIANT...), the rest are shared by every provider.
-_INT_FIELDS = {
-    "memory_mib": "MODAL_MEMORY",
-    "scaledown_window_s": "MODAL_SCALEDOWN",
-    "timeout_s": "MODAL_TIMEOUT",
-    "startup_timeout_s": "MODAL_STARTUP_TIMEOUT",
-    "max_containers": "MODAL_MAX_CONTAINERS",
-    "min_containers": "MODAL_MIN_CONTAINERS",
-    "max_batch": "MODAL_MAX_BATCH",
-    "merge_window_ms": "MODAL_MERGE_WINDOW_MS",
-    "torch_threads": "MODAL_TORCH_THREADS",
-    "concurrent_inputs": "MODAL_CONCURRENT_INPUTS",
-    "target_inputs": "MODAL_TARGET_INPUTS",
-}
-_STR_FIELDS = {
-    "app_name": "MODAL_APP",
-    "gpu": "GPU",
-    "volume": "MODAL_VOLUME",
-    "hf_secret": "MODAL_HF_SECRET",
-    "torch_index": "MODAL_TORCH_INDEX",
-    "model": "MODAL_MODEL",
+# Every setting but the variant: field -> (its variable's suffix, type). The variant's variable
+# is the provider's own (TTS_ROUTER_QWEN_VARIANT...), these are shared by every provider.
+_VARIABLES: dict[str, tuple[str, type[Any]]] = {
+    "app_name": ("MODAL_APP", str),
+    "gpu": ("GPU", str),
+    "volume": ("MODAL_VOLUME", str),
+    "hf_secret": ("MODAL_HF_SECRET", str),
+    "torch_index": ("MODAL_TORCH_INDEX", str),
+    "model": ("MODAL_MODEL", str),
+    "cpu": ("MODAL_CPU", float),
+    "memory_mib": ("MODAL_MEMORY", int),
+    "scaledown_window_s": ("MODAL_SCALEDOWN", int),
+    "timeout_s": ("MODAL_TIMEOUT", int),
+    "startup_timeout_s": ("MODAL_STARTUP_TIMEOUT", int),
+    "max_containers": ("MODAL_MAX_CONTAINERS", int),
+    "min_containers": ("MODAL_MIN_CONTAINERS", int),
+    "max_batch": ("MODAL_MAX_BATCH", int),
+    "merge_window_ms": ("MODAL_MERGE_WINDOW_MS", int),
+    "torch_threads": ("MODAL_TORCH_THREADS", int),
+    "concurrent_inputs": ("MODAL_CONCURRENT_INPUTS", int),
+    "target_inputs": ("MODAL_TARGET_INPUTS", int),
 }
 
 
@@ -231,13 +230,11 @@ class ModalSettings:
     def env(self) -> dict[str, str]:
         """The variables that reproduce these settings (ordered, strings only)."""
         values: dict[str, str] = {self.variant_variable: self.variant}
-        for name, suffix in _STR_FIELDS.items():
-            value = str(getattr(self, name))
-            if value or _FIELD_DEFAULTS[name]:  # "" matters only where the default is not ""
-                values[ENV_PREFIX + suffix] = value
-        values[ENV_PREFIX + "MODAL_CPU"] = f"{self.cpu:g}"
-        for name, suffix in _INT_FIELDS.items():
-            values[ENV_PREFIX + suffix] = str(getattr(self, name))
+        for name, (suffix, kind) in _VARIABLES.items():
+            value = getattr(self, name)
+            # An empty string matters only where the default is not empty.
+            if kind is not str or value or _FIELD_DEFAULTS[name]:
+                values[ENV_PREFIX + suffix] = f"{value:g}" if kind is float else str(value)
         return values
 
     @property
@@ -286,14 +283,12 @@ class ModalSettings:
                 f"{variant_variable}={variant!r} is not one of " + ", ".join(allowed)
             )
         values["variant"] = variant
-        for name, suffix in _STR_FIELDS.items():
-            if (raw := env.get(ENV_PREFIX + suffix)) is not None:
+        for name, (suffix, kind) in _VARIABLES.items():
+            raw = env.get(ENV_PREFIX + suffix)
+            if kind is str and raw is not None:
                 values[name] = raw.strip()
-        if raw := env.get(ENV_PREFIX + "MODAL_CPU"):
-            values["cpu"] = _number(raw, ENV_PREFIX + "MODAL_CPU", float)
-        for name, suffix in _INT_FIELDS.items():
-            if raw := env.get(ENV_PREFIX + suffix):
-                values[name] = _number(raw, ENV_PREFIX + suffix, int)
+            elif kind is not str and raw:  # an empty number is unset
+                values[name] = _number(raw, ENV_PREFIX + suffix, kind)
         if not values.get("gpu"):
             values["gpu"] = DEFAULT_GPU
         settings = cls(**values)
@@ -317,19 +312,15 @@ def variable_for(provider: str, field: str) -> str:
     ``TTS_ROUTER_GPU``, ``"variant"`` -> ``TTS_ROUTER_QWEN_VARIANT``)."""
     if field == "variant":
         return f"{ENV_PREFIX}{provider.upper()}_VARIANT"
-    if field == "cpu":
-        return ENV_PREFIX + "MODAL_CPU"
-    suffix = _STR_FIELDS.get(field) or _INT_FIELDS.get(field)
-    if suffix is None:
+    if field not in _VARIABLES:
         raise KeyError(f"no variable sets {field!r}")
-    return ENV_PREFIX + suffix
+    return ENV_PREFIX + _VARIABLES[field][0]
 
 
 def setting_variables(provider: str) -> tuple[str, ...]:
     """Every variable :meth:`ModalSettings.from_env` reads for ``provider``: the ones that
     change a deployment (``TTS_ROUTER_QWEN_VARIANT``, ``TTS_ROUTER_GPU``, ...)."""
-    suffixes = (*_STR_FIELDS.values(), "MODAL_CPU", *_INT_FIELDS.values())
-    return (variable_for(provider, "variant"), *(ENV_PREFIX + s for s in suffixes))
+    return (variable_for(provider, "variant"), *(ENV_PREFIX + s for s, _ in _VARIABLES.values()))
 
 
 def gpu_type(gpu: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import os
 import time
@@ -17,8 +18,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import httpx
-
-    from ..http import ServiceClient
 
 __all__ = ["SmokeReport", "add_smoke_arguments", "smoke", "smoke_flow"]
 
@@ -58,7 +57,6 @@ def smoke(
     transcript: str | None = None,
     instruct: str | None = None,
     auth: httpx.Auth | None = None,
-    client: ServiceClient | None = None,
 ) -> SmokeReport:
     """``GET /health``, ``GET /languages``, then one short clone (or a design when
     ``instruct`` is given) with a generated reference; every step timed.
@@ -80,8 +78,7 @@ def smoke(
         return result
 
     async def run() -> SmokeReport:
-        service = client or ServiceClient(url, provider=provider, auth=auth)
-        try:
+        async with contextlib.aclosing(ServiceClient(url, provider=provider, auth=auth)) as service:
             health = await timed("health", service.health())
             languages = await timed("languages", service.languages())
             if instruct is not None:
@@ -97,9 +94,6 @@ def smoke(
                     seed=0,
                 )
                 response = await timed("clone", service.clone(clone))
-        finally:
-            if client is None:
-                await service.aclose()
         info = soundfile.info(io.BytesIO(response.wav))
         return SmokeReport(
             health=health.model_dump(),

@@ -69,9 +69,10 @@ def listing_prefixes(patterns: Iterable[str]) -> list[str]:
     for pattern in patterns:
         static = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
         prefixes.add(static.rsplit("/", 1)[0] if "/" in static else "")
-    common = posixpath.commonpath(sorted(prefixes)) if len(prefixes) > 1 else ""
-    if common or len(prefixes) <= 1:
-        return [common] if len(prefixes) > 1 else sorted(prefixes)
+    if len(prefixes) <= 1:
+        return sorted(prefixes)
+    if common := posixpath.commonpath(sorted(prefixes)):
+        return [common]
     kept: list[str] = []
     for prefix in sorted(prefixes, key=lambda p: (len(p), p)):
         if not any(prefix == k or prefix.startswith(k + "/") or not k for k in kept):

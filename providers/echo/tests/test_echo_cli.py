@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from core_support.latency_service import free_port
 from tts_router_echo.architecture import ARCHITECTURE_FILE
 from tts_router_echo.cli import main
 
@@ -38,15 +38,8 @@ def test_serve_requires_a_model_dir() -> None:
         main(["serve"])
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_serve_command_answers_on_loopback(tiny_dir: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     args = ["serve", "--model-dir", str(tiny_dir), "--port", str(port), "--device", "cpu"]
     server = subprocess.Popen(

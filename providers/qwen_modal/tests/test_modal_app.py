@@ -81,11 +81,7 @@ def test_registered_service_per_variant_and_gpu(
     assert service.env["HF_HUB_OFFLINE"] == "1"  # serve time: never the Hub
     assert (service.cpu, service.memory) == (4.0, 16384)  # a real CPU reservation
     assert (service.timeout, service.startup_timeout) == (900, 1200)
-    assert (service.scaledown_window, service.min_containers, service.max_containers) == (
-        300,
-        0,
-        2,
-    )
+    assert (service.scaledown_window, service.min_containers, service.max_containers) == (300, 0, 2)
     assert service.memory_snapshot and service.concurrent_inputs == 32
     assert service.target_inputs == 16  # one engine batch per container, then scale out
     assert service.enter_snapshot == ("prepare",) and service.enter_restore == ("start",)

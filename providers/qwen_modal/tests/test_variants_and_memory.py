@@ -9,12 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tts_router_qwen_modal.memory import (
-    GpuFit,
-    memory_table,
-    parameter_count,
-    weights_bytes,
-)
+from tts_router_qwen_modal.memory import GpuFit, memory_table, parameter_count, weights_bytes
 from tts_router_qwen_modal.variants import (
     hub_ids,
     nominal_parameters,
