@@ -11,15 +11,10 @@ from typing import Any
 
 import httpx
 from core_support.latency_engine import LatencyEngine
-from core_support.tone_service import Service, b64, reference_wav
+from core_support.tone_service import Service
+from core_support.tone_service import inline_body as body
 
 from tts_router.serving.scheduler import FairQueue, Unit
-
-REF = b64(reference_wav())
-
-
-def body(text: str) -> dict[str, Any]:
-    return {"text": text, "audio_base64": REF}
 
 
 def sentences(marker: str, count: int) -> str:

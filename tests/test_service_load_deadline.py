@@ -11,19 +11,16 @@ from typing import Any
 import httpx
 import pytest
 from core_support.latency_engine import LatencyEngine
-from core_support.tone_service import Service, b64, error_code, reference_wav
+from core_support.tone_service import REF_B64 as REF
+from core_support.tone_service import Service, error_code
+from core_support.tone_service import inline_body as body
 
 from tts_router.client_options import RetryOptions
 from tts_router.errors import ProviderTimeoutError, ProviderUnavailableError
 from tts_router.http import ServiceClient
 from tts_router.protocol import CloneBody
 
-REF = b64(reference_wav())
 PER_CALL = 0.4
-
-
-def body(text: str) -> dict[str, Any]:
-    return {"text": text, "audio_base64": REF}
 
 
 def gated_service(make_service: Any) -> tuple[Service, LatencyEngine, threading.Event]:

@@ -12,32 +12,22 @@ import httpx
 import pytest
 from core_support.latency_engine import LatencyEngine
 from core_support.latency_service import engine_log, free_port, spawn
-from core_support.scripted import Script
-from core_support.tone_service import Service, b64, error_code, reference_wav
+from core_support.scripted_service import scripted_service
+from core_support.tone_service import REF_B64 as REF
+from core_support.tone_service import Service, error_code
 
 from tts_router.client_options import RetryOptions, Timeouts
 from tts_router.http import ServiceClient
 from tts_router.protocol import CloneBody
 
-REF = b64(reference_wav())
 SIX_CHUNKS = " ".join(f"Long job sentence {i}." for i in range(6))  # 6 chunks of 20 chars
-
-
-def scripted(make_service: Any, engine: LatencyEngine, **options: Any) -> tuple[Service, Script]:
-    scripts: list[Script] = []
-
-    def wrap(app: Any) -> Script:
-        scripts.append(Script(app))
-        return scripts[0]
-
-    return make_service(engine, wrap=wrap, **options), scripts[0]
 
 
 async def test_a_job_longer_than_the_read_timeout_is_fetched_from_its_job_url(
     make_service: Any,
 ) -> None:
     engine = LatencyEngine(per_call=0.3, chunk_chars=25)
-    service, script = scripted(make_service, engine, max_batch=2, batch_window_s=0)
+    service, script = scripted_service(make_service, engine, max_batch=2, batch_window_s=0)
     client = ServiceClient(
         service.url,
         provider="tone",
@@ -165,7 +155,7 @@ async def test_a_cancelled_job_says_so_and_a_client_polling_it_sends_it_again(
 ) -> None:
     gate = threading.Event()
     engine = LatencyEngine(gate=gate)
-    service, script = scripted(make_service, engine, batch_window_s=0)
+    service, script = scripted_service(make_service, engine, batch_window_s=0)
     async with httpx.AsyncClient(base_url=service.url, timeout=30) as raw:
         accepted = await raw.post(
             "/clone",

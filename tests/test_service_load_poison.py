@@ -12,11 +12,10 @@ from typing import Any
 import httpx
 import pytest
 from core_support.latency_engine import POISON, LatencyEngine
-from core_support.tone_service import Service, b64, error_code, reference_wav
+from core_support.tone_service import REF_B64 as REF
+from core_support.tone_service import Service, error_code
 
 from tts_router.errors import ERRORS
-
-REF = b64(reference_wav())
 
 
 async def test_a_batch_one_request_crashes_is_retried_item_by_item(make_service: Any) -> None:

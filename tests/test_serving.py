@@ -29,17 +29,15 @@ from core_support.tone_service import (
     reference_wav,
     sha,
 )
+from core_support.tone_service import REF_B64 as REF
 
 from tts_router.audio import encode_wav
 from tts_router.protocol import decode_timings
 from tts_router.remote import ServiceConfig
-from tts_router.serving import (
-    BoundedLRU,
-    SpeechEngine,
-    status_for_error,
-)
+from tts_router.serving import BoundedLRU, SpeechEngine, status_for_error
 
 SECRET_TEXT = "the secret words nobody may log"
+HI = {"text": "Hi.", "audio_base64": REF}  # a clone every engine answers
 
 
 def test_tone_engine_satisfies_the_protocol() -> None:
@@ -82,10 +80,7 @@ def test_upload_then_clone_by_voice_id(service: Service) -> None:
 
 
 def test_clone_inline_with_transcript_is_icl(service: Service) -> None:
-    response = service.client.post(
-        "/clone",
-        json={"text": "Hi.", "audio_base64": b64(reference_wav()), "transcript": "hello"},
-    )
+    response = service.client.post("/clone", json={**HI, "transcript": "hello"})
     assert response.status_code == 200, response.text
     assert response.headers["x-tts-mode"] == "icl"
     assert len(response.headers["x-request-id"]) == 32  # generated when the caller sent none
@@ -108,17 +103,17 @@ def test_clone_inline_with_transcript_is_icl(service: Service) -> None:
             "audio_silent",
         ),
         (
-            {"text": "Hi.", "language": "xx", "audio_base64": b64(reference_wav())},
+            {"text": "Hi.", "language": "xx", "audio_base64": REF},
             400,
             "unsupported_language",
         ),
         (
-            {"text": "Hi.", "language": "ja", "audio_base64": b64(reference_wav())},
+            {"text": "Hi.", "language": "ja", "audio_base64": REF},
             400,
             "unsupported_language",
         ),
-        ({"text": "", "audio_base64": b64(reference_wav())}, 400, "empty_text"),
-        ({"text": "   \n", "audio_base64": b64(reference_wav())}, 400, "empty_text"),
+        ({"text": "", "audio_base64": REF}, 400, "empty_text"),
+        ({"text": "   \n", "audio_base64": REF}, 400, "empty_text"),
         ({"text": "Hi.", "voice_id": "a" * 64}, 404, "voice_not_found"),
         ({"text": "Hi.", "voice_id": "A" * 64}, 422, "validation_failed"),
         ({"text": "Hi."}, 422, "validation_failed"),
@@ -182,12 +177,11 @@ def test_voice_upload_checks_hash_and_audio(service: Service) -> None:
 
 
 def test_clone_batch_keeps_order_and_per_item_errors(service: Service) -> None:
-    ref = b64(reference_wav())
     items = [
-        {"text": "one", "audio_base64": ref},
+        {"text": "one", "audio_base64": REF},
         {"text": "two two", "audio_base64": "%%%"},
-        {"text": "three three three", "audio_base64": ref, "language": "de"},
-        {"text": "TRUNCATE me", "audio_base64": ref},
+        {"text": "three three three", "audio_base64": REF, "language": "de"},
+        {"text": "TRUNCATE me", "audio_base64": REF},
     ]
     response = service.client.post("/clone-batch", json={"items": items})
     assert response.status_code == 200, response.text
@@ -205,30 +199,24 @@ def test_clone_batch_keeps_order_and_per_item_errors(service: Service) -> None:
 
 
 def test_truncation_is_a_500_error_not_audio(service: Service) -> None:
-    response = service.client.post(
-        "/clone", json={"text": "TRUNCATE", "audio_base64": b64(reference_wav())}
-    )
+    response = service.client.post("/clone", json={"text": "TRUNCATE", "audio_base64": REF})
     assert (response.status_code, error_code(response)) == (500, "truncated_output")
     assert response.headers["content-type"] == "application/json"
 
 
 def test_engine_bug_is_a_500_without_detail_and_the_service_survives(service: Service) -> None:
     service.engine.crash = True
-    response = service.client.post(
-        "/clone", json={"text": SECRET_TEXT, "audio_base64": b64(reference_wav())}
-    )
+    response = service.client.post("/clone", json={"text": SECRET_TEXT, "audio_base64": REF})
     assert (response.status_code, error_code(response)) == (500, "internal_error")
     assert SECRET_TEXT not in response.text and "Traceback" not in response.text
     service.engine.crash = False
-    ok = service.client.post("/clone", json={"text": "Hi.", "audio_base64": b64(reference_wav())})
+    ok = service.client.post("/clone", json=HI)
     assert ok.status_code == 200
 
 
 def test_non_finite_output_is_invalid_output(service: Service) -> None:
     service.engine.nan = True
-    response = service.client.post(
-        "/clone", json={"text": "Hi.", "audio_base64": b64(reference_wav())}
-    )
+    response = service.client.post("/clone", json=HI)
     # The same code the provider base class gives for NaN samples in-process.
     assert (response.status_code, error_code(response)) == (500, "output_not_finite")
 
@@ -251,14 +239,12 @@ def test_503_with_retry_after_while_loading(make_service: Any) -> None:
     health = service.client.get("/health")
     assert health.status_code == 200 and health.json()["status"] == "loading"
     assert health.json()["loaded"] is False
-    response = service.client.post(
-        "/clone", json={"text": "Hi.", "audio_base64": b64(reference_wav())}
-    )
+    response = service.client.post("/clone", json=HI)
     assert (response.status_code, error_code(response)) == (503, "loading")
     assert response.headers["retry-after"] == "7"
     gate.set()
     service.wait_ready()
-    ok = service.client.post("/clone", json={"text": "Hi.", "audio_base64": b64(reference_wav())})
+    ok = service.client.post("/clone", json=HI)
     assert ok.status_code == 200
 
 
@@ -280,9 +266,7 @@ async def test_health_says_failed_when_the_load_failed(make_service: Any) -> Non
     assert health.json()["status"] == "failed" and health.json()["loaded"] is False
     assert health.json()["model"] == "tone-1"
     # Requests still get the typed error; a host's doctor sees the failure, not a 500.
-    response = service.client.post(
-        "/clone", json={"text": "Hi.", "audio_base64": b64(reference_wav())}
-    )
+    response = service.client.post("/clone", json=HI)
     assert (response.status_code, error_code(response)) == (503, "load_failed")
     assert "retry-after" not in response.headers  # waiting will not help: fall back
     remote = ToneRemote(ServiceConfig(clone_url=service.url))
@@ -315,7 +299,7 @@ async def test_concurrent_clones_are_batched_on_one_thread(make_service: Any) ->
 
 async def test_overload_is_503_with_retry_after(make_service: Any) -> None:
     service = make_service(ToneEngine(delay=0.5), max_queue=1, retry_after_s=2)
-    body = {"text": "Hi.", "audio_base64": b64(reference_wav())}
+    body = HI
     async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:
         first = asyncio.ensure_future(client.post("/clone", json=body))
         await asyncio.sleep(0.2)
@@ -327,7 +311,7 @@ async def test_overload_is_503_with_retry_after(make_service: Any) -> None:
 
 async def test_idempotent_retry_runs_the_job_once(make_service: Any) -> None:
     service = make_service(ToneEngine(delay=0.2))
-    body = {"text": "Hi there.", "audio_base64": b64(reference_wav())}
+    body = {"text": "Hi there.", "audio_base64": REF}
     headers = {"Idempotency-Key": "job-1"}
     async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:
         # A retry while the first attempt is still running, then one after it finished.
@@ -347,7 +331,7 @@ async def test_idempotent_retry_runs_the_job_once(make_service: Any) -> None:
 
 
 def test_failed_idempotent_job_can_be_retried(service: Service) -> None:
-    body = {"text": "TRUNCATE", "audio_base64": b64(reference_wav())}
+    body = {"text": "TRUNCATE", "audio_base64": REF}
     headers = {"Idempotency-Key": "job-t"}
     for _ in range(2):
         assert service.client.post("/clone", json=body, headers=headers).status_code == 500
@@ -364,7 +348,7 @@ def test_logs_carry_no_text_or_audio(service: Service, caplog: pytest.LogCapture
     transcript = "transcript words never logged"
     response = service.client.post(
         "/clone",
-        json={"text": SECRET_TEXT, "audio_base64": b64(reference_wav()), "transcript": transcript},
+        json={"text": SECRET_TEXT, "audio_base64": REF, "transcript": transcript},
         headers={"X-Request-Id": "log-check"},
     )
     assert response.status_code == 200

@@ -105,6 +105,15 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+REF_B64 = b64(reference_wav())
+"""The default reference, as a ``/clone`` body carries it inline."""
+
+
+def inline_body(text: str) -> dict[str, Any]:
+    """A ``/clone`` body for ``text`` with :data:`REF_B64` inline."""
+    return {"text": text, "audio_base64": REF_B64}
+
+
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

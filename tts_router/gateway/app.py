@@ -25,14 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..errors import ProviderError, TTSRouterError, ValidationError
 from ..formats import MEDIA_TYPES, encoded_rate
 from ..router import Router
-from ..serving.request_limits import ClientGone, read_body, replay
+from ..serving.request_limits import ClientGone, TaggedSend, read_body, replay
 from ..streaming import AudioChunk
 from .config import GatewayConfig
 from .library import VoiceLibrary
 from .speech import SpeechBody, stream_speech, synthesise
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["create_app"]
 
@@ -249,16 +249,7 @@ class _AccessLog:
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status = 0
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
-                message = {**message, "headers": headers}
-            await send(message)
-
+        send_with_id = TaggedSend(send, request_id)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
@@ -268,7 +259,7 @@ class _AccessLog:
                         "request_id": request_id,
                         "method": scope.get("method"),
                         "path": scope.get("path"),
-                        "status": status,
+                        "status": send_with_id.status,
                         "ms": round((time.perf_counter() - started) * 1000, 1),
                         "key": scope["state"].get("key_id"),
                     }

@@ -13,16 +13,16 @@ One job a module:
   :class:`ChunkingEngine`, :class:`CloneJob`, :class:`DesignJob`, :class:`EngineResult`);
 - :mod:`.worker`: the one thread that owns the engine: admission, batching (and batches that
   merge), isolation;
-- :mod:`.scheduler`: fair round-robin over jobs' chunks; :mod:`.estimate`: call times;
+- :mod:`.scheduler`: fair round-robin over jobs' chunks, and call times;
   :mod:`.assemble`: a job's chunks stitched into one answer;
-- :mod:`.handlers`: what each route does, free of FastAPI; :mod:`.inputs`: checks made
-  before anything is queued;
-- :mod:`.jobs`: jobs by id and ``Idempotency-Key``, retention, abandonment;
+- :mod:`.handlers`: what each route does, free of FastAPI, and the checks made before
+  anything is queued;
+- :mod:`.jobs`: jobs by id and ``Idempotency-Key``, retention, abandonment, holding a
+  request while its job runs;
 - :mod:`.feed`: a streamed job's chunks as they are generated; :mod:`.stream`: streamed
   answers (the protocol's frames, imported by :func:`create_app` only);
-  :mod:`.waiting`: holding a request while its job runs;
-- :mod:`.voices`: the voice store interface and the memory store; :mod:`.voice_dir`: the
-  directory store (restarts, several processes, Modal's Volume);
+- :mod:`.voices`: the voice store interface, the memory store and the directory store
+  (restarts, several processes, Modal's Volume);
 - :mod:`.request_limits`: the outermost ASGI layer (request ids, limits, last-resort 500);
 - :mod:`.server`: connection limits and the request-head deadline for uvicorn;
 - :mod:`.responses`: WAV, batch, 202 and error responses as plain data;
@@ -54,8 +54,7 @@ from .inprocess import IN_PROCESS_URL, InProcessService
 from .lru import BoundedLRU
 from .server import ServerLimits, uvicorn_options
 from .thread_server import serve_in_thread
-from .voice_dir import DirectoryVoiceStore
-from .voices import MemoryVoiceStore, VoiceStore
+from .voices import DirectoryVoiceStore, MemoryVoiceStore, VoiceStore
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",

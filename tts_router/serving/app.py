@@ -31,12 +31,10 @@ from .counters import ServingStats
 from .errors import ServiceError, validation_error
 from .feed import ChunkFeed
 from .handlers import Handlers
-from .jobs import Job, JobTable, fingerprint
+from .jobs import Job, JobTable, fingerprint, wait_for
 from .request_limits import Guard
 from .responses import Stored, accepted_response, error_response
-from .voice_dir import DirectoryVoiceStore
-from .voices import DEFAULT_VOICE_BYTES, MemoryVoiceStore, VoiceStore
-from .waiting import wait_for
+from .voices import DEFAULT_VOICE_BYTES, DirectoryVoiceStore, MemoryVoiceStore, VoiceStore
 from .worker import EngineWorker
 
 if TYPE_CHECKING:

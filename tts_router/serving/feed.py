@@ -15,7 +15,7 @@ from ..streaming import FIRST_CHUNK_CHARS
 from ..text import chunk_spans
 from .contract import EngineResult
 
-__all__ = ["ChunkFeed", "short_first", "spans_of"]
+__all__ = ["ChunkFeed", "short_first"]
 
 
 class ChunkFeed:
@@ -28,8 +28,19 @@ class ChunkFeed:
         self._changed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def plan(self, text: str, chunks: Sequence[str]) -> None:
-        """The job was split into ``chunks`` of ``text``."""
-        self.spans = spans_of(text, chunks)
+        """The job was split into ``chunks`` of ``text``: where each stands in it, in order.
+
+        Chunks are substrings for every splitter of this library; for one that rewrites its
+        text, a chunk not found takes its length from where the previous one ended
+        (approximate, never out of order)."""
+        self.spans = []
+        position = 0
+        for chunk in chunks:
+            start = text.find(chunk, position)
+            if start < 0:
+                start = position
+            position = min(len(text), start + len(chunk))
+            self.spans.append((start, position))
         self._notify()
 
     def add(self, index: int, result: EngineResult) -> None:
@@ -48,22 +59,6 @@ class ChunkFeed:
     def _notify(self) -> None:
         self._changed.set_result(None)
         self._changed = asyncio.get_running_loop().create_future()
-
-
-def spans_of(text: str, chunks: Sequence[str]) -> list[tuple[int, int]]:
-    """Where each chunk stands in ``text``, in order. Chunks are substrings for every splitter
-    of this library; for one that rewrites its text, a chunk not found takes its length from
-    where the previous one ended (approximate, never out of order)."""
-    spans: list[tuple[int, int]] = []
-    position = 0
-    for chunk in chunks:
-        start = text.find(chunk, position)
-        if start < 0:
-            start = position
-        end = min(len(text), start + len(chunk))
-        spans.append((start, end))
-        position = end
-    return spans
 
 
 def short_first(chunks: list[str]) -> list[str]:

@@ -1,4 +1,8 @@
-"""What the routes do, free of FastAPI so each step reads as plain code."""
+"""What the routes do, free of FastAPI so each step reads as plain code.
+
+Every request's input is checked here before any of its work is queued (or batched with
+others'): what would otherwise fail inside an engine call, for the whole batch, as a 500.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,13 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import re
 
 from ..audio import AudioLimits, decode_audio
 from ..errors import TTSRouterError, ValidationError
 from ..languages import normalize_language
 from ..protocol import (
+    MAX_SEED,
     CloneBatchBody,
     CloneBatchResult,
     CloneBody,
@@ -23,7 +29,6 @@ from ..protocol import (
 from ..text import require_speakable
 from .contract import CloneJob, DesignJob
 from .feed import ChunkFeed
-from .inputs import check_seed, check_strings
 from .responses import Stored, audio_response, batch_item, json_response
 from .voices import VoiceStore
 from .worker import EngineWorker
@@ -32,6 +37,9 @@ __all__ = ["Handlers"]
 
 # How /health names each state of the model load.
 _HEALTH_STATUS = {"loading": "loading", "ready": "ok", "failed": "failed"}
+# Lone surrogates: JSON may carry them ("\ud800"), but they are not text (UTF-8 cannot encode
+# them) and tokenizers fail on them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Handlers:
@@ -94,8 +102,7 @@ class Handlers:
 
     async def clone_job(self, body: CloneBody) -> CloneJob:
         """Validate one clone request into a job; nothing here touches the model."""
-        check_strings(text=body.text, transcript=body.transcript, language=body.language)
-        check_seed(body.seed)
+        _check_input(body.seed, text=body.text, transcript=body.transcript, language=body.language)
         text = self._text(body.text)
         language = self._language(body.language)
         if body.voice_id is not None:
@@ -128,10 +135,7 @@ class Handlers:
         """``POST /clone``; ``feed`` receives its chunks as they are generated (a stream)."""
         self.worker.require_ready()
         job = await self.clone_job(body)
-        (result,) = await self.worker.clone([job], deadline=deadline, feed=feed)
-        if isinstance(result, TTSRouterError):
-            raise result
-        return audio_response(result)
+        return audio_response(await self.worker.run(job, deadline=deadline, feed=feed))
 
     async def clone_batch(self, body: CloneBatchBody, deadline: float | None = None) -> Stored:
         """``POST /clone-batch``: invalid items fail alone; the valid ones run as one batch."""
@@ -142,9 +146,7 @@ class Handlers:
                 prepared.append(await self.clone_job(item))
             except TTSRouterError as exc:
                 prepared.append(exc)
-        jobs = [p for p in prepared if isinstance(p, CloneJob)]
-        done = iter(await self.worker.clone(jobs, deadline=deadline) if jobs else [])
-        results = [batch_item(p if isinstance(p, TTSRouterError) else next(done)) for p in prepared]
+        results = [batch_item(r) for r in await self.worker.clone(prepared, deadline=deadline)]
         payload = CloneBatchResult(model=self.engine.health().model, results=results)
         return json_response(payload.model_dump_json().encode())
 
@@ -155,8 +157,7 @@ class Handlers:
     ) -> Stored:
         """``POST /design``; ``feed`` receives its chunks as they are generated (a stream)."""
         self.worker.require_ready()
-        check_strings(text=body.text, instruct=body.instruct, language=body.language)
-        check_seed(body.seed)
+        _check_input(body.seed, text=body.text, instruct=body.instruct, language=body.language)
         if "design" not in self.engine.health().operations:
             raise ValidationError(
                 "this service has no voice-design model; run it with one or use clone",
@@ -169,7 +170,7 @@ class Handlers:
             seed=body.seed,
             options=_options(body.options),
         )
-        return audio_response(await self.worker.design(job, deadline=deadline, feed=feed))
+        return audio_response(await self.worker.run(job, deadline=deadline, feed=feed))
 
     def _text(self, text: str) -> str:
         require_speakable(text)
@@ -196,3 +197,18 @@ def _b64decode(value: str) -> bytes:
 
 def _options(options: GenerationOptions) -> dict[str, float | int]:
     return {k: v for k, v in options.model_dump().items() if v is not None}
+
+
+def _check_input(seed: int | None, **strings: str | None) -> None:
+    """Every given string must be valid Unicode text (no lone surrogates), and the seed one
+    every engine accepts: 0 to :data:`~tts_router.protocol.MAX_SEED`."""
+    for name, value in strings.items():
+        if value is not None and _SURROGATE.search(value):
+            raise ValidationError(
+                f"the {name} holds lone surrogates, which are not text; send valid UTF-8",
+                code="invalid_characters",
+            )
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        raise ValidationError(
+            f"the seed must be an integer from 0 to {MAX_SEED}", code="invalid_seed"
+        )

@@ -86,7 +86,7 @@ class InProcessService(httpx.AsyncBaseTransport):
         try:
             return await exchange.response()
         except BaseException:
-            exchange.leave()
+            await exchange.aclose()
             raise
 
     async def aclose(self) -> None:
@@ -234,14 +234,12 @@ class _Exchange(httpx.AsyncByteStream):
     async def _send(self, message: Message) -> None:
         if self._gone.is_set():
             return  # the client left: what is sent goes nowhere, as on a closed connection
-        if message["type"] == "http.response.body":
-            if self._request.method == "HEAD":
-                message = {**message, "body": b""}
-            if not message.get("more_body", False):
-                self._deliver(message)
-                self._gone.set()
-                return
+        body = message["type"] == "http.response.body"
+        if body and self._request.method == "HEAD":
+            message = {**message, "body": b""}
         self._deliver(message)
+        if body and not message.get("more_body", False):
+            self._gone.set()
 
     def _deliver(self, item: Message | BaseException | None) -> None:
         try:
@@ -265,13 +263,10 @@ class _Exchange(httpx.AsyncByteStream):
             if not message.get("more_body", False):
                 return
 
-    def leave(self) -> None:
+    async def aclose(self) -> None:
         """The caller is done with this response (or gave up): the app sees a disconnect."""
         with contextlib.suppress(RuntimeError):  # the service's loop has ended
             self._loop.call_soon_threadsafe(self._gone.set)
-
-    async def aclose(self) -> None:
-        self.leave()
 
     async def _next(self, kind: str) -> Message:
         try:

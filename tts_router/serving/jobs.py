@@ -7,10 +7,11 @@
   so the caller may retry for real.
 - **Results to fetch.** A job outliving its request is reachable at ``/jobs/{id}`` (an
   unguessable id) while it runs and while its result is kept.
-- **Abandoned work is cancelled.** Waiters (held requests) attach and detach. When the last
-  one disconnects, the job has ``grace_s`` for a waiter to come back (a retry after a broken
-  connection); a job handed back as a 202 has ``lease_s`` for its caller to poll. Past that
-  with nobody waiting, its task is cancelled and the worker drops its chunks not yet started.
+- **Abandoned work is cancelled.** Waiters (requests held by :func:`wait_for`) attach and
+  detach. When the last one disconnects, the job has ``grace_s`` for a waiter to come back (a
+  retry after a broken connection); a job handed back as a 202 has ``lease_s`` for its caller
+  to poll. Past that with nobody waiting, its task is cancelled and the worker drops its
+  chunks not yet started.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -34,7 +35,10 @@ from .errors import ServiceError, internal_error
 from .feed import ChunkFeed
 from .responses import Stored, error_response
 
-__all__ = ["Job", "JobTable", "Produce", "fingerprint"]
+if TYPE_CHECKING:
+    from starlette.types import Receive
+
+__all__ = ["Job", "JobTable", "Produce", "disconnected", "fingerprint", "wait_for"]
 
 logger = logging.getLogger("tts_router.serving")
 
@@ -215,3 +219,35 @@ async def _settle(produce: Produce) -> Stored:
     except Exception as exc:
         logger.error("unhandled %s while producing a response", type(exc).__name__)
         return error_response(internal_error(exc))
+
+
+async def wait_for(
+    table: JobTable, job: Job, receive: Receive, hold: float | None
+) -> Stored | None:
+    """The job's answer if it is ready within ``hold`` seconds (None: however long it takes)
+    while the client stays connected; else None (still running: answer 202, or nobody to
+    answer). The request counts as one of the job's waiters meanwhile."""
+    table.attach(job)
+    watcher = asyncio.ensure_future(disconnected(receive))
+    how: Leave = "answered"
+    try:
+        done, _ = await asyncio.wait(
+            {job.task, watcher}, timeout=hold, return_when=asyncio.FIRST_COMPLETED
+        )
+        if job.done:
+            how = "done"
+        elif watcher in done:
+            how = "gone"
+    finally:
+        watcher.cancel()
+        table.detach(job, how)
+    return job.answer() if job.done else None
+
+
+async def disconnected(receive: Receive) -> None:
+    """Return once the client has disconnected (the request body was read already)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        await asyncio.sleep(0.05)  # a stray message (the body again?): never spin

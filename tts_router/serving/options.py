@@ -36,36 +36,21 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="open connections at most; the slowest client is dropped beyond (default "
         f"{_DEFAULTS.max_connections}, and at most half the descriptor limit)",
     )
-    for flag, default, what in (
-        ("--header-timeout", _DEFAULTS.header_timeout_s, "seconds a request head may take"),
-        ("--body-timeout", 30.0, "seconds a request body may stall between bytes"),
-        ("--keep-alive", _DEFAULTS.keep_alive_s, "seconds an idle connection stays open"),
-    ):
-        group.add_argument(flag, type=float, default=default, help=f"{what} (default {default:g})")
+    _flag(group, "--header-timeout", _DEFAULTS.header_timeout_s, "seconds a request head may take")
+    _flag(group, "--body-timeout", 30.0, "seconds a request body may stall between bytes")
+    _flag(group, "--keep-alive", _DEFAULTS.keep_alive_s, "seconds an idle connection stays open")
     group.add_argument(
         "--max-header-bytes", type=int, default=DEFAULT_MAX_HEADER_BYTES, help="request head size"
     )
-    group.add_argument(
-        "--max-body-mb",
-        type=float,
-        default=DEFAULT_MAX_BODY_BYTES / _MIB,
-        help=f"request body size in MiB (default {DEFAULT_MAX_BODY_BYTES / _MIB:g})",
-    )
-    group.add_argument(
-        "--max-queue", type=int, default=64, help="jobs admitted at once; beyond: 503 (default 64)"
-    )
+    _flag(group, "--max-body-mb", DEFAULT_MAX_BODY_BYTES / _MIB, "request body size in MiB")
+    _flag(group, "--max-queue", 64, "jobs admitted at once; beyond: 503", int)
     batching = parser.add_argument_group("batching")
-    batching.add_argument(
-        "--max-batch",
-        type=int,
-        default=16,
-        help="chunks generated together in one engine call (default 16)",
-    )
-    batching.add_argument(
+    _flag(batching, "--max-batch", 16, "chunks generated together in one engine call", int)
+    _flag(
+        batching,
         "--batch-window-ms",
-        type=float,
-        default=10.0,
-        help="how long work arriving at an idle service waits for company (default 10)",
+        10.0,
+        "how long work arriving at an idle service waits for company",
     )
     batching.add_argument(
         "--merge-window-ms",
@@ -98,6 +83,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="torch CPU threads (1 keeps a shared CPU steady; default: torch's)",
     )
+
+
+def _flag(
+    group: argparse._ActionsContainer, flag: str, default: float, what: str, kind: type = float
+) -> None:
+    group.add_argument(flag, type=kind, default=default, help=f"{what} (default {default:g})")
 
 
 def app_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from .responses import error_response
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["ClientGone", "Guard", "read_body", "replay"]
+__all__ = ["ClientGone", "Guard", "TaggedSend", "read_body", "replay"]
 
 # The name the single-module service logged under; log configurations keep working.
 logger = logging.getLogger("tts_router.serving")
@@ -57,20 +57,14 @@ class Guard:
         started = time.perf_counter()
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
-        status = 0
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != _RID]
-                headers.append((_RID, request_id.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
+        send_with_id = TaggedSend(send, request_id)
         try:
             if _header_bytes(scope) > self.max_header_bytes:
-                await _send_error(send_with_id, _headers_too_large(self.max_header_bytes), True)
+                too_large = ServiceError(
+                    "headers_too_large",
+                    f"the request's headers are larger than {self.max_header_bytes} bytes in all",
+                )
+                await _send_error(send_with_id, too_large, True)
                 return
             body = await read_body(scope, receive, self.max_body_bytes, self.body_timeout_s)
             if body is None:
@@ -80,17 +74,21 @@ class Guard:
         except ClientGone:
             pass
         except _Stalled:
-            await _send_error(send_with_id, _request_timeout(self.body_timeout_s), True)
+            stalled = ServiceError(
+                "request_timeout",
+                f"the request body stopped arriving for {self.body_timeout_s:g} s; send it again",
+            )
+            await _send_error(send_with_id, stalled, True)
         except Exception as exc:  # a bug: answer 500 without a trace, log the type only
             logger.error("unhandled %s (request %s)", type(exc).__name__, request_id)
-            if status == 0:
+            if send_with_id.status == 0:
                 await _send_error(send_with_id, internal_error(exc))
         finally:
             logger.debug(
                 "%s %s -> %d in %.3fs (request %s)",
                 scope.get("method"),
                 loggable_path(str(scope.get("path", ""))),
-                status,
+                send_with_id.status,
                 time.perf_counter() - started,
                 request_id,
             )
@@ -125,6 +123,23 @@ async def read_body(
             return b"".join(chunks)
 
 
+class TaggedSend:
+    """``send`` with the request id in the response's head (in place of any the app set),
+    keeping the response's status (0 until it starts)."""
+
+    def __init__(self, send: Send, request_id: str) -> None:
+        self.status = 0
+        self._send = send
+        self._request_id = request_id.encode()
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != _RID]
+            message = {**message, "headers": [*headers, (_RID, self._request_id)]}
+        await self._send(message)
+
+
 class ClientGone(Exception):
     """The client disconnected (before its request body arrived, or from a stream)."""
 
@@ -137,18 +152,6 @@ def _header_bytes(scope: Scope) -> int:
     """The request line and headers' size, as they came over the wire (about)."""
     size = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
     return size + sum(len(k) + len(v) + 4 for k, v in scope.get("headers", []))
-
-
-def _headers_too_large(limit: int) -> ServiceError:
-    return ServiceError(
-        "headers_too_large", f"the request's headers are larger than {limit} bytes in all"
-    )
-
-
-def _request_timeout(seconds: float) -> ServiceError:
-    return ServiceError(
-        "request_timeout", f"the request body stopped arriving for {seconds:g} s; send it again"
-    )
 
 
 def replay(body: bytes, receive: Receive) -> Receive:

@@ -35,6 +35,7 @@ __all__ = [
     "accepted_response",
     "audio_response",
     "batch_item",
+    "encode_result",
     "error_response",
     "json_response",
 ]
@@ -76,7 +77,7 @@ def accepted_response(job_id: str) -> Stored:
 def audio_response(result: EngineResult) -> Stored:
     """200 ``audio/wav`` with the ``X-TTS-*`` headers that say how it was made."""
     started = time.perf_counter()
-    wav = _encode(result)
+    wav = encode_result(result)
     encoded = dataclasses.replace(
         result, timings={**result.timings, "encode": time.perf_counter() - started}
     )
@@ -87,7 +88,7 @@ def batch_item(result: EngineResult | TTSRouterError) -> BatchItemResult:
     """One ``/clone-batch`` item: the audio inline, or the error that item alone met."""
     if isinstance(result, EngineResult):
         try:
-            wav = _encode(result)
+            wav = encode_result(result)
         except TTSRouterError as exc:
             result = exc
         else:
@@ -100,7 +101,7 @@ def batch_item(result: EngineResult | TTSRouterError) -> BatchItemResult:
     return BatchItemResult(ok=False, error=ErrorDetail(code=result.code, message=result.message))
 
 
-def _encode(result: EngineResult) -> bytes:
+def encode_result(result: EngineResult) -> bytes:
     """Encode an engine's samples as WAV after the same output checks every provider gets."""
     checked = validate_output_samples(result.samples, result.sample_rate)
     return encode_wav(checked.samples, result.sample_rate)

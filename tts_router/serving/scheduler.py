@@ -6,6 +6,9 @@ short job that arrives behind a long one is therefore in the very next batch: it
 the batch that is running, never for the whole long job. A streamed job's first chunk goes
 into a batch without the job's other chunks (other jobs' chunks may join it), so its first
 audio does not wait for the rest.
+
+How long the queue will take comes from engine call times measured as the service runs
+(:class:`CallTimes`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from .contract import CloneJob, DesignJob, EngineResult
 if TYPE_CHECKING:
     from .feed import ChunkFeed
 
-__all__ = ["FairQueue", "Item", "Kind", "Unit"]
+__all__ = ["CallTimes", "FairQueue", "Item", "Kind", "Unit"]
 
 Kind = Literal["clone", "design"]
 
@@ -105,26 +108,71 @@ class FairQueue:
             self._order.rotate(-1)
             return [item]
         batch: list[Item] = []
-        served: list[Unit] = []
+        served: dict[Unit, None] = {}  # in the order first served; units hash by identity
         alone: set[Unit] = set()  # streamed units whose first chunk is in this batch
         while len(batch) < max_batch:
-            progressed = False
-            for unit in self._order:
-                if len(batch) >= max_batch:
-                    break
-                if unit.kind != "clone" or not unit.pending or unit in alone:
-                    continue
+            ready = [u for u in self._order if u.kind == "clone" and u.pending and u not in alone]
+            if not ready:
+                break
+            for unit in ready[: max_batch - len(batch)]:  # one round: a chunk from each
                 index = unit.pending.popleft()
                 batch.append(Item(unit, index))
-                progressed = True
+                served[unit] = None
                 if index == 0 and unit.feed is not None:
                     alone.add(unit)
-                if unit not in served:  # identity: units compare by identity
-                    served.append(unit)
-            if not progressed:
-                break
         for unit in served:  # served units go to the back, in the order they were served
             self._order.remove(unit)
             if unit.pending:
                 self._order.append(unit)
         return batch
+
+
+class CallTimes:
+    """Seconds per engine call, by batch size (an exponentially weighted mean per size).
+
+    A size never measured is predicted from the nearest measured size above it (a batch is
+    never faster than a larger one), else scaled linearly from the largest below (pessimistic:
+    batching is sublinear). Before any measurement there is no prediction: the service admits
+    what it cannot yet judge.
+    """
+
+    def __init__(self, weight: float = 0.3) -> None:
+        self._weight = weight
+        self._by_size: dict[int, float] = {}
+
+    def record(self, size: int, seconds: float) -> None:
+        """One engine call of ``size`` items took ``seconds``."""
+        old = self._by_size.get(size)
+        self._by_size[size] = seconds if old is None else old + self._weight * (seconds - old)
+
+    def largest(self) -> int | None:
+        """The largest call size measured, or None before any."""
+        return max(self._by_size, default=None)
+
+    def measured(self, size: int) -> float | None:
+        """Seconds a call of exactly ``size`` items took (weighted), or None if none ran."""
+        return self._by_size.get(size)
+
+    def predict(self, size: int) -> float | None:
+        """Seconds a call of ``size`` items should take, or None before any measurement."""
+        if size <= 0:
+            return 0.0
+        if not self._by_size:
+            return None
+        if size in self._by_size:
+            return self._by_size[size]
+        above = [measured for measured in self._by_size if measured > size]
+        if above:
+            return self._by_size[min(above)]
+        largest = max(self._by_size)
+        return self._by_size[largest] * size / largest
+
+    def finish_in(self, items: int, max_batch: int, running_left: float = 0.0) -> float | None:
+        """Seconds until ``items`` more items are done, ``max_batch`` per call, after the call
+        now running (``running_left`` seconds more); None before any measurement."""
+        full, rest = divmod(items, max(max_batch, 1))
+        per_full = self.predict(max_batch) if full else 0.0
+        per_rest = self.predict(rest)
+        if per_full is None or per_rest is None:
+            return None
+        return running_left + full * per_full + per_rest

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import StreamingResponse
 
-from ..audio import encode_wav, validate_output_samples, validate_output_wav
+from ..audio import validate_output_wav
 from ..errors import TTSRouterError
 from ..protocol import (
     HEADER_MODE,
@@ -36,10 +36,9 @@ from ..protocol import (
 from .contract import EngineResult
 from .errors import internal_error
 from .feed import ChunkFeed
-from .jobs import Job, JobTable, Leave
+from .jobs import Job, JobTable, Leave, disconnected
 from .request_limits import ClientGone
-from .responses import Stored, accepted_response
-from .waiting import disconnected
+from .responses import Stored, accepted_response, encode_result
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
@@ -135,14 +134,13 @@ async def chunk_frames(
     while not watcher.done():
         result, spans = feed.get(index), feed.spans
         if result is not None and spans is not None:
-            last = index == len(spans) - 1
             try:
                 frame = _chunk_frame(index, spans, result)
             except TTSRouterError as exc:
                 yield _error_frame(exc, index)
                 return
             yield frame
-            if last:
+            if index == len(spans) - 1:
                 return
             index += 1
             continue
@@ -171,9 +169,8 @@ async def _whole(stored: Stored, text_length: int) -> AsyncIterator[bytes]:
 
 
 def _chunk_frame(index: int, spans: list[tuple[int, int]], result: EngineResult) -> bytes:
-    """Chunk ``index`` of ``spans``' frame, its audio checked by the one output validator (as
-    whole answers)."""
-    checked = validate_output_samples(result.samples, result.sample_rate)
+    """Chunk ``index`` of ``spans``' frame, its audio checked and encoded as whole answers'."""
+    wav = encode_result(result)
     header = StreamChunk(
         sequence=index,
         sample_rate=result.sample_rate,
@@ -182,11 +179,11 @@ def _chunk_frame(index: int, spans: list[tuple[int, int]], result: EngineResult)
         total=len(spans),
         mode=result.mode,
         model=result.model,
-        seconds=checked.duration,
+        seconds=result.duration,
         warnings=list(result.warnings),
         timings=dict(result.timings),
     )
-    return encode_frame(header, encode_wav(checked.samples, result.sample_rate))
+    return encode_frame(header, wav)
 
 
 def _error_frame(exc: TTSRouterError, delivered: int) -> bytes:

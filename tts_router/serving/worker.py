@@ -10,7 +10,7 @@ What it guarantees:
   behind a long one waits for one batch, not for the long job.
 - **Admission by deadline**: a job whose caller cannot wait for the queue is refused at once
   (503 ``deadline_unmeetable`` with the honest ``Retry-After``), from engine call times
-  measured as it runs (:mod:`.estimate`).
+  measured as it runs (:class:`~.scheduler.CallTimes`).
 - **Cancellation**: when the coroutine awaiting a job is cancelled (its callers went away),
   the job's chunks that have not started are dropped.
 - **Poison isolation**: a batched call that fails is retried item by item, so only the
@@ -46,9 +46,8 @@ from .assemble import assemble
 from .contract import ChunkingEngine, CloneJob, DesignJob, EngineResult, SpeechEngine
 from .counters import ServingStats
 from .errors import ServiceError, internal_error
-from .estimate import CallTimes
 from .feed import ChunkFeed, short_first
-from .scheduler import FairQueue, Item, Kind, Unit
+from .scheduler import CallTimes, FairQueue, Item, Kind, Unit
 
 __all__ = ["MERGE_PAYS", "EngineWorker", "LoadState", "MergeWindow"]
 
@@ -185,32 +184,33 @@ class EngineWorker:
     # -- submitting work ----------------------------------------------------------------------
 
     async def clone(
-        self,
-        jobs: Sequence[CloneJob],
-        *,
-        deadline: float | None = None,
-        feed: ChunkFeed | None = None,
+        self, jobs: Sequence[CloneJob | TTSRouterError], *, deadline: float | None = None
     ) -> list[Outcome]:
-        """Queue ``jobs`` and wait for their results, in order; a job whose text the engine
-        refuses to split gets its own error. ``feed`` (one job only) streams its chunks."""
-        if feed is not None and len(jobs) != 1:
-            raise ValueError("a feed streams one job")
+        """Queue ``jobs`` as one batch and wait for their results, in order; an error among
+        ``jobs`` (an item refused already) stays in its place, and a job whose text the engine
+        refuses to split gets its own error."""
         prepared: list[Unit | TTSRouterError] = []
         for job in jobs:
             try:
-                prepared.append(self._unit("clone", job, feed))
+                unit = job if isinstance(job, TTSRouterError) else self._unit("clone", job, None)
             except TTSRouterError as exc:
-                prepared.append(exc)
+                unit = exc
+            prepared.append(unit)
         units = [p for p in prepared if isinstance(p, Unit)]
         done = iter(await self._submit(units, deadline) if units else [])
         return [p if isinstance(p, TTSRouterError) else next(done) for p in prepared]
 
-    async def design(
-        self, job: DesignJob, *, deadline: float | None = None, feed: ChunkFeed | None = None
+    async def run(
+        self,
+        job: CloneJob | DesignJob,
+        *,
+        deadline: float | None = None,
+        feed: ChunkFeed | None = None,
     ) -> EngineResult:
-        """Queue one design (its chunks interleave with other work) and wait for it;
-        ``feed`` streams its chunks."""
-        (result,) = await self._submit([self._unit("design", job, feed)], deadline)
+        """Queue one job (its chunks interleave with other work) and wait for it; ``feed``
+        streams its chunks."""
+        kind: Kind = "design" if isinstance(job, DesignJob) else "clone"
+        (result,) = await self._submit([self._unit(kind, job, feed)], deadline)
         if isinstance(result, TTSRouterError):
             raise result
         return result
