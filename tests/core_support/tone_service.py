@@ -134,20 +134,21 @@ class ToneRemote(RemoteProvider):
 
 
 class Service:
-    """A running app, its engine, and a client."""
+    """A running app, its engine (None for a service over another engine), and a client."""
 
-    def __init__(self, app: Any, engine: ToneEngine, url: str) -> None:
+    def __init__(self, app: Any, engine: ToneEngine | None, url: str, timeout: float = 30) -> None:
         self.app = app
         self.engine = engine
         self.url = url
-        self.client = httpx.Client(base_url=url, timeout=30)
+        self.client = httpx.Client(base_url=url, timeout=timeout)
 
     @property
     def jobs(self) -> int:
         return int(self.app.state.stats.engine_jobs)
 
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 10
+    def wait_ready(self, within: float = 10) -> Service:
+        deadline = time.monotonic() + within
         while self.client.get("/health").json()["status"] != "ok":
             assert time.monotonic() < deadline
             time.sleep(0.01)
+        return self

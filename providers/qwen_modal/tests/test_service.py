@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+from core_support.tone_service import Service
 from qwen_test_support import TRUNCATING_MAX_NEW_TOKENS, engine_options
 from tts_router_qwen_modal.cli import build_parser, main
 from tts_router_qwen_modal.fixtures import (
@@ -42,25 +43,8 @@ VOICE = hashlib.sha256(REF).hexdigest()
 REF_B64 = base64.b64encode(REF).decode()
 
 
-class Running:
-    def __init__(self, app: Any, url: str) -> None:
-        self.app = app
-        self.client = httpx.Client(base_url=url, timeout=60)
-
-    @property
-    def jobs(self) -> int:
-        return int(self.app.state.stats.engine_jobs)
-
-    def ready(self) -> Running:
-        for _ in range(3000):
-            if self.client.get("/health").json()["status"] == "ok":
-                return self
-            threading.Event().wait(0.01)
-        raise AssertionError("service never became ready")
-
-
 @pytest.fixture(scope="module")
-def service(qwen_models: dict[str, Any]) -> Iterator[Running]:
+def service(qwen_models: dict[str, Any]) -> Iterator[Service]:
     app = create_service_app(
         qwen_models["base"],
         qwen_models["design"],
@@ -68,17 +52,17 @@ def service(qwen_models: dict[str, Any]) -> Iterator[Running]:
         max_body_bytes=2 * 1024 * 1024,
     )
     with serve_in_thread(app) as url:
-        yield Running(app, url).ready()
+        yield Service(app, None, url, timeout=60).wait_ready(within=30)
 
 
 @pytest.fixture(scope="module")
-def truncating(qwen_models: dict[str, Any]) -> Iterator[Running]:
+def truncating(qwen_models: dict[str, Any]) -> Iterator[Service]:
     app = create_service_app(
         qwen_models["truncating"],
         engine_options=engine_options(max_new_tokens=TRUNCATING_MAX_NEW_TOKENS),
     )
     with serve_in_thread(app) as url:
-        yield Running(app, url).ready()
+        yield Service(app, None, url, timeout=60).wait_ready(within=30)
 
 
 def wav(response: httpx.Response) -> np.ndarray:
@@ -94,7 +78,7 @@ def code(response: httpx.Response) -> tuple[int, str]:
     return response.status_code, str(response.json()["error"]["code"])
 
 
-def test_health_and_languages(service: Running) -> None:
+def test_health_and_languages(service: Service) -> None:
     health = service.client.get("/health").json()
     assert health["status"] == "ok" and health["loaded"] is True
     assert health["operations"] == ["clone", "design"]
@@ -104,7 +88,7 @@ def test_health_and_languages(service: Running) -> None:
     assert {"auto", "en", "zh", "ja", "de"} <= set(languages)
 
 
-def test_clone_x_vector_and_icl_inline(service: Running) -> None:
+def test_clone_x_vector_and_icl_inline(service: Service) -> None:
     xvec = service.client.post("/clone", json={"text": "Hello.", "audio_base64": REF_B64})
     assert len(wav(xvec)) == CHUNK and xvec.headers["x-tts-mode"] == "x_vector"
     icl = service.client.post(
@@ -123,7 +107,7 @@ def test_clone_x_vector_and_icl_inline(service: Running) -> None:
     assert decode_timings(icl.headers["x-tts-timings"])["generate"] > 0
 
 
-def test_upload_once_then_clone_from_the_cached_prompt(service: Running) -> None:
+def test_upload_once_then_clone_from_the_cached_prompt(service: Service) -> None:
     assert service.client.put(f"/voices/{VOICE}", content=REF).status_code == 200
     assert service.client.head(f"/voices/{VOICE}").status_code == 200
     engine = service.app.state.engines[0]
@@ -134,7 +118,7 @@ def test_upload_once_then_clone_from_the_cached_prompt(service: Running) -> None
     assert engine.prompts_built == built and engine.prompt_cache.hits == hits + 1
 
 
-def test_clone_batch_ordered_with_an_item_error(service: Running) -> None:
+def test_clone_batch_ordered_with_an_item_error(service: Service) -> None:
     items = [
         {"text": "One.", "audio_base64": REF_B64},
         {"text": "Two.", "audio_base64": REF_B64, "language": "tlh"},
@@ -154,21 +138,21 @@ def test_clone_batch_ordered_with_an_item_error(service: Running) -> None:
     assert service.jobs == before + 2
 
 
-def test_design(service: Running) -> None:
+def test_design(service: Service) -> None:
     response = service.client.post(
         "/design", json={"text": "Hello there.", "instruct": "a warm voice", "language": "en"}
     )
     assert len(wav(response)) == CHUNK and response.headers["x-tts-mode"] == "design"
 
 
-def test_long_text_is_the_sum_of_its_chunks(service: Running) -> None:
+def test_long_text_is_the_sum_of_its_chunks(service: Service) -> None:
     text = "First one is here. Second follows. Third ends it. A fourth, too."
     response = service.client.post("/clone", json={"text": text, "voice_id": VOICE})
     assert len(wav(response)) == 4 * CHUNK - 3 * 240
     assert "4 chunks" in response.headers["x-tts-warnings"]
 
 
-def test_token_cap_hit_is_a_500_not_audio(truncating: Running) -> None:
+def test_token_cap_hit_is_a_500_not_audio(truncating: Service) -> None:
     before = truncating.jobs
     response = truncating.client.post("/clone", json={"text": "Hi.", "audio_base64": REF_B64})
     assert code(response) == (500, "truncated_output")
@@ -176,7 +160,7 @@ def test_token_cap_hit_is_a_500_not_audio(truncating: Running) -> None:
     assert truncating.client.get("/health").status_code == 200
 
 
-def test_design_without_a_design_model(truncating: Running) -> None:
+def test_design_without_a_design_model(truncating: Service) -> None:
     response = truncating.client.post("/design", json={"text": "Hi.", "instruct": "warm"})
     assert code(response) == (400, "unsupported_operation")
 
@@ -248,7 +232,7 @@ def _b64(data: bytes) -> str:
     ],
 )
 def test_bad_input_never_reaches_the_model(
-    service: Running, method: str, path: str, kwargs: dict[str, Any], expected: tuple[int, str]
+    service: Service, method: str, path: str, kwargs: dict[str, Any], expected: tuple[int, str]
 ) -> None:
     engine = service.app.state.engines[0]
     jobs, calls, prompts = service.jobs, engine.generate_calls, engine.prompts_built
@@ -271,7 +255,7 @@ def test_503_while_the_model_loads(
     monkeypatch.setattr(QwenServiceEngine, "load", slow_load)
     app = create_service_app(qwen_models["base"], engine_options=engine_options())
     with serve_in_thread(app) as url:
-        running = Running(app, url)
+        running = Service(app, None, url, timeout=60)
         assert running.client.get("/health").json()["status"] == "loading"
         response = running.client.post("/clone", json={"text": "Hi.", "audio_base64": REF_B64})
         assert code(response) == (503, "loading") and "retry-after" in response.headers
@@ -279,7 +263,7 @@ def test_503_while_the_model_loads(
         assert (
             len(
                 wav(
-                    running.ready().client.post(
+                    running.wait_ready(within=30).client.post(
                         "/clone", json={"text": "Hi.", "audio_base64": REF_B64}
                     )
                 )
