@@ -76,10 +76,7 @@ def max_pass_chars(window_seconds: float, chars_per_second: float = CHARS_PER_SE
 def plan_passes(text: str, max_chars: int) -> list[str]:
     """Split ``text`` into normalised passes of at most ``max_chars`` characters (before
     normalisation) and at most :data:`MAX_TEXT_BYTES` UTF-8 bytes (after), in order."""
-    passes: list[str] = []
-    for chunk in split_text(text, max_chars):
-        passes.extend(_fit_bytes(chunk))
-    return passes
+    return [part for chunk in split_text(text, max_chars) for part in _fit_bytes(chunk)]
 
 
 def _fit_bytes(chunk: str) -> list[str]:

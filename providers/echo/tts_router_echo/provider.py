@@ -30,7 +30,7 @@ from tts_router.errors import ConfigurationError
 from tts_router.extras import require_extra
 from tts_router.provider import Capabilities, Provider
 from tts_router.provider_settings import ProviderSettings, ServiceURL, setting
-from tts_router.remote import REQUEST_CHARS, RemoteProvider, RemoteSettings
+from tts_router.remote import RemoteProvider, RemoteSettings
 
 __all__ = ["ECHO_CAPABILITIES", "ECHO_LICENSE", "EchoProvider", "EchoSettings"]
 
@@ -76,19 +76,11 @@ class EchoProvider(RemoteProvider):
     )
 
     @classmethod
-    def in_process(
-        cls,
-        model_dir: str | Path,
-        *,
-        max_request_chars: int = REQUEST_CHARS,
-        **service_options: Any,
-    ) -> EchoProvider:
+    def in_process(cls, model_dir: str | Path, **service_options: Any) -> EchoProvider:
         """Echo in this process: :func:`.service.create_service_app` with ``service_options``
-        (``device``, ``sampler``...), under :meth:`RemoteProvider.over_app` (built and
-        loaded on the first request)."""
-        return cls.over_app(
-            _service_app, model_dir, max_request_chars=max_request_chars, **service_options
-        )
+        (``device``, ``sampler``...), under :meth:`RemoteProvider.over_app`, which takes
+        ``max_request_chars`` from them (built and loaded on the first request)."""
+        return cls.over_app(_service_app, model_dir, **service_options)
 
     @classmethod
     def from_settings(cls, settings: EchoSettings) -> Provider:

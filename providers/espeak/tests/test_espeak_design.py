@@ -56,12 +56,8 @@ def test_design_rules(
     description: str, variant: str | None, pitch: int, rate: int, range_: int, n: int
 ) -> None:
     voice = design_voice(description)
-    assert (voice.variant, voice.pitch, voice.rate, voice.pitch_range) == (
-        variant,
-        pitch,
-        rate,
-        range_,
-    )
+    expected = (variant, pitch, rate, range_)
+    assert (voice.variant, voice.pitch, voice.rate, voice.pitch_range) == expected
     assert len(voice.warnings) == n, voice.warnings
 
 

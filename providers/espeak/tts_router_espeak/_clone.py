@@ -22,7 +22,7 @@ import numpy as np
 
 from tts_router.audio import DecodedAudio
 
-from ._design import BASE_PITCH, BASE_RATE
+from ._design import BASE_PITCH, BASE_RANGE, BASE_RATE
 from ._pitch import track_pitch
 
 __all__ = ["APPROXIMATE_WARNING", "ClonedVoice", "approximate_voice", "letters"]
@@ -60,6 +60,7 @@ class ClonedVoice:
     rate: int
     median_f0: float | None
     warnings: tuple[str, ...]
+    pitch_range: int = BASE_RANGE  # not measured: eSpeak's default
 
 
 def approximate_voice(reference: DecodedAudio, transcript: str | None) -> ClonedVoice:
@@ -84,8 +85,7 @@ def approximate_voice(reference: DecodedAudio, transcript: str | None) -> Cloned
     if count == 0:
         warnings.append(NO_TRANSCRIPT_WARNING)
     elif track.active_seconds >= _MIN_ACTIVE_SECONDS:
-        per_second = count / track.active_seconds
-        rate = round(float(np.interp(per_second, _LETTERS_PER_SECOND, _RATES)))
+        rate = round(float(np.interp(count / track.active_seconds, _LETTERS_PER_SECOND, _RATES)))
     return ClonedVoice(variant, pitch, rate, f0, tuple(warnings))
 
 

@@ -67,21 +67,15 @@ _buffer: list[npt.NDArray[np.int16]] = []
 
 @dataclass(frozen=True, slots=True)
 class VoiceParams:
-    """Everything one synthesis call sets: voice name (``"en+f3"``) and prosody."""
+    """Everything one synthesis call sets: voice name (``"en+f3"``) and prosody.
+
+    The values must lie in the ranges below: design and cloning only produce such values.
+    """
 
     voice: str
     rate: int = 175  # words per minute, 80-450
     pitch: int = 50  # 0-99, relative to the variant's base pitch
     pitch_range: int = 50  # 0-100; 0 is a monotone
-
-    def clamped(self) -> VoiceParams:
-        """The same parameters inside the ranges the library accepts."""
-        return VoiceParams(
-            voice=self.voice,
-            rate=min(max(int(self.rate), 80), 450),
-            pitch=min(max(int(self.pitch), 0), 99),
-            pitch_range=min(max(int(self.pitch_range), 0), 100),
-        )
 
 
 @lru_cache(maxsize=1)
@@ -124,7 +118,6 @@ def synthesize(text: str, params: VoiceParams) -> npt.NDArray[np.float32]:
     calls: the library carries pitch-flutter and noise state from one call to the next, so
     repeated output differs by a few samples in length and in fine detail.
     """
-    params = params.clamped()
     encoded = _clean(text).encode("utf-8") + b"\0"
     with _LOCK:
         lib = _ensure_loaded()

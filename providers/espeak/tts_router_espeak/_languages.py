@@ -15,36 +15,16 @@ __all__ = ["DEFAULT_LANGUAGE", "SUPPORTED_LANGUAGES", "VOICE_BY_LANGUAGE", "reso
 
 DEFAULT_LANGUAGE = "en"
 
+# Codes whose eSpeak voice has the same name. "ja" reads kana only (kanji come out as English
+# words); "fr", "pt" and "es" are the European voices ("pt-br" exists too).
+_SAME_NAME = "ja ko de fr ru pt es it ar cs da el fi he hi hu id nl nb pl ro sv tr uk vi"
+
 VOICE_BY_LANGUAGE: dict[str, str] = {
-    # Qwen3-TTS's ten, so the embedded default covers every language the GPU providers speak.
+    # Qwen3-TTS's ten first, so the embedded default covers every language the GPU providers
+    # speak; then the rest of our language table: eSpeak NG has a voice for each.
     "zh": "cmn",
     "en": "en-us",  # American English; "en" is the British voice
-    "ja": "ja",  # reads kana only: kanji come out as English words
-    "ko": "ko",
-    "de": "de",
-    "fr": "fr",  # French (France)
-    "ru": "ru",
-    "pt": "pt",  # Portuguese (Portugal); "pt-br" exists too
-    "es": "es",  # Spanish (Spain)
-    "it": "it",
-    # The rest of our language table: eSpeak NG has a voice for each.
-    "ar": "ar",
-    "cs": "cs",
-    "da": "da",
-    "el": "el",
-    "fi": "fi",
-    "he": "he",
-    "hi": "hi",
-    "hu": "hu",
-    "id": "id",
-    "nl": "nl",
-    "nb": "nb",
-    "pl": "pl",
-    "ro": "ro",
-    "sv": "sv",
-    "tr": "tr",
-    "uk": "uk",
-    "vi": "vi",
+    **{code: code for code in _SAME_NAME.split()},
 }
 
 # What the provider declares: "auto" (see resolve_language) plus every mapped language.
@@ -61,10 +41,8 @@ def resolve_language(
     """
     if language != AUTO:
         return language, None
-    if reference_language is None or not reference_language.strip():
-        return DEFAULT_LANGUAGE, None
-    try:
-        code = normalize_language(reference_language)
+    try:  # no reference language (None or blank) reads as "auto"
+        code = normalize_language((reference_language or "").strip() or AUTO)
     except UnsupportedLanguageError:
         code = None
     if code == AUTO:

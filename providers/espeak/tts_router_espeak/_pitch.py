@@ -50,11 +50,14 @@ def median_f0(samples: npt.ArrayLike, sample_rate: int) -> float | None:
     return track_pitch(samples, sample_rate).median_f0
 
 
-def track_pitch(
-    samples: npt.ArrayLike, sample_rate: int, fmin: float = FMIN, fmax: float = FMAX
-) -> PitchTrack:
+def track_pitch(samples: npt.ArrayLike, sample_rate: int) -> PitchTrack:
     """Estimate F0 every 10 ms with windowed, normalised autocorrelation."""
-    signal, rate = _decimate(np.asarray(samples, dtype=np.float64).reshape(-1), sample_rate)
+    signal = np.asarray(samples, dtype=np.float64).reshape(-1)
+    # Integer-factor decimation with a moving-average low-pass (crude but pitch-safe).
+    factor = max(1, sample_rate // _ANALYSIS_RATE)
+    if factor > 1:
+        signal = np.convolve(signal, np.ones(factor) / factor, mode="same")[::factor]
+    rate = sample_rate // factor
     frame = int(_FRAME_SECONDS * rate)
     hop = int(_HOP_SECONDS * rate)
     if signal.size < frame:
@@ -65,8 +68,8 @@ def track_pitch(
     nfft = 1 << int(np.ceil(np.log2(2 * frame)))
     window_acf = _acf(window[None, :], nfft)[0]
     window_acf = window_acf / window_acf[0]
-    min_lag = max(int(rate / fmax), 2)
-    max_lag = min(int(rate / fmin) + 1, frame - 1)
+    min_lag = max(int(rate / FMAX), 2)
+    max_lag = min(int(rate / FMIN) + 1, frame - 1)
 
     energy = np.empty(starts.size)
     f0 = np.full(starts.size, np.nan)
@@ -112,15 +115,3 @@ def _best_period(values: npt.NDArray[np.float64], min_lag: int, max_lag: int, ra
     denominator = left - 2 * centre + right
     shift = 0.5 * (left - right) / denominator if denominator < 0 else 0.0
     return rate / (min_lag + chosen + shift)
-
-
-def _decimate(
-    signal: npt.NDArray[np.float64], sample_rate: int
-) -> tuple[npt.NDArray[np.float64], int]:
-    """Integer-factor decimation with a moving-average low-pass (crude but pitch-safe)."""
-    factor = max(1, sample_rate // _ANALYSIS_RATE)
-    if factor == 1:
-        return signal, sample_rate
-    kernel = np.ones(factor) / factor
-    smoothed = np.convolve(signal, kernel, mode="same")
-    return smoothed[::factor], sample_rate // factor

@@ -14,7 +14,6 @@ from collections import OrderedDict
 from typing import ClassVar
 
 import numpy as np
-import numpy.typing as npt
 
 from tts_router.audio import OUTPUT_LIMITS, DecodedAudio
 from tts_router.errors import ValidationError
@@ -23,7 +22,7 @@ from tts_router.provider import Capabilities, Provider, Speech
 
 from . import __version__, _engine
 from ._clone import ClonedVoice, approximate_voice
-from ._design import BASE_RANGE, DesignedVoice, design_voice
+from ._design import DesignedVoice, design_voice
 from ._languages import SUPPORTED_LANGUAGES, VOICE_BY_LANGUAGE, resolve_language
 
 __all__ = ["LICENSE_NOTE", "EspeakProvider"]
@@ -73,7 +72,7 @@ class EspeakProvider(Provider):
     async def _design(self, text: str, language: str, request: DesignRequest) -> Speech:
         voice = design_voice(request.instruct)
         spoken = resolve_language(language)
-        return await self._speak(text, spoken, voice, "design", voice.pitch_range)
+        return await self._speak(text, spoken, voice, "design")
 
     async def _clone(
         self, text: str, language: str, request: CloneRequest, reference: DecodedAudio
@@ -105,40 +104,29 @@ class EspeakProvider(Provider):
         language: tuple[str, str | None],
         voice: DesignedVoice | ClonedVoice,
         mode: CloneMode,
-        pitch_range: int = BASE_RANGE,
     ) -> Speech:
         """Speak ``text`` in ``voice``; ``language`` is :func:`resolve_language`'s answer."""
         spoken, language_warning = language
-        params = _engine.VoiceParams(
-            _voice_name(spoken, voice.variant), voice.rate, voice.pitch, pitch_range
-        )
+        base = VOICE_BY_LANGUAGE[spoken]
+        # Always "<language voice>+<variant>": a bare variant name makes the next synthesis crash.
+        name = f"{base}+{voice.variant}" if voice.variant else base
+        params = _engine.VoiceParams(name, voice.rate, voice.pitch, voice.pitch_range)
         warnings = [*voice.warnings]
         if spoken == "ja" and any("\u4e00" <= ch <= "\u9fff" for ch in text):
             warnings.append(_KANJI_WARNING)
         if language_warning:
             warnings.append(language_warning)
         samples = await asyncio.to_thread(_engine.synthesize, text, params)
-        if not _audible(samples):
+        if samples.size == 0 or np.max(np.abs(samples)) < OUTPUT_LIMITS.silence_peak:
             raise ValidationError(
                 "eSpeak produced no sound for this text; it may hold only symbols or punctuation",
                 code="unpronounceable_text",
                 provider=self.id,
             )
-        model = f"espeak-ng {await asyncio.to_thread(_engine.engine_version)}"
         return Speech(
-            model=model,
+            model=f"espeak-ng {await asyncio.to_thread(_engine.engine_version)}",
             mode=mode,
             samples=samples,
             sample_rate=_engine.SAMPLE_RATE,
             warnings=warnings,
         )
-
-
-def _voice_name(language: str, variant: str | None) -> str:
-    # Always "<language voice>+<variant>": a bare variant name makes the next synthesis crash.
-    base = VOICE_BY_LANGUAGE[language]
-    return f"{base}+{variant}" if variant else base
-
-
-def _audible(samples: npt.NDArray[np.float32]) -> bool:
-    return samples.size > 0 and float(np.max(np.abs(samples))) >= OUTPUT_LIMITS.silence_peak

@@ -30,13 +30,6 @@ _CJK_LANGUAGES = frozenset({"zh", "ja", "ko"})
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
-def _frames_per_char(text: str, language: str) -> float:
-    # "auto" text may be CJK: one CJK character is enough to budget for the slower script.
-    if language in _CJK_LANGUAGES or _CJK.search(text):
-        return CJK_FRAMES_PER_CHAR
-    return FRAMES_PER_CHAR
-
-
 def chars_per_chunk(
     max_new_tokens: int,
     *,
@@ -51,8 +44,11 @@ def chars_per_chunk(
     chunks batch better, and sampling drift grows with length.
     """
     usable_frames = max(max_new_tokens - 1, 1) * HEADROOM  # the last sampled token has no frame
-    per_char = frames_per_char or _frames_per_char(text, language)
-    return max(1, min(ceiling, int(usable_frames / per_char)))
+    if not frames_per_char:
+        # "auto" text may be CJK: one CJK character is enough to budget for the slower script.
+        cjk = language in _CJK_LANGUAGES or _CJK.search(text)
+        frames_per_char = CJK_FRAMES_PER_CHAR if cjk else FRAMES_PER_CHAR
+    return max(1, min(ceiling, int(usable_frames / frames_per_char)))
 
 
 def split_for_generation(

@@ -94,54 +94,47 @@ def plan_load(
     ``flash_attention_2`` only when asked AND installed AND on an Ampere+ GPU in a half
     dtype; ``eager`` always last, as the fallback that loads everywhere.
     """
-    reasons: list[str] = []
-    chosen_dtype = _dtype(device, dtype, reasons)
-    attentions = _attentions(device, chosen_dtype, attention, reasons)
-    return LoadPlan(chosen_dtype, attentions, tuple(reasons))
+    chosen_dtype, dtype_reason = _dtype(device, dtype)
+    attentions, attention_reason = _attentions(device, chosen_dtype, attention)
+    return LoadPlan(chosen_dtype, attentions, (dtype_reason, attention_reason))
 
 
 def _bf16_native(device: DeviceFacts) -> bool:
     return device.kind == "cuda" and (device.capability or (0, 0)) >= _NATIVE_BF16
 
 
-def _dtype(device: DeviceFacts, asked: DType | None, reasons: list[str]) -> DType:
+def _dtype(device: DeviceFacts, asked: DType | None) -> tuple[DType, str]:
+    """The dtype to load in, and why."""
     if device.kind != "cuda":
         if asked not in (None, "float32"):
-            reasons.append(f"{asked} asked, but {device.kind} runs float32")
-        else:
-            reasons.append(f"{device.kind}: float32")
-        return "float32"
+            return "float32", f"{asked} asked, but {device.kind} runs float32"
+        return "float32", f"{device.kind}: float32"
     if asked == "bfloat16" and not _bf16_native(device):
-        reasons.append("bfloat16 asked, but this GPU has no native bf16: float32")
-        return "float32"
+        return "float32", "bfloat16 asked, but this GPU has no native bf16: float32"
+    if asked == "float16":
+        return "float16", "float16 as asked (known to produce NaN in sampling; prefer float32)"
     if asked is not None:
-        if asked == "float16":
-            reasons.append("float16 as asked (known to produce NaN in sampling; prefer float32)")
-        else:
-            reasons.append(f"{asked} as asked")
-        return asked
+        return asked, f"{asked} as asked"
     if _bf16_native(device):
-        reasons.append("GPU with native bf16: bfloat16")
-        return "bfloat16"
-    reasons.append("GPU without native bf16 (fp16 NaNs in sampling): float32")
-    return "float32"
+        return "bfloat16", "GPU with native bf16: bfloat16"
+    return "float32", "GPU without native bf16 (fp16 NaNs in sampling): float32"
 
 
 def _attentions(
-    device: DeviceFacts, dtype: DType, asked: Attention | None, reasons: list[str]
-) -> tuple[Attention, ...]:
+    device: DeviceFacts, dtype: DType, asked: Attention | None
+) -> tuple[tuple[Attention, ...], str]:
+    """The attention backends to try in order, and why."""
     if asked == "eager":
-        reasons.append("eager attention as asked")
-        return ("eager",)
-    if asked == "flash_attention_2":
-        why_not = _flash_unusable(device, dtype)
-        if why_not is None:
-            reasons.append("flash_attention_2 as asked, sdpa then eager as fallbacks")
-            return ("flash_attention_2", "sdpa", "eager")
-        reasons.append(f"flash_attention_2 asked, but {why_not}: sdpa")
-    else:
-        reasons.append("sdpa attention (eager as fallback)")
-    return ("sdpa", "eager")
+        return ("eager",), "eager attention as asked"
+    if asked != "flash_attention_2":
+        return ("sdpa", "eager"), "sdpa attention (eager as fallback)"
+    why_not = _flash_unusable(device, dtype)
+    if why_not is None:
+        return (
+            ("flash_attention_2", "sdpa", "eager"),
+            "flash_attention_2 as asked, sdpa then eager as fallbacks",
+        )
+    return ("sdpa", "eager"), f"flash_attention_2 asked, but {why_not}: sdpa"
 
 
 def _flash_unusable(device: DeviceFacts, dtype: DType) -> str | None:

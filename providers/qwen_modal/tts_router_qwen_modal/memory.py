@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Sequence
 from pathlib import Path
 
 from tts_router.modal_kit.settings import GPU_CAPABILITY, GPU_MEMORY_GIB, gpu_type
@@ -103,17 +102,17 @@ class GpuFit:
         return text
 
 
-def memory_table(
-    variants: Sequence[str] = DEPLOYABLE, gpus: Sequence[str] = ("T4", "L4", "A10G", "L40S")
-) -> list[str]:
-    """The Markdown table of ``docs/modal.md``: each variant's weights in bf16 and fp32, and
-    their share of each GPU in the dtype planned there (``over half``: not comfortable)."""
-    fits = {gpu: [GpuFit(variant, gpu) for variant in variants] for gpu in gpus}
+def memory_table() -> list[str]:
+    """The Markdown table of ``docs/modal.md``: each deployable variant's weights in bf16 and
+    fp32, and their share of each GPU in the dtype planned there (``over half``: not
+    comfortable)."""
+    gpus = ("T4", "L4", "A10G", "L40S")
+    fits = {gpu: [GpuFit(variant, gpu) for variant in DEPLOYABLE] for gpu in gpus}
     short = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
     header = ["variant", "parameters (from the name)", "weights, bf16", "weights, fp32"]
     header += [f"{gpu}: {GPU_MEMORY_GIB[gpu]} GiB, {short[fits[gpu][0].dtype]}" for gpu in gpus]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for i, variant in enumerate(variants):
+    for i, variant in enumerate(DEPLOYABLE):
         parameters = nominal_parameters(variant)
         row = [f"`{variant}`", f"{parameters / 1e9:g} B"]
         row += [f"{weights_bytes(parameters, d) / _GIB:.1f} GiB" for d in ("bfloat16", "float32")]

@@ -31,7 +31,7 @@ from tts_router.errors import ConfigurationError
 from tts_router.extras import require_extra
 from tts_router.provider import Capabilities, Provider
 from tts_router.provider_settings import ProviderSettings, ServiceURL, setting
-from tts_router.remote import REQUEST_CHARS, RemoteProvider, RemoteSettings, ServiceConfig
+from tts_router.remote import RemoteProvider, RemoteSettings, ServiceConfig
 
 __all__ = ["QWEN_CAPABILITIES", "QwenProvider", "QwenSettings"]
 
@@ -124,19 +124,14 @@ class QwenProvider(RemoteProvider):
         cls,
         model_dir: str | Path,
         design_model_dir: str | Path | None = None,
-        *,
-        max_request_chars: int = REQUEST_CHARS,
         **service_options: Any,
     ) -> QwenProvider:
         """Qwen in this process: :func:`.service.create_service_app` with ``service_options``,
-        under :meth:`RemoteProvider.over_app` (built and loaded on the first request)."""
+        under :meth:`RemoteProvider.over_app`, which takes ``max_request_chars`` from them
+        (built and loaded on the first request)."""
+        design = design_model_dir is not None
         return cls.over_app(
-            _service_app,
-            model_dir,
-            design_model_dir,
-            design=design_model_dir is not None,
-            max_request_chars=max_request_chars,
-            **service_options,
+            _service_app, model_dir, design_model_dir, design=design, **service_options
         )
 
     @classmethod

@@ -72,10 +72,8 @@ def resolve_model(model: str | Path) -> ModelSource:
     if path.is_dir():
         return ModelSource(str(path), path.name, local=True)
     name = str(model)
-    if name in VARIANTS:
-        return ModelSource(VARIANTS[name], name, local=False)
     for short, hub_id in VARIANTS.items():
-        if name == hub_id:
+        if name in (short, hub_id):
             return ModelSource(hub_id, short, local=False)
     if name.count("/") == 1 and not name.startswith(("/", ".", "~")):
         return ModelSource(name, name.rsplit("/", 1)[1], local=False)
