@@ -164,14 +164,10 @@ def test_explain_without_text_keeps_the_old_behaviour() -> None:
 
 
 def test_languages_lists_who_speaks_what_best_quality_first() -> None:
-    approx = FakeProvider(
-        provider_id="espeak",
-        caps=fake_capabilities(
-            languages=("auto", "en", "de", "sv"),
-            quality="approximate",
-            clone_modes=("approximate",),
-        ),
+    caps = fake_capabilities(
+        languages=("auto", "en", "de", "sv"), quality="approximate", clone_modes=("approximate",)
     )
+    approx = FakeProvider(provider_id="espeak", caps=caps)
     router = _router(approx, _english_only(), _qwen_like())
     options = {o.code: o for o in router.languages()}
     assert next(iter(options)) == "auto"

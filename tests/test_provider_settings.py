@@ -118,10 +118,8 @@ def test_an_unknown_key_names_the_key_the_provider_and_the_closest_key(tmp_path:
     assert "unknown key 'zzz': tone reads:" in reason  # nothing close: the keys it reads
     assert "plain" in router.providers  # the others keep working
     plain = _router(tmp_path, "[providers.plain]\ntimeout = 3\ntimout_s = 4\n")
-    assert (
-        "unknown key 'timout_s': did you mean 'timeout'? plain reads: timeout"
-        in (plain.broken["plain"])
-    )
+    hint = "unknown key 'timout_s': did you mean 'timeout'? plain reads: timeout"
+    assert hint in plain.broken["plain"]
 
 
 @pytest.mark.usefixtures("registered")
@@ -137,9 +135,8 @@ def test_an_invalid_value_names_its_variable_or_key_and_never_the_value(tmp_path
     assert "TONE_URL has credentials in the URL" in url and SECRET not in url
     typed = _router(tmp_path, f'[providers.tone]\napi_token = 12345678901234\nmode = "{SECRET}"')
     reason = typed.broken["tone"]
-    assert f"[providers.tone] api_token in {tmp_path / 'tts.toml'} should be a valid string" in (
-        reason
-    )
+    where = f"[providers.tone] api_token in {tmp_path / 'tts.toml'}"
+    assert f"{where} should be a valid string" in reason
     assert "[providers.tone] mode in" in reason and SECRET not in reason
     assert "12345678901234" not in reason
 
@@ -174,18 +171,16 @@ pitch = "low"
     assert (default.pitch, default.voices, default.loud) == (440.0, 2, True)
     assert (low.pitch, low.voices, low.loud) == (90.0, 1, False)  # no variable reaches it
     assert router.providers["tone-low"].timeout == 4 and router.providers["tone"].timeout is None
-    assert router.broken["tone-bad"].startswith(
-        "ConfigurationError: [providers.tone-bad] pitch in "
-    )
-    assert "should be a valid number" in router.broken["tone-bad"]
+    bad = router.broken["tone-bad"]
+    assert bad.startswith("ConfigurationError: [providers.tone-bad] pitch in ")
+    assert "should be a valid number" in bad
 
 
 def test_the_model_alone_reads_a_section_and_an_environment() -> None:
     """What the router calls, usable without it: ``ProviderSettings.load``."""
     settings = ToneSettings.load({"pitch": 100}, {"TONE_VOICES": "2"}, name="tone")
     assert (settings.pitch, settings.voices) == (100.0, 2)
-    assert ToneSettings.variables()["pitch"] == "TONE_PITCH" and "timeout" not in (
-        ToneSettings.variables()
-    )
+    variables = ToneSettings.variables()
+    assert variables["pitch"] == "TONE_PITCH" and "timeout" not in variables
     with pytest.raises(ConfigurationError, match=r"\[providers.x\] has unknown key 'pitch'"):
         ProviderSettings.load({"pitch": 1}, name="x")

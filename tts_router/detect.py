@@ -20,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from .languages import AUTO, LANGUAGES
+from .languages import LANGUAGES
 
 __all__ = ["CONFIDENCE", "MIN_LETTERS", "Detection", "detect_language", "detector_loaded"]
 
@@ -102,11 +102,7 @@ def _model() -> Any:
                 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
                 identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-                known = set(identifier.nb_classes)
-                wanted = {_CODE_TO_LABEL.get(code, code) for code in LANGUAGES if code != AUTO}
-                identifier.set_languages(sorted(wanted & known))
+                ours = [c for c in identifier.nb_classes if _LABEL_TO_CODE.get(c, c) in LANGUAGES]
+                identifier.set_languages(ours)
                 _identifier = identifier
     return _identifier
-
-
-_CODE_TO_LABEL = {code: label for label, code in _LABEL_TO_CODE.items()}

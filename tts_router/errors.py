@@ -243,26 +243,21 @@ class ErrorSpec:
     meaning: str
 
 
-_V, _A, _P = ValidationError, AudioValidationError, ProviderError
-_OUT = OutputValidationError
-_AUDIO_MEANINGS = {
-    "empty": "there is no audio",
-    "too_large": "the file is larger than allowed",
-    "unreadable": "the file is not audio in a supported format, or is corrupt",
-    "format_not_allowed": "the container or encoding is not accepted",
-    "sample_rate": "the sample rate is out of range",
-    "channels": "too many channels",
-    "too_short": "shorter than the minimum",
-    "too_long": "longer than the maximum",
-    "not_finite": "NaN or infinite samples",
-    "silent": "silence (peak below -60 dBFS)",
-    "decoder_missing": "WebM or MP4 audio, and PyAV (the formats extra) is not installed",
-}
-_AUDIO_STATUS = {
-    "too_large": 413,
-    "unreadable": 415,
-    "format_not_allowed": 415,
-    "decoder_missing": 415,
+_V, _A, _P, _OUT = ValidationError, AudioValidationError, ProviderError, OutputValidationError
+# The reference audio's codes (audio_<name>, with the HTTP status of the caller's mistake) and
+# the returned audio's (output_<name>, a 502): one validator checks both.
+_AUDIO_CODES = {
+    "empty": (400, "there is no audio"),
+    "too_large": (413, "the file is larger than allowed"),
+    "unreadable": (415, "the file is not audio in a supported format, or is corrupt"),
+    "format_not_allowed": (415, "the container or encoding is not accepted"),
+    "sample_rate": (400, "the sample rate is out of range"),
+    "channels": (400, "too many channels"),
+    "too_short": (400, "shorter than the minimum"),
+    "too_long": (400, "longer than the maximum"),
+    "not_finite": (400, "NaN or infinite samples"),
+    "silent": (400, "silence (peak below -60 dBFS)"),
+    "decoder_missing": (415, "WebM or MP4 audio, and PyAV (the formats extra) is not installed"),
 }
 
 # code, class, HTTP status, retryable, fallback, meaning. Statuses are what a host app should
@@ -280,8 +275,8 @@ _ROWS: tuple[tuple[str, type[TTSRouterError], int, bool, bool, str], ...] = (
     ("invalid_base64", _V, 400, False, False, "audio_base64 is not base64"),
     ("invalid_audio", _A, 400, False, False, "the reference audio was rejected"),
     *(
-        (f"audio_{name}", _A, _AUDIO_STATUS.get(name, 400), False, False, meaning)
-        for name, meaning in _AUDIO_MEANINGS.items()
+        (f"audio_{name}", _A, status, False, False, meaning)
+        for name, (status, meaning) in _AUDIO_CODES.items()
     ),
     ("reference_is_text", _A, 400, False, False, "audio given as a str: bytes, or from_base64"),
     ("unsupported_language", UnsupportedLanguageError, 400, False, False, "language not spoken"),
@@ -357,7 +352,7 @@ _ROWS: tuple[tuple[str, type[TTSRouterError], int, bool, bool, str], ...] = (
     ("output_rate_mismatch", _OUT, 502, False, True, "not the declared sample rate"),
     *(
         (f"output_{name}", _OUT, 502, True, True, meaning)
-        for name, meaning in _AUDIO_MEANINGS.items()
+        for name, (_, meaning) in _AUDIO_CODES.items()
     ),
 )
 ERRORS: Mapping[str, ErrorSpec] = MappingProxyType({row[0]: ErrorSpec(*row) for row in _ROWS})

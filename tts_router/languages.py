@@ -79,8 +79,11 @@ def normalize_language(value: str, supported: Iterable[str] | None = None) -> st
     key = value.strip().casefold()
     code = _ALIASES.get(key) or _ALIASES.get(_TAG_SEPARATORS.split(key, maxsplit=1)[0])
     if code is None:
+        # A language value is short configuration, not user content, but bound it anyway so
+        # that a misrouted text can never end up whole in an error message.
+        shown = value[:20] + ("..." if len(value) > 20 else "")
         raise UnsupportedLanguageError(
-            f"unknown language {_safe(value)}; use a code or name such as "
+            f"unknown language {shown!r}; use a code or name such as "
             + ", ".join(sorted(c for c in LANGUAGES if c != AUTO))
             + " or 'auto'",
             supported=LANGUAGES,
@@ -98,9 +101,3 @@ def normalize_language(value: str, supported: Iterable[str] | None = None) -> st
 def language_name(code: str) -> str:
     """The English display name for a canonical code (``"en"`` -> ``"English"``)."""
     return LANGUAGES[normalize_language(code)].name
-
-
-def _safe(value: str) -> str:
-    # A language value is short configuration, not user content, but bound it anyway so that a
-    # misrouted text can never end up whole in an error message.
-    return repr(value[:20] + ("..." if len(value) > 20 else ""))

@@ -7,7 +7,6 @@ its errors (``hide_input_in_errors``), so a model can be logged without leaking 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import re
 import uuid
@@ -105,7 +104,7 @@ class VoiceReference(BaseModel):
         compact = _BASE64_SPACE.sub("", text).replace("-", "+").replace("_", "/")
         try:
             audio = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
-        except (binascii.Error, ValueError):
+        except ValueError:  # binascii.Error is one
             raise ValidationError(
                 "the reference is not valid base64; pass the file's bytes to VoiceReference "
                 "instead",

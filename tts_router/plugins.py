@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from types import ModuleType
 
@@ -58,14 +58,11 @@ class EntryPointInfo:
         """``ok``, ``broken: <reason>`` or ``registered nothing: <why>``."""
         if self.error is not None:
             return f"broken: {self.error}"
-        if not self.provider_ids:
-            why = (
-                "its register_providers hook registered no provider"
-                if self.has_hook
-                else "it has no @hookimpl register_providers"
-            )
-            return f"registered nothing: {why}"
-        return "ok"
+        if self.provider_ids:
+            return "ok"
+        if self.has_hook:
+            return "registered nothing: its register_providers hook registered no provider"
+        return "registered nothing: it has no @hookimpl register_providers"
 
 
 @dataclass
@@ -101,10 +98,8 @@ class PluginRegistry:
 
     def entry_point_of(self, provider_id: str) -> EntryPointInfo | None:
         """The entry point that registered ``provider_id``, if any."""
-        for info in self.entry_points.values():
-            if provider_id in info.provider_ids:
-                return info
-        return None
+        found = (info for info in self.entry_points.values() if provider_id in info.provider_ids)
+        return next(found, None)
 
 
 def _checked_id(provider_cls: object) -> str:
@@ -132,7 +127,9 @@ def get_plugins() -> PluginRegistry:
     global _registry
     with _lock:
         if _registry is None:
-            _registry = load_plugins(_allow_list(os.environ.get(ALLOW_LIST_VARIABLE)))
+            value = os.environ.get(ALLOW_LIST_VARIABLE, "")
+            names = (name.strip() for name in value.split(",") if name.strip())
+            _registry = load_plugins(frozenset(names) if value.strip() else None)
         return _registry
 
 
@@ -151,35 +148,28 @@ def load_plugins(allowed: frozenset[str] | None) -> PluginRegistry:
     registry = PluginRegistry(allowed=allowed)
     manager = pluggy.PluginManager(ENTRY_POINT_GROUP)
     manager.add_hookspecs(hookspecs)
-    filtered: list[str] = []
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         name = entry_point.name
         if allowed is not None and name.lower() not in allowed:
-            filtered.append(name)
+            registry.filtered += (name,)
             continue
         dist = getattr(entry_point, "dist", None)
-        version = str(getattr(dist, "version", "") or "")
-        distribution = str(getattr(dist, "name", "") or "")
-        key = name if name not in registry.entry_points else f"{name} ({distribution})"
-        provider_ids: tuple[str, ...] = ()
-        error = None
-        has_hook = True
-        try:
-            module = entry_point.load()
-            has_hook = callable(getattr(module, "register_providers", None))
-            provider_ids = _register_one(manager, registry, name, module, version)
-        except Exception as exc:  # isolate: one broken plugin must not take the others down
-            error = registry.errors[key] = f"{type(exc).__name__}: {exc}"
-        registry.entry_points[key] = EntryPointInfo(
+        info = EntryPointInfo(
             name=name,
             value=str(getattr(entry_point, "value", "") or ""),
-            distribution=distribution,
-            version=version,
-            provider_ids=provider_ids,
-            error=error,
-            has_hook=has_hook,
+            distribution=str(getattr(dist, "name", "") or ""),
+            version=str(getattr(dist, "version", "") or ""),
         )
-    registry.filtered = tuple(filtered)
+        key = name if name not in registry.entry_points else f"{name} ({info.distribution})"
+        try:
+            module = entry_point.load()
+            info = replace(info, has_hook=callable(getattr(module, "register_providers", None)))
+            ids = _register_one(manager, registry, name, module, info.version)
+            info = replace(info, provider_ids=ids)
+        except Exception as exc:  # isolate: one broken plugin must not take the others down
+            error = registry.errors[key] = f"{type(exc).__name__}: {exc}"
+            info = replace(info, error=error)
+        registry.entry_points[key] = info
     return registry
 
 
@@ -193,23 +183,13 @@ def _register_one(
     manager.register(module, name=name)
     found: list[type[Provider]] = []
     # Call this plugin's hook alone, so a failure is attributed to it and to no other plugin,
-    # and register what it offered only once the hook has returned and every class passed the
-    # checks, so a failure adds nothing.
+    # and register what it offered in a copy first, kept only once the hook has returned and
+    # every class passed the checks, so a failure adds nothing.
     others = [plugin for other, plugin in manager.list_name_plugin() if other != name]
     only_this = manager.subset_hook_caller("register_providers", remove_plugins=others)
     only_this(register=found.append)
-    ids = [_checked_id(provider_cls) for provider_cls in found]
-    for provider_id, provider_cls in zip(ids, found, strict=True):
-        if registry.providers.get(provider_id, provider_cls) is not provider_cls:
-            raise PluginError(
-                f"provider id {provider_id!r} is already registered by another plugin"
-            )
+    staged = PluginRegistry(providers=dict(registry.providers), versions=dict(registry.versions))
     for provider_cls in found:
-        registry.register(provider_cls, version)
-    return tuple(dict.fromkeys(ids))
-
-
-def _allow_list(value: str | None) -> frozenset[str] | None:
-    if value is None or not value.strip():
-        return None
-    return frozenset(name.strip().lower() for name in value.split(",") if name.strip())
+        staged.register(provider_cls, version)
+    registry.providers, registry.versions = staged.providers, staged.versions
+    return tuple(dict.fromkeys(map(_checked_id, found)))

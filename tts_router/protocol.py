@@ -231,16 +231,19 @@ class GenerationOptions(_Body):
     repetition_penalty: float | None = Field(default=None, gt=0, le=5)
 
 
-class CloneBody(_Body):
-    """``POST /clone``: exactly one of ``voice_id`` (uploaded before) or ``audio_base64``."""
-
+class _SpeechBody(_Body):
     text: str = Field(repr=False, min_length=1)
     language: str = "auto"
+    seed: int | None = None
+    options: GenerationOptions = GenerationOptions()
+
+
+class CloneBody(_SpeechBody):
+    """``POST /clone``: exactly one of ``voice_id`` (uploaded before) or ``audio_base64``."""
+
     voice_id: str | None = None
     audio_base64: str | None = Field(default=None, repr=False)
     transcript: str | None = Field(default=None, repr=False)
-    seed: int | None = None
-    options: GenerationOptions = GenerationOptions()
 
     @field_validator("voice_id")
     @classmethod
@@ -262,14 +265,10 @@ class CloneBatchBody(_Body):
     items: list[CloneBody] = Field(min_length=1, max_length=64)
 
 
-class DesignBody(_Body):
+class DesignBody(_SpeechBody):
     """``POST /design``: speak ``text`` in a voice described by ``instruct``."""
 
-    text: str = Field(repr=False, min_length=1)
     instruct: str = Field(repr=False, min_length=1)
-    language: str = "auto"
-    seed: int | None = None
-    options: GenerationOptions = GenerationOptions()
 
 
 class ErrorDetail(BaseModel):
@@ -421,15 +420,13 @@ class StreamFrameDecoder:
             end = _FRAME_PREFIX.size + header_bytes + payload_bytes
             if len(self._buffer) < end:
                 break
-            raw = bytes(self._buffer[_FRAME_PREFIX.size : _FRAME_PREFIX.size + header_bytes])
-            payload = bytes(self._buffer[_FRAME_PREFIX.size + header_bytes : end])
+            frame = bytes(self._buffer[_FRAME_PREFIX.size : end])
             del self._buffer[:end]
-            frames.append((_parse_header(raw), payload))
+            try:
+                header = _HEADER.validate_python(json.loads(frame[:header_bytes]))
+            except ValueError:  # bad UTF-8 or JSON, or pydantic's ValidationError (a ValueError)
+                raise StreamFrameError(
+                    "a stream frame's header is not a chunk or an error"
+                ) from None
+            frames.append((header, frame[header_bytes:]))
         return frames
-
-
-def _parse_header(raw: bytes) -> StreamChunk | StreamError:
-    try:
-        return _HEADER.validate_python(json.loads(raw))
-    except ValueError:  # bad UTF-8 or JSON, or pydantic's ValidationError (a ValueError)
-        raise StreamFrameError("a stream frame's header is not a chunk or an error") from None

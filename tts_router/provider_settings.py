@@ -149,7 +149,6 @@ def _problem(err: ErrorDetails, origins: Mapping[str, str]) -> str:
     field = str(err["loc"][0]) if err["loc"] else ""
     where = origins.get(field, ".".join(map(str, err["loc"])) or "settings")
     message = err["msg"].removeprefix("Value error, ")
-    for subject in ("Input should", "Value should"):
-        if message.startswith(subject):
-            return f"{where} should{message.removeprefix(subject)}"
+    if message.startswith(("Input should", "Value should")):
+        return f"{where} {message.partition(' ')[2]}"
     return f"{where}: {message}"

@@ -20,10 +20,11 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from .errors import ConfigurationError
@@ -51,24 +52,18 @@ def _provider_id(value: str) -> str:
     return value.strip().lower()
 
 
+# A language as its canonical code (an unknown one is an UnsupportedLanguageError).
+_Language = Annotated[str, AfterValidator(partial(normalize_language, supported=None))]
+
+
 class RoutingRule(BaseModel):
     """``[[rules]]`` in TOML: send matching requests to ``provider`` when it qualifies."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    provider: str
+    provider: Annotated[str, AfterValidator(_provider_id)]
     operation: Operation | None = None
-    language: str | None = None
-
-    @field_validator("language")
-    @classmethod
-    def _canonical(cls, value: str | None) -> str | None:
-        return None if value is None else normalize_language(value)
-
-    @field_validator("provider")
-    @classmethod
-    def _lowercase(cls, value: str) -> str:
-        return _provider_id(value)
+    language: _Language | None = None
 
     def matches(self, operation: Operation, language: str) -> bool:
         """Whether this rule applies to the request."""
@@ -80,7 +75,9 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    provider: str = Field(default="auto", description="TTS_PROVIDER: a provider id or 'auto'.")
+    provider: Annotated[str, AfterValidator(lambda value: _provider_id(value) or "auto")] = Field(
+        default="auto", description="TTS_PROVIDER: a provider id or 'auto'."
+    )
     rules: tuple[RoutingRule, ...] = ()
     allow_approximate_fallback: bool = False
     max_text_chars: int = Field(
@@ -100,11 +97,6 @@ class Settings(BaseModel):
     )
     env: dict[str, str] = Field(default_factory=dict, repr=False, exclude=True)
     source: str | None = Field(default=None, description="The TOML file read, if any.")
-
-    @field_validator("provider")
-    @classmethod
-    def _lowercase(cls, value: str) -> str:
-        return _provider_id(value) or "auto"
 
     @field_validator("providers")
     @classmethod
@@ -140,9 +132,11 @@ class Settings(BaseModel):
             data["provider"] = env["TTS_PROVIDER"]
         flag = env.get("TTS_ROUTER_ALLOW_APPROXIMATE_FALLBACK")
         if flag is not None:
-            data["allow_approximate_fallback"] = _parse_bool(
-                flag, "TTS_ROUTER_ALLOW_APPROXIMATE_FALLBACK"
-            )
+            if flag.strip().lower() not in _TRUE | _FALSE:
+                raise ConfigurationError(
+                    "TTS_ROUTER_ALLOW_APPROXIMATE_FALLBACK must be 1 or 0 (true/false)"
+                )
+            data["allow_approximate_fallback"] = flag.strip().lower() in _TRUE
         if env.get("TTS_ROUTER_MAX_TEXT_CHARS"):
             data["max_text_chars"] = env["TTS_ROUTER_MAX_TEXT_CHARS"]
         if env.get("TTS_ROUTER_LOUDNESS"):
@@ -187,26 +181,13 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigurationError(
-            f"TTS_ROUTER_CONFIG names {str(path)!r}, which does not exist"
-        ) from None
     except OSError as exc:
-        raise ConfigurationError(
-            f"TTS_ROUTER_CONFIG names {str(path)!r}, which cannot be read: "
-            f"{exc.strerror or type(exc).__name__}"
-        ) from None
+        why = f"cannot be read: {exc.strerror or type(exc).__name__}"
+        if isinstance(exc, FileNotFoundError):
+            why = "does not exist"
+        raise ConfigurationError(f"TTS_ROUTER_CONFIG names {str(path)!r}, which {why}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path} is not valid TOML: {exc}") from None
-
-
-def _parse_bool(value: str, name: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ConfigurationError(f"{name} must be 1 or 0 (true/false)")
 
 
 _NOT_IN_TOML = ("env", "source")  # fields, but not settable from the file

@@ -28,8 +28,6 @@ __all__ = [
 _SENTENCE_END = re.compile(r"(?:[.!?…]+[\"'”’)\]]*\s+|[。！？；]+[」』”’）]*\s*|\n\s*\n)")
 _CLAUSE_END = re.compile(r"(?:[,;:—–]\s+|[，、；：]\s*)")
 _SPACE = re.compile(r"\s+")
-
-
 _CHUNKED = re.compile(r"^text was spoken in (\d+) chunks joined with crossfades$")
 
 
@@ -108,13 +106,11 @@ def chunk_spans(
         chunks = split_text(first_sentence, first_chars)[:1]
     rest = text.index(chunks[0]) + len(chunks[0]) if chunks else 0
     chunks += split_text(text[rest:], max_chars)
-    spans: list[tuple[int, int]] = []
-    position = 0
+    spans = [(0, 0)]  # where the search for the first chunk starts (dropped below)
     for chunk in chunks:
-        start = text.index(chunk, position)
+        start = text.index(chunk, spans[-1][1])
         spans.append((start, start + len(chunk)))
-        position = start + len(chunk)
-    return spans
+    return spans[1:]
 
 
 def _pieces(text: str, boundary: re.Pattern[str]) -> list[str]:
