@@ -21,6 +21,19 @@ from core_support.tone_service import ToneEngine
 
 from tts_router import modal_kit as kit
 from tts_router.errors import ConfigurationError, TTSRouterError
+from tts_router.modal_kit.deploy_flow import cost_note
+from tts_router.modal_kit.hub import hf_snapshot_dir
+from tts_router.modal_kit.image import (
+    SERVE_ENV,
+    build_image,
+    download_options,
+    model_volume,
+    service_options,
+)
+from tts_router.modal_kit.modal_cli import deploy_command, find_web_url, modal_run_command
+from tts_router.modal_kit.settings import TORCH_INDEX_URL, app_name_for
+from tts_router.modal_kit.shell import ServiceShell
+from tts_router.modal_kit.smoke import smoke
 from tts_router.serving import create_app, serve_in_thread
 from tts_router.testing import make_reference_wav
 
@@ -49,7 +62,7 @@ def test_defaults_and_derived_values() -> None:
     assert s.min_containers == 0  # scale to zero unless asked
     assert s.price_per_hour == pytest.approx(1.10)
     assert s.capability == (8, 6)
-    assert kit.app_name_for("echo", "base") == "tts-router-echo-base"
+    assert app_name_for("echo", "base") == "tts-router-echo-base"
 
 
 def test_environment_overrides_and_round_trips() -> None:
@@ -109,7 +122,7 @@ def test_autoscaling_target_is_one_engine_batch_below_the_burst_cap() -> None:
 
 def test_hub_cache_layout_and_download_report(tmp_path: Path) -> None:
     repo = "Org/Model-1"
-    snapshot = kit.hf_snapshot_dir(tmp_path, repo, "abc")
+    snapshot = hf_snapshot_dir(tmp_path, repo, "abc")
     assert snapshot == tmp_path / "hub" / "models--Org--Model-1" / "snapshots" / "abc"
     calls: list[dict[str, Any]] = []
 
@@ -141,26 +154,26 @@ def test_hub_cache_layout_and_download_report(tmp_path: Path) -> None:
 
 def test_deploy_and_run_commands() -> None:
     s = settings(TTS_ROUTER_GPU="L4")
-    deploy = kit.deploy_command("pkg.modal_app", s, environment="prod")
+    deploy = deploy_command("pkg.modal_app", s, environment="prod")
     assert deploy.argv[1:] == ("-m", "modal", "deploy", "-m", "pkg.modal_app", "--env", "prod")
     assert deploy.env["TTS_ROUTER_GPU"] == "L4"
     assert deploy.env["TTS_ROUTER_QWEN_VARIANT"] == "0.6B-Base"
     assert deploy.shell().startswith("TTS_ROUTER_QWEN_VARIANT=0.6B-Base ")
-    run = kit.modal_run_command("pkg.modal_app", "download_models", s, ["--models", "a,b"])
+    run = modal_run_command("pkg.modal_app", "download_models", s, ["--models", "a,b"])
     assert run.argv[-4:] == ("-m", "pkg.modal_app::download_models", "--models", "a,b")
     output = "✓ Created web endpoint for S.web => https://ws--tts-router-qwen-s-web.modal.run\n"
-    assert kit.find_web_url(output) == "https://ws--tts-router-qwen-s-web.modal.run"
-    assert kit.find_web_url("nothing here") is None
+    assert find_web_url(output) == "https://ws--tts-router-qwen-s-web.modal.run"
+    assert find_web_url("nothing here") is None
 
 
 def test_cost_note_for_warm_containers() -> None:
-    note = kit.cost_note(settings(TTS_ROUTER_MODAL_MIN_CONTAINERS="1", TTS_ROUTER_GPU="T4"))
+    note = cost_note(settings(TTS_ROUTER_MODAL_MIN_CONTAINERS="1", TTS_ROUTER_GPU="T4"))
     assert "$0.59" in note and "around the clock" in note
 
 
 def test_smoke_against_a_local_service() -> None:
     with serve_in_thread(create_app(ToneEngine())) as url:
-        report = kit.smoke(url, provider="tone")
+        report = smoke(url, provider="tone")
     assert report.health["status"] == "ok"
     assert "en" in report.languages
     assert set(report.seconds) == {"health", "languages", "clone"}
@@ -177,7 +190,7 @@ def test_smoke_reports_a_typed_failure(capsys: pytest.CaptureFixture[str]) -> No
     assert "unsupported_operation" in capsys.readouterr().out
 
 
-class _Shell(kit.ServiceShell):
+class _Shell(ServiceShell):
     pass
 
 
@@ -226,8 +239,8 @@ def test_another_torch_index_replaces_the_whole_torch_family() -> None:
     linux = " ; sys_platform == 'linux'"
     pins = ("numpy==2.5.5", "torch==2.11.0", "torchaudio==2.11.0", "triton==3.6.0" + linux,
             "nvidia-cublas==13.1.0.3" + linux, "cuda-bindings==13.5.0")  # fmt: skip
-    s = settings(TTS_ROUTER_MODAL_TORCH_INDEX=kit.TORCH_INDEX_URL)
-    image = kit.build_image(s, requirements=pins, local_packages=("tts_router",))
+    s = settings(TTS_ROUTER_MODAL_TORCH_INDEX=TORCH_INDEX_URL)
+    image = build_image(s, requirements=pins, local_packages=("tts_router",))
     app = modal.App("t")
 
     @app.function(image=image, serialized=True)
@@ -236,43 +249,43 @@ def test_another_torch_index_replaces_the_whole_torch_family() -> None:
     torch_layer, lock_layer = (
         c for c in inspect_registration(f).image_commands if "uv pip install" in c
     )
-    assert f"--index-url {kit.TORCH_INDEX_URL}" in torch_layer
+    assert f"--index-url {TORCH_INDEX_URL}" in torch_layer
     assert "torch==2.11.0" in torch_layer and "torchaudio==2.11.0" in torch_layer
     assert "numpy==2.5.5" in lock_layer and "--no-deps" in lock_layer
     for name in ("torch==", "triton", "nvidia", "cuda-"):
         assert name not in lock_layer, name
     with pytest.raises(ConfigurationError, match="exact pin"):
-        kit.build_image(s, requirements=("torch>=2",), local_packages=())
+        build_image(s, requirements=("torch>=2",), local_packages=())
 
 
 def test_registration_reader_on_a_small_app() -> None:
     modal = pytest.importorskip("modal")
     s = settings(TTS_ROUTER_GPU="T4", TTS_ROUTER_MODAL_HF_SECRET="hf-secret")
-    image = kit.build_image(
+    image = build_image(
         s, requirements=("tiny==1.0", "sox==1.5.0 ; python_full_version >= '3.12'"),
         local_packages=("tts_router",),
     )  # fmt: skip
-    volume = kit.model_volume(s)
+    volume = model_volume(s)
     app = modal.App(s.app_name)
 
     # serialized=True: Modal refuses classes defined inside a function otherwise (which is
     # why each provider's decorated class lives at module level of its modal_app.py).
-    @app.cls(**kit.service_options(s, image, volume), serialized=True)
+    @app.cls(**service_options(s, image, volume), serialized=True)
     @modal.concurrent(max_inputs=s.concurrent_inputs, target_inputs=s.autoscale_target)
-    class Service(kit.ServiceShell):
+    class Service(ServiceShell):
         @modal.enter(snap=True)
         def prepare(self) -> None: ...
 
         @modal.asgi_app(requires_proxy_auth=True)
         def web(self) -> Any: ...
 
-    @app.function(**kit.download_options(s, image, volume), serialized=True)
+    @app.function(**download_options(s, image, volume), serialized=True)
     def download() -> None: ...
 
     service = inspect_registration(Service)
     assert (service.gpu, service.cpu, service.memory) == ("T4", 4.0, 16384)
     assert service.volumes == {"/models": "vol"}
-    assert service.env == kit.SERVE_ENV and service.memory_snapshot
+    assert service.env == SERVE_ENV and service.memory_snapshot
     assert service.web_endpoints == {"web": True} and service.enter_snapshot == ("prepare",)
     assert (service.concurrent_inputs, service.target_inputs) == (32, 16)
     assert "ENV HF_HOME=/models/hf" in service.image_commands

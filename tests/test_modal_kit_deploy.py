@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,17 @@ from core_support.modal_introspect import qwen_like_settings as build
 
 from tts_router import modal_kit as kit
 from tts_router.errors import ConfigurationError
+from tts_router.modal_kit.check import find_python
+from tts_router.modal_kit.deploy_flow import command_environment, modal_environment
+from tts_router.modal_kit.lock import (
+    Pin,
+    export_requirements,
+    locked_versions,
+    parse_pins,
+    system_packages,
+)
+from tts_router.modal_kit.modal_cli import ModalCommand, command_env, deploy_command
+from tts_router.modal_kit.volume import listing_prefixes, missing_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = kit.VolumeWeights(
@@ -35,6 +47,12 @@ def args(**values: Any) -> types.SimpleNamespace:
     base = {"env": None, "dry_run": False, "create_proxy_token": False, "download": False}
     base |= {"set": [], "inherit_env": False, "gpu": None, "min_containers": None}
     return types.SimpleNamespace(**(base | values))
+
+
+def recorder(output: str = "") -> tuple[list[ModalCommand], Callable[[ModalCommand], Any]]:
+    """A runner that records each command and answers status 0 with ``output``; its record."""
+    ran: list[ModalCommand] = []
+    return ran, lambda command: (ran.append(command), (0, output))[1]
 
 
 # --------------------------------------------------------------------------- the environment
@@ -70,12 +88,12 @@ def test_explicit_values_win_and_replace_what_the_shell_has() -> None:
 @pytest.mark.parametrize("item", ["TTS_ROUTER_GPU", "TTS_ROUTER_NOPE=1", "HOME=/x"])
 def test_set_takes_only_the_providers_settings(item: str) -> None:
     with pytest.raises(ConfigurationError, match="NAME=VALUE"):
-        kit.command_environment(args(set=[item]), "qwen", environ={})
+        command_environment(args(set=[item]), "qwen", environ={})
 
 
 def test_the_modal_process_gets_only_the_commands_settings() -> None:
-    command = kit.deploy_command("pkg.app", build({}))
-    env = kit.command_env(
+    command = deploy_command("pkg.app", build({}))
+    env = command_env(
         command, {"TTS_ROUTER_MODAL_MODEL": "/home/me/m", "TTS_ROUTER_CONFIG": "x", "PATH": "/b"}
     )
     assert env["PATH"] == "/b" and "TTS_ROUTER_CONFIG" not in env
@@ -84,11 +102,11 @@ def test_the_modal_process_gets_only_the_commands_settings() -> None:
 
 
 def test_a_download_never_starts_warm_containers() -> None:
-    ran: list[kit.ModalCommand] = []
+    ran, runner = recorder()
     warm = build({"TTS_ROUTER_MODAL_MIN_CONTAINERS": "1"})
     status = kit.run_function_flow(
         "pkg.app", "download_models", warm, args(), ["--models", "0.6B-Base"],
-        echo=lambda _: None, runner=lambda c: (ran.append(c), (0, ""))[1],
+        echo=lambda _: None, runner=runner,
     )  # fmt: skip
     assert status == 0
     assert ran[0].env["TTS_ROUTER_MODAL_MIN_CONTAINERS"] == "0"
@@ -97,12 +115,7 @@ def test_a_download_never_starts_warm_containers() -> None:
 
 def test_deploy_flow_prints_the_url_and_host_settings() -> None:
     lines: list[str] = []
-    ran: list[kit.ModalCommand] = []
-
-    def runner(command: kit.ModalCommand) -> tuple[int, str]:
-        ran.append(command)
-        return 0, "=> https://me--tts-router-qwen-0-6b-base-qwenservice-web.modal.run\n"
-
+    ran, runner = recorder("=> https://me--tts-router-qwen-0-6b-base-qwenservice-web.modal.run\n")
     status = kit.deploy_flow(
         "pkg.modal_app", build({}), args(), url_variable="QWEN_MODAL_URL",
         echo=lines.append, runner=runner,
@@ -126,15 +139,12 @@ def test_the_environment_is_printed_and_given_to_sdk_callers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("MODAL_ENVIRONMENT", "staging")
-    assert kit.modal_environment(None) == "staging"
-    assert kit.modal_environment("prod") == "prod"
+    assert modal_environment(None) == "staging"
+    assert modal_environment("prod") == "prod"
     lines: list[str] = []
-    ran: list[kit.ModalCommand] = []
-
-    def runner(command: kit.ModalCommand) -> tuple[int, str]:
-        ran.append(command)
-        return 0, "=> https://me-prod--tts-router-qwen-0-6b-base-qwenservice-web.modal.run\n"
-
+    ran, runner = recorder(
+        "=> https://me-prod--tts-router-qwen-0-6b-base-qwenservice-web.modal.run\n"
+    )
     kit.deploy_flow(
         "pkg.app", build({}), args(env="prod"), url_variable="QWEN_MODAL_URL",
         echo=lines.append, runner=runner,
@@ -148,13 +158,13 @@ def test_the_environment_is_printed_and_given_to_sdk_callers(
 
 
 def test_missing_weights_and_listing_prefixes() -> None:
-    assert kit.missing_weights(COMPLETE, WEIGHTS.patterns) == []
-    assert kit.missing_weights(COMPLETE[:1], WEIGHTS.patterns) == [WEIGHTS.patterns[1]]
-    assert kit.missing_weights([], WEIGHTS.patterns) == list(WEIGHTS.patterns)
-    assert kit.listing_prefixes(WEIGHTS.patterns) == ["hf/hub/models--Org--Model"]
-    assert kit.listing_prefixes(["a/b/*.x", "c/d.json"]) == ["c", "a/b"]
-    assert kit.listing_prefixes(["x/*.json", "x/y/z/*.bin"]) == ["x"]
-    assert kit.listing_prefixes(["e/r/a/*.st", "e/r/b/c.st"]) == ["e/r"]
+    assert missing_weights(COMPLETE, WEIGHTS.patterns) == []
+    assert missing_weights(COMPLETE[:1], WEIGHTS.patterns) == [WEIGHTS.patterns[1]]
+    assert missing_weights([], WEIGHTS.patterns) == list(WEIGHTS.patterns)
+    assert listing_prefixes(WEIGHTS.patterns) == ["hf/hub/models--Org--Model"]
+    assert listing_prefixes(["a/b/*.x", "c/d.json"]) == ["c", "a/b"]
+    assert listing_prefixes(["x/*.json", "x/y/z/*.bin"]) == ["x"]
+    assert listing_prefixes(["e/r/a/*.st", "e/r/b/c.st"]) == ["e/r"]
 
 
 def test_a_path_outside_the_volume_is_refused() -> None:
@@ -165,7 +175,7 @@ def test_a_path_outside_the_volume_is_refused() -> None:
 
 
 def test_deploy_refuses_while_the_volume_lacks_the_weights() -> None:
-    ran: list[kit.ModalCommand] = []
+    ran, runner = recorder()
     listed: list[tuple[str, list[str], str | None]] = []
 
     def lister(volume: str, prefixes: Any, environment: str | None) -> list[str]:
@@ -176,7 +186,7 @@ def test_deploy_refuses_while_the_volume_lacks_the_weights() -> None:
         kit.deploy_flow(
             "pkg.app", build({}), args(env="prod"), url_variable="U", weights=WEIGHTS,
             download=("download_models", []), echo=lambda _: None,
-            runner=lambda c: (ran.append(c), (0, ""))[1], lister=lister,
+            runner=runner, lister=lister,
         )  # fmt: skip
     assert ran == []  # nothing deployed
     assert listed == [("vol", ["hf/hub/models--Org--Model"], "prod")]
@@ -186,10 +196,10 @@ def test_deploy_refuses_while_the_volume_lacks_the_weights() -> None:
 
 
 def test_deploy_with_download_fetches_first_then_checks_then_deploys() -> None:
-    ran: list[kit.ModalCommand] = []
+    ran: list[ModalCommand] = []
     volume: list[str] = []
 
-    def runner(command: kit.ModalCommand) -> tuple[int, str]:
+    def runner(command: ModalCommand) -> tuple[int, str]:
         ran.append(command)
         if "run" in command.argv:
             volume.extend(COMPLETE)  # the download function filled the Volume
@@ -226,18 +236,18 @@ def test_a_dry_run_lists_nothing() -> None:
 )
 def test_only_exact_pins_are_accepted(line: str) -> None:
     with pytest.raises(ConfigurationError, match="exact pin"):
-        kit.parse_pins([line])
+        parse_pins([line])
 
 
 def test_pins_keep_their_markers_and_names_are_normalised() -> None:
-    (pin,) = kit.parse_pins(["Typing_Extensions==4.16.0 ; python_full_version >= '3.12'  # c"])
-    assert pin == kit.Pin("typing-extensions", "4.16.0", "python_full_version >= '3.12'")
-    assert kit.parse_pins(["# comment", ""]) == []
+    (pin,) = parse_pins(["Typing_Extensions==4.16.0 ; python_full_version >= '3.12'  # c"])
+    assert pin == Pin("typing-extensions", "4.16.0", "python_full_version >= '3.12'")
+    assert parse_pins(["# comment", ""]) == []
 
 
 def test_system_packages_follow_the_requirement_set() -> None:
-    pins = kit.parse_pins(["torchcodec==0.17.0", "soundfile==0.14.0", "numpy==2.5.5"])
-    assert kit.system_packages(pins, ("git",)) == ("git", "ffmpeg", "libsndfile1")
+    pins = parse_pins(["torchcodec==0.17.0", "soundfile==0.14.0", "numpy==2.5.5"])
+    assert system_packages(pins, ("git",)) == ("git", "ffmpeg", "libsndfile1")
 
 
 APP_SOURCE = """
@@ -269,10 +279,10 @@ def check_args(**values: Any) -> types.SimpleNamespace:
 
 def test_check_finds_a_stale_set_and_rewrites_it(tmp_path: Path) -> None:
     lock = ROOT / "uv.lock"
-    fresh = kit.export_requirements("tts-router-core", ("serve",), lock)
+    fresh = export_requirements("tts-router-core", ("serve",), lock)
     assert {p.name for p in fresh} >= {"fastapi", "uvicorn", "pydantic", "numpy"}
     assert "tts-router-core" not in {p.name for p in fresh}  # the image adds it as source
-    versions = kit.locked_versions(lock)
+    versions = locked_versions(lock)
     assert all(p.version in versions[p.name] for p in fresh)
 
     stale = (*[p.line() for p in fresh if p.name != "fastapi"], "fastapi==0.1.0")
@@ -308,7 +318,7 @@ def test_check_write_then_import_under_another_interpreter(
     namespace: dict[str, Any] = {}
     exec(compile(written, "image_requirements.py", "exec"), namespace)
     assert namespace["PACKAGE"] == "tts-router-core" and namespace["EXTRAS"] == ("serve",)
-    assert kit.parse_pins(namespace["REQUIREMENTS"]) == kit.export_requirements(
+    assert parse_pins(namespace["REQUIREMENTS"]) == export_requirements(
         "tts-router-core", ("serve",), ROOT / "uv.lock"
     )
     version = ".".join(map(str, sys.version_info[:2]))
@@ -320,9 +330,9 @@ def test_check_write_then_import_under_another_interpreter(
 def test_a_missing_interpreter_says_what_failed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("UV_PYTHON_DOWNLOADS", "never")
     with pytest.raises(ConfigurationError) as missing:
-        kit.find_python("3.4")
+        find_python("3.4")
     message = str(missing.value)
     assert "uv python find 3.4" in message and "uv python install 3.4" in message
     assert "--python" in message
     with pytest.raises(ConfigurationError, match="no such file"):
-        kit.find_python("/nonexistent/python3.12")
+        find_python("/nonexistent/python3.12")

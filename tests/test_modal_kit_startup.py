@@ -18,6 +18,8 @@ import pytest
 from core_support.tone_service import ToneEngine
 
 from tts_router import modal_kit as kit
+from tts_router.modal_kit.shell import ServiceShell
+from tts_router.modal_kit.snapshot import file_mappings, mapped_files
 from tts_router.serving import create_app
 from tts_router.testing import make_reference_wav
 
@@ -25,8 +27,8 @@ REFERENCE = base64.b64encode(make_reference_wav(seconds=1.0, sample_rate=16_000)
 CLONE = {"text": "Hello there.", "language": "en", "audio_base64": REFERENCE}
 
 
-def shell_over(engine: Any, *, ready_timeout_s: float = 30.0) -> kit.ServiceShell:
-    shell = kit.ServiceShell()
+def shell_over(engine: Any, *, ready_timeout_s: float = 30.0) -> ServiceShell:
+    shell = ServiceShell()
     shell.open(create_app(engine), "tone", ready_timeout_s=ready_timeout_s)
     return shell
 
@@ -134,7 +136,7 @@ def test_concurrent_callers_share_one_start() -> None:
 
 def test_the_asgi_app_needs_an_opened_shell() -> None:
     with pytest.raises(RuntimeError, match="open"):
-        kit.ServiceShell().asgi()
+        ServiceShell().asgi()
 
 
 # --------------------------------------------------------------------------- mapped weights
@@ -151,7 +153,7 @@ MAPS = """\
 
 
 def test_maps_parsing_keeps_data_files_only() -> None:
-    regions = kit.file_mappings(MAPS)
+    regions = file_mappings(MAPS)
     assert regions is not None
     assert [path for _, _, path in regions] == [
         "/usr/bin/python3.12",
@@ -159,7 +161,7 @@ def test_maps_parsing_keeps_data_files_only() -> None:
         "/vol/speech_tokenizer/model.safetensors",
     ]
     assert regions[1][:2] == (0x7F0000000000, 0x7F0000100000)
-    assert kit.mapped_files("/vol", MAPS) == {"/vol/speech_tokenizer/model.safetensors"}
+    assert mapped_files("/vol", MAPS) == {"/vol/speech_tokenizer/model.safetensors"}
 
 
 def test_weights_are_copied_out_of_the_safetensors_file(tmp_path: Path) -> None:
@@ -182,11 +184,11 @@ def test_weights_are_copied_out_of_the_safetensors_file(tmp_path: Path) -> None:
     net.head.weight = net.embedding.weight  # tied, as language models tie their heads
     net.register_buffer("first_half", state["table"][:16])  # a view: keeps its base alive
     del state
-    assert kit.mapped_files(tmp_path) == {str(weights.resolve())}
+    assert mapped_files(tmp_path) == {str(weights.resolve())}
 
     copied = kit.release_mapped_weights([net, "not a module", None])
 
-    assert kit.mapped_files(tmp_path) == set()  # nothing of the file is held any more
+    assert mapped_files(tmp_path) == set()  # nothing of the file is held any more
     assert copied == (64 * 16 + 32) * 4  # the embedding and the table (the old head: dropped)
     assert net.head.weight is net.embedding.weight  # still tied
     assert torch.equal(net.embedding.weight, source.embedding.weight)

@@ -4,7 +4,7 @@ For the tests of :mod:`tts_router.modal_kit` and of each provider's ``modal_app.
 here is contacted over the network. :func:`inspect_registration` and :func:`local_service`
 read modal's private state: a change in modal breaks this module, not the tests.
 :func:`load_app_module` imports an app module afresh under given variables, as ``modal deploy`` and
-the container do.
+the container do; :func:`locked_image_pins` checks its image's requirement set against the lock.
 """
 
 from __future__ import annotations
@@ -14,18 +14,27 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
 from tts_router.modal_kit import ModalSettings
+from tts_router.modal_kit.lock import (
+    Pin,
+    export_requirements,
+    find_lock,
+    locked_versions,
+    parse_pins,
+)
 
 __all__ = [
     "Registration",
     "inspect_registration",
     "load_app_module",
     "local_service",
+    "locked_image_pins",
     "qwen_like_settings",
 ]
 
@@ -52,6 +61,20 @@ def load_app_module(monkeypatch: pytest.MonkeyPatch, module: str, **env: str) ->
         monkeypatch.setenv(name, value)
     monkeypatch.delitem(sys.modules, module, raising=False)
     return importlib.import_module(module)
+
+
+def locked_image_pins(module: ModuleType, package: str) -> list[Pin]:
+    """The pins of an app module's image, after checking that each is exact and the lock's,
+    and that the set is what ``uv export`` gives for ``package``'s engine extra now."""
+    lock = find_lock(Path(str(module.__file__)))
+    assert lock is not None
+    pins = parse_pins(module.IMAGE.requirements)  # raises on anything but name==version
+    assert pins == export_requirements(package, ("engine",), lock), (
+        f"stale: run `{module.IMAGE.command}`"
+    )
+    versions = locked_versions(lock)
+    assert [p.line() for p in pins if p.version not in versions.get(p.name, ())] == []
+    return pins
 
 
 @dataclass(frozen=True, slots=True)

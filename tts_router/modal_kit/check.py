@@ -20,7 +20,6 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,6 +31,8 @@ from ..errors import ConfigurationError
 from .image import PYTHON_VERSION
 from .lock import (
     Pin,
+    _last_line,
+    _run,
     export_requirements,
     find_lock,
     locked_versions,
@@ -103,14 +104,6 @@ def add_check_arguments(parser: Any) -> None:
     parser.add_argument(
         "--offline", action="store_true", help="install from uv's cache only (no network)"
     )
-
-
-def _run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(argv), capture_output=True, text=True, check=False, **kwargs)
-
-
-def _last_line(done: subprocess.CompletedProcess[str]) -> str:
-    return ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
 
 
 def find_python(request: str) -> str:

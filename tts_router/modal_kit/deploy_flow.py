@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import ConfigurationError
 from .modal_cli import ModalCommand, deploy_command, find_web_url, modal_run_command, run_modal
 from .settings import DEFAULT_GPU, ModalSettings, setting_variables, variable_for
-from .volume import VolumeLister, VolumeWeights, check_volume, list_volume
+from .volume import VolumeLister, VolumeWeights, list_volume, listing_prefixes, missing_weights
 
 __all__ = [
     "add_modal_arguments",
@@ -34,7 +34,6 @@ __all__ = [
     "host_settings",
     "modal_environment",
     "run_function_flow",
-    "settings_from_args",
 ]
 
 
@@ -149,12 +148,6 @@ def _flag_changes(args: Any) -> dict[str, Any]:
     }
 
 
-def settings_from_args(settings: ModalSettings, args: Any) -> ModalSettings:
-    """``settings`` with the flags given on the command line applied."""
-    changes = _flag_changes(args)
-    return replace(settings, **changes) if changes else settings
-
-
 def command_environment(
     args: Any,
     provider: str,
@@ -206,7 +199,7 @@ def command_settings(
     """A command's settings: ``build(environment, **overrides)`` (the provider's
     ``qwen_settings``/``echo_settings``) over :func:`command_environment`, then the flags."""
     environment = command_environment(args, provider, overridden=list(overrides), environ=environ)
-    return settings_from_args(build(environment, **overrides), args)
+    return replace(build(environment, **overrides), **_flag_changes(args))
 
 
 def modal_environment(explicit: str | None) -> str | None:
@@ -255,9 +248,12 @@ def deploy_flow(
         if status:
             return status
     if weights is not None and weights.patterns:
+        patterns = weights.patterns
         if args.dry_run:
-            echo(f"# would check Volume {settings.volume} for: {', '.join(weights.patterns)}")
-        elif missing := check_volume(settings, weights, environment=environment, lister=lister):
+            echo(f"# would check Volume {settings.volume} for: {', '.join(patterns)}")
+        elif missing := missing_weights(
+            lister(settings.volume, listing_prefixes(patterns), environment), patterns
+        ):
             raise ConfigurationError(
                 f"the Volume {settings.volume!r} does not hold {weights.label} "
                 f"(missing: {', '.join(missing)}); run `{weights.fetch}` first"

@@ -20,10 +20,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .lock import parse_pins, split_torch, system_packages
+from .lock import parse_pins, system_packages
 from .settings import ModalSettings
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ PYTHON_VERSION = "3.12"
 SERVE_ENV: dict[str, str] = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 _C = TypeVar("_C", bound=type[Any])
+_TORCH_FAMILY = re.compile(r"^(torch|torchaudio|triton|nvidia-.+|cuda-.+)$")
 
 
 def build_image(
@@ -80,9 +82,11 @@ def build_image(
     if system:
         image = image.apt_install(*system)
     if settings.torch_index:
-        family, pins = split_torch(pins)
-        top = [pin.line() for pin in family if pin.name in ("torch", "torchaudio")]
+        top = [pin.line() for pin in pins if pin.name in ("torch", "torchaudio")]
         image = image.uv_pip_install(*top, index_url=settings.torch_index)
+        # The whole family (torch, torchaudio, triton, the CUDA wheels) comes from that index:
+        # its CUDA libraries differ per build.
+        pins = [pin for pin in pins if not _TORCH_FAMILY.match(pin.name)]
     image = image.uv_pip_install(*(pin.line() for pin in pins), extra_options="--no-deps")
     return image.env(settings.image_env()).add_local_python_source(*local_packages)
 

@@ -10,8 +10,8 @@ regenerates it (:func:`export_requirements`) and says when it is stale.
 - :func:`find_lock`, :func:`locked_versions`: the lock and the versions it holds per package;
 - :func:`export_requirements`: ``uv export --frozen`` for one package and its extras (offline);
 - :func:`render_module`: the generated module's source;
-- :func:`split_torch`, :func:`system_packages`: the torch family (for another wheel index) and
-  the Debian packages a requirement set needs (FFmpeg for torchcodec, sox for the sox wrapper).
+- :func:`system_packages`: the Debian packages a requirement set needs (FFmpeg for torchcodec,
+  sox for the sox wrapper).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigurationError
 
@@ -39,7 +40,6 @@ __all__ = [
     "normalize_name",
     "parse_pins",
     "render_module",
-    "split_torch",
     "system_packages",
     "uv_command",
 ]
@@ -56,7 +56,6 @@ SYSTEM_PACKAGES: dict[str, tuple[str, ...]] = {
 _PIN = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s;]+)\s*(?:;\s*(?P<marker>.+))?$"
 )
-_TORCH_FAMILY = re.compile(r"^(torch|torchaudio|triton|nvidia-.+|cuda-.+)$")
 
 
 def normalize_name(name: str) -> str:
@@ -113,6 +112,14 @@ def locked_versions(lock: Path) -> dict[str, set[str]]:
     return versions
 
 
+def _run(argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), capture_output=True, text=True, check=False, **kwargs)
+
+
+def _last_line(done: subprocess.CompletedProcess[str]) -> str:
+    return ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
+
+
 def uv_command() -> tuple[str, ...]:
     """How to run uv here: ``$UV`` (set by ``uv run``), ``uv`` on PATH, this interpreter's
     ``uv`` package, else the ``python3`` on PATH with ``-m uv``; a ConfigurationError naming
@@ -123,12 +130,8 @@ def uv_command() -> tuple[str, ...]:
     if importlib.util.find_spec("uv") is not None:
         return (sys.executable, "-m", "uv")
     python3 = shutil.which("python3")
-    if python3 is not None:
-        probe = subprocess.run(
-            [python3, "-m", "uv", "--version"], capture_output=True, text=True, check=False
-        )
-        if probe.returncode == 0:
-            return (python3, "-m", "uv")
+    if python3 is not None and _run([python3, "-m", "uv", "--version"]).returncode == 0:
+        return (python3, "-m", "uv")
     raise ConfigurationError(
         "this command needs uv (pip install uv): it reads the requirement set from uv.lock"
     )
@@ -143,19 +146,18 @@ def export_requirements(package: str, extras: Sequence[str], lock: Path) -> list
     argv += ["--package", package]
     for extra in extras:
         argv += ["--extra", extra]
-    env = {**os.environ, "UV_OFFLINE": "1"}
-    done = subprocess.run(
-        argv, cwd=lock.parent, capture_output=True, text=True, env=env, check=False
-    )
+    done = _run(argv, cwd=lock.parent, env={**os.environ, "UV_OFFLINE": "1"})
     if done.returncode:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ConfigurationError(f"uv export failed for {package}: {last}")
+        raise ConfigurationError(f"uv export failed for {package}: {_last_line(done)}")
     return parse_pins(done.stdout.splitlines())
 
 
 def render_module(package: str, extras: Sequence[str], pins: Sequence[Pin], command: str) -> str:
     """The source of a provider's generated ``image_requirements.py``."""
     spec = f"{package}[{','.join(extras)}]" if extras else package
+    # As ruff formats a short tuple of strings: ("a",) or ("a", "b") or ().
+    quoted = [json.dumps(extra) for extra in extras]
+    extras_source = f"({quoted[0]},)" if len(quoted) == 1 else f"({', '.join(quoted)})"
     lines = [
         f'"""The Modal image\'s Python packages: {spec} exactly as uv.lock resolves them.',
         "",
@@ -169,29 +171,13 @@ def render_module(package: str, extras: Sequence[str], pins: Sequence[Pin], comm
         "# ruff: noqa: E501",
         "",
         f"PACKAGE = {json.dumps(package)}",
-        f"EXTRAS: tuple[str, ...] = {_tuple_source(extras)}",
+        f"EXTRAS: tuple[str, ...] = {extras_source}",
         "REQUIREMENTS: tuple[str, ...] = (",
         *(f"    {json.dumps(pin.line())}," for pin in pins),
         ")",
         "",
     ]
     return "\n".join(lines)
-
-
-def _tuple_source(items: Sequence[str]) -> str:
-    # As ruff formats a short tuple of strings: ("a",) or ("a", "b") or ().
-    quoted = [json.dumps(item) for item in items]
-    return f"({quoted[0]},)" if len(quoted) == 1 else f"({', '.join(quoted)})"
-
-
-def split_torch(pins: Sequence[Pin]) -> tuple[list[Pin], list[Pin]]:
-    """(the torch family: torch, torchaudio, triton and the CUDA wheels; everything else).
-
-    Installing torch from another wheel index (another CUDA build of the same version) must
-    replace the whole family: its CUDA libraries differ per build.
-    """
-    family = [pin for pin in pins if _TORCH_FAMILY.match(pin.name)]
-    return family, [pin for pin in pins if not _TORCH_FAMILY.match(pin.name)]
 
 
 def system_packages(pins: Iterable[Pin], base: Sequence[str] = ()) -> tuple[str, ...]:

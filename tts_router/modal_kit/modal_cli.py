@@ -2,9 +2,8 @@
 
 :func:`deploy_command` and :func:`modal_run_command` build a :class:`ModalCommand` (argv plus
 the variables the app reads at import); :func:`run_modal` prints it and runs it unless it is a
-dry run (:func:`run_streaming` echoes the output as it comes; the environment is
-:func:`command_env`); :func:`find_web_url` reads the endpoint URL back from ``modal deploy``'s
-output.
+dry run, echoing the output as it comes (the environment is :func:`command_env`);
+:func:`find_web_url` reads the endpoint URL back from ``modal deploy``'s output.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ __all__ = [
     "find_web_url",
     "modal_run_command",
     "run_modal",
-    "run_streaming",
 ]
 
 
@@ -43,16 +41,15 @@ class ModalCommand:
         return " ".join([*assignments, *(shlex.quote(arg) for arg in self.argv)])
 
 
-def _modal_cli() -> tuple[str, ...]:
-    # The modal of this interpreter's environment, whatever is first on PATH.
-    return (sys.executable, "-m", "modal")
+# The modal of this interpreter's environment, whatever is first on PATH.
+_MODAL_CLI = (sys.executable, "-m", "modal")
 
 
 def deploy_command(
     module: str, settings: ModalSettings, *, environment: str | None = None
 ) -> ModalCommand:
     """``modal deploy -m MODULE`` with the settings' variables (the app reads them)."""
-    argv = [*_modal_cli(), "deploy", "-m", module]
+    argv = [*_MODAL_CLI, "deploy", "-m", module]
     if environment:
         argv += ["--env", environment]
     return ModalCommand(tuple(argv), settings.env())
@@ -67,39 +64,18 @@ def modal_run_command(
     environment: str | None = None,
 ) -> ModalCommand:
     """``modal run -m MODULE::FUNCTION ARGS`` with the settings' variables."""
-    argv = [*_modal_cli(), "run"]
+    argv = [*_MODAL_CLI, "run"]
     if environment:
         argv += ["--env", environment]
     argv += ["-m", f"{module}::{function}", *args]
     return ModalCommand(tuple(argv), settings.env())
 
 
-def run_streaming(command: ModalCommand, *, echo: Callable[[str], None] = print) -> tuple[int, str]:
-    """Run ``command``, echoing its output as it comes; return its status and output.
-
-    It runs with this process's environment minus every ``TTS_ROUTER_*`` variable, plus the
-    command's own: the app module reads its settings from the environment at import, so only
-    what the command chose reaches the deployment.
-    """
-    lines: list[str] = []
-    with subprocess.Popen(
-        command.argv,
-        env=command_env(command),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            echo(line.rstrip("\n"))
-            lines.append(line)
-        status = process.wait()
-    return status, "".join(lines)
-
-
 def command_env(command: ModalCommand, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment ``command`` runs with: ``environ`` (default ``os.environ``) without
-    its ``TTS_ROUTER_*`` variables, then the command's variables."""
+    its ``TTS_ROUTER_*`` variables, then the command's variables. The app module reads its
+    settings from the environment at import, so only what the command chose reaches the
+    deployment."""
     base = os.environ if environ is None else environ
     kept = {name: value for name, value in base.items() if not name.startswith(ENV_PREFIX)}
     return {**kept, **command.env}
@@ -121,10 +97,24 @@ def run_modal(
     echo: Callable[[str], None] = print,
     runner: Callable[[ModalCommand], tuple[int, str]] | None = None,
 ) -> tuple[int, str]:
-    """Print ``command`` and, unless ``dry_run``, run it (streaming its output)."""
+    """Print ``command`` and, unless ``dry_run``, run it: with ``runner`` when given, else as a
+    process in :func:`command_env` whose output is echoed as it comes; its status and output."""
     echo(f"$ {command.shell()}")
     if dry_run:
         return 0, ""
-    if runner is None:
-        return run_streaming(command, echo=echo)
-    return runner(command)
+    if runner is not None:
+        return runner(command)
+    lines: list[str] = []
+    with subprocess.Popen(
+        command.argv,
+        env=command_env(command),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            echo(line.rstrip("\n"))
+            lines.append(line)
+        status = process.wait()
+    return status, "".join(lines)

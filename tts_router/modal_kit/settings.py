@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, dataclass, fields, replace
 from typing import Any
 
@@ -195,11 +195,6 @@ class ModalSettings:
         return f"{self.mount}/hf"
 
     @property
-    def variant_variable(self) -> str:
-        """The provider's own variable naming the variant (``TTS_ROUTER_QWEN_VARIANT``)."""
-        return variable_for(self.provider, "variant")
-
-    @property
     def autoscale_target(self) -> int:
         """The ``target_inputs`` Modal gets: :attr:`target_inputs`, or :attr:`max_batch` when
         0, never above :attr:`concurrent_inputs`.
@@ -229,7 +224,7 @@ class ModalSettings:
 
     def env(self) -> dict[str, str]:
         """The variables that reproduce these settings (ordered, strings only)."""
-        values: dict[str, str] = {self.variant_variable: self.variant}
+        values: dict[str, str] = {variable_for(self.provider, "variant"): self.variant}
         for name, (suffix, kind) in _VARIABLES.items():
             value = getattr(self, name)
             # An empty string matters only where the default is not empty.
@@ -288,7 +283,11 @@ class ModalSettings:
             if kind is str and raw is not None:
                 values[name] = raw.strip()
             elif kind is not str and raw:  # an empty number is unset
-                values[name] = _number(raw, ENV_PREFIX + suffix, kind)
+                try:
+                    values[name] = kind(raw.strip())
+                except ValueError:
+                    message = f"{ENV_PREFIX}{suffix} must be a number, not {raw!r}"
+                    raise ConfigurationError(message) from None
         if not values.get("gpu"):
             values["gpu"] = DEFAULT_GPU
         settings = cls(**values)
@@ -300,20 +299,11 @@ _FIELD_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _number(raw: str, name: str, kind: Callable[[str], Any]) -> Any:
-    try:
-        return kind(raw.strip())
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
-
-
 def variable_for(provider: str, field: str) -> str:
     """The variable that sets ``field`` of ``provider``'s settings (``"gpu"`` ->
     ``TTS_ROUTER_GPU``, ``"variant"`` -> ``TTS_ROUTER_QWEN_VARIANT``)."""
     if field == "variant":
         return f"{ENV_PREFIX}{provider.upper()}_VARIANT"
-    if field not in _VARIABLES:
-        raise KeyError(f"no variable sets {field!r}")
     return ENV_PREFIX + _VARIABLES[field][0]
 
 

@@ -2,11 +2,12 @@
 
 A deploy made before the download bakes a memory snapshot without the model: every cold start
 then reloads from the Volume until the next deploy, and a container without weights answers
-every request with ``load_failed``. ``deploy`` therefore lists the Volume first
-(:func:`check_volume`) and refuses, naming the download command, when files are missing.
+every request with ``load_failed``. ``deploy`` therefore lists the Volume first and refuses,
+naming the download command, when files are missing.
 
 - :class:`VolumeWeights`: the files one deployment needs, as glob patterns relative to the
   Volume's root (each provider's app says which: ``volume_weights(settings)``);
+- :func:`listing_prefixes`: the directories to list for those patterns;
 - :func:`missing_weights`: the patterns no listed file matches (pure);
 - :func:`list_volume`: the listing, from Modal (the one call to Modal's cloud here);
 - :func:`volume_path`: a path in the container as a path in the Volume.
@@ -26,7 +27,6 @@ from .settings import ModalSettings
 __all__ = [
     "VolumeLister",
     "VolumeWeights",
-    "check_volume",
     "list_volume",
     "listing_prefixes",
     "missing_weights",
@@ -101,17 +101,3 @@ def list_volume(volume: str, prefixes: Sequence[str], environment: str | None) -
             continue
         paths += [entry.path for entry in entries]
     return paths
-
-
-def check_volume(
-    settings: ModalSettings,
-    weights: VolumeWeights,
-    *,
-    environment: str | None,
-    lister: VolumeLister = list_volume,
-) -> list[str]:
-    """The patterns of ``weights`` that the deployment's Volume does not satisfy."""
-    if not weights.patterns:
-        return []
-    listed = lister(settings.volume, listing_prefixes(weights.patterns), environment)
-    return missing_weights(listed, weights.patterns)

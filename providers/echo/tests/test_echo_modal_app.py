@@ -10,9 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-from core_support.modal_introspect import inspect_registration, load_app_module, local_service
+from core_support.modal_introspect import (
+    inspect_registration,
+    load_app_module,
+    local_service,
+    locked_image_pins,
+)
 
-from tts_router import modal_kit as kit
+from tts_router.modal_kit.snapshot import file_mappings, mapped_files
 from tts_router.serving import serve_in_thread
 
 pytest.importorskip("modal")
@@ -95,15 +100,7 @@ def test_the_class_serves_the_protocol_app(monkeypatch: pytest.MonkeyPatch, tiny
 
 
 def test_the_image_installs_exactly_the_lock(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = load_app(monkeypatch)
-    lock = kit.find_lock(Path(module.__file__))
-    assert lock is not None
-    pins = kit.parse_pins(module.IMAGE.requirements)
-    assert pins == kit.export_requirements("tts-router-echo", ("engine",), lock), (
-        "stale: run `tts-router-echo check --write`"
-    )
-    versions = kit.locked_versions(lock)
-    assert [p.line() for p in pins if p.version not in versions.get(p.name, ())] == []
+    pins = locked_image_pins(load_app(monkeypatch), "tts-router-echo")
     names = {p.name for p in pins}
     assert {"echo-tts", "torch", "torchaudio", "torchcodec", "einops", "safetensors"} <= names
     assert "qwen-tts" not in names
@@ -114,7 +111,7 @@ def test_the_snapshot_phase_maps_no_weights_file(
 ) -> None:
     """Echo loads its weights after the restore, onto the GPU: before the snapshot nothing of
     them may be mapped (a CPU preload added later would have to copy them out first)."""
-    if kit.file_mappings() is None:
+    if file_mappings() is None:
         pytest.skip("no /proc/self/maps on this platform")
     from tts_router_echo.fixtures import build_tiny_echo
 
@@ -122,5 +119,5 @@ def test_the_snapshot_phase_maps_no_weights_file(
     module = load_app(monkeypatch, TTS_ROUTER_MODAL_MODEL=str(model_dir))
     service, methods = local_service(module.EchoService)
     methods["prepare"]()
-    assert kit.mapped_files(model_dir) == set()
+    assert mapped_files(model_dir) == set()
     assert not service.web_app.state.worker.engine.loaded

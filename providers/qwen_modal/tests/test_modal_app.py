@@ -22,12 +22,21 @@ from typing import Any
 
 import httpx
 import pytest
-from core_support.modal_introspect import inspect_registration, load_app_module, local_service
+from core_support.modal_introspect import (
+    inspect_registration,
+    load_app_module,
+    local_service,
+    locked_image_pins,
+)
 from tts_router_qwen_modal import cli, memory
 
 from tts_router import modal_kit as kit
 from tts_router.errors import ConfigurationError
+from tts_router.modal_kit.hub import hf_cache_dir, hf_snapshot_dir
 from tts_router.modal_kit.settings import GPU_MEMORY_GIB
+from tts_router.modal_kit.shell import ShellApp
+from tts_router.modal_kit.snapshot import file_mappings, mapped_files
+from tts_router.modal_kit.volume import listing_prefixes, missing_weights
 from tts_router.serving import serve_in_thread
 
 pytest.importorskip("modal")
@@ -115,7 +124,7 @@ def test_download_fetches_each_model_once(monkeypatch: pytest.MonkeyPatch, tmp_p
 
     def fetch(repo_id: str, *, cache_dir: str, **_: Any) -> str:
         seen.append((repo_id, cache_dir))
-        snapshot = kit.hf_snapshot_dir(tmp_path, repo_id, "rev")
+        snapshot = hf_snapshot_dir(tmp_path, repo_id, "rev")
         snapshot.mkdir(parents=True, exist_ok=True)
         (snapshot / "model.safetensors").write_bytes(b"w" * 10)
         return str(snapshot)
@@ -187,7 +196,7 @@ def test_a_combined_deployment_is_one_app_with_both_models(
         HUB_IDS["1.7B-VoiceDesign"],
     ]
     weights = module.volume_weights(module.SETTINGS)
-    assert kit.listing_prefixes(weights.patterns) == ["hf/hub"]  # one listing for both
+    assert listing_prefixes(weights.patterns) == ["hf/hub"]  # one listing for both
     files = [
         f"hf/hub/models--{HUB_IDS[v].replace('/', '--')}/{name}"
         for v in ("0.6B-Base", "1.7B-VoiceDesign")
@@ -196,7 +205,7 @@ def test_a_combined_deployment_is_one_app_with_both_models(
     files.append(
         "hf/hub/models--Qwen--Qwen3-TTS-12Hz-0.6B-Base/snapshots/1/speech_tokenizer/m.safetensors"
     )
-    assert kit.missing_weights(files, weights.patterns) == [weights.patterns[-1]]  # design's
+    assert missing_weights(files, weights.patterns) == [weights.patterns[-1]]  # design's
     assert weights.fetch == (
         "tts-router-qwen download --model 0.6B-Base && "
         "tts-router-qwen download --model 1.7B-VoiceDesign"
@@ -280,9 +289,9 @@ def test_volume_weights_of_each_kind_of_model(monkeypatch: pytest.MonkeyPatch) -
         f"{cache}/snapshots/0123/model.safetensors",
         f"{cache}/snapshots/0123/speech_tokenizer/model.safetensors",
     ]
-    assert kit.missing_weights(listing, hub.patterns) == []
-    assert kit.missing_weights(listing[:-1], hub.patterns) == [hub.patterns[-1]]
-    assert kit.listing_prefixes(hub.patterns) == [cache]  # one listing call
+    assert missing_weights(listing, hub.patterns) == []
+    assert missing_weights(listing[:-1], hub.patterns) == [hub.patterns[-1]]
+    assert listing_prefixes(hub.patterns) == [cache]  # one listing call
     assert hub.fetch == "tts-router-qwen download --model 1.7B-Base"
     local = module.volume_weights(module.qwen_settings({}, model="/models/mine"))
     assert "mine/config.json" in local.patterns
@@ -306,7 +315,7 @@ def test_the_class_serves_the_protocol_app(
     methods["prepare"]()  # snapshot phase: the app built, the weights in CPU memory
     methods["start"]()  # after restore: the model "on the GPU" (here the CPU)
     app = methods["web"]()
-    assert isinstance(app, kit.ShellApp) and app.shell is service
+    assert isinstance(app, ShellApp) and app.shell is service
     assert service.web_app.state.loader.moved == 1
     with serve_in_thread(app) as url:
         health = httpx.get(f"{url}/health").json()
@@ -354,8 +363,8 @@ def test_serving_loads_from_the_volume_layout_offline(
     hf_home = tmp_path / "models" / "hf"
     repo = HUB_IDS["0.6B-Base"]
     revision = "0123456789abcdef0123456789abcdef01234567"
-    build_tiny_model(kit.hf_snapshot_dir(hf_home, repo, revision), early_eos=True)
-    refs = kit.hf_cache_dir(hf_home) / f"models--{repo.replace('/', '--')}" / "refs"
+    build_tiny_model(hf_snapshot_dir(hf_home, repo, revision), early_eos=True)
+    refs = hf_cache_dir(hf_home) / f"models--{repo.replace('/', '--')}" / "refs"
     refs.mkdir()
     (refs / "main").write_text(revision)
     code = textwrap.dedent(
@@ -398,15 +407,7 @@ def test_the_image_installs_exactly_the_lock(monkeypatch: pytest.MonkeyPatch) ->
     gives for the engine extra now; the container's Python picks one version of each."""
     from packaging.markers import Marker
 
-    module = load_app(monkeypatch)
-    lock = kit.find_lock(Path(module.__file__))
-    assert lock is not None
-    pins = kit.parse_pins(module.IMAGE.requirements)  # raises on anything but name==version
-    assert pins == kit.export_requirements("tts-router-qwen-modal", ("engine",), lock), (
-        "stale: run `tts-router-qwen check --write`"
-    )
-    versions = kit.locked_versions(lock)
-    assert [p.line() for p in pins if p.version not in versions.get(p.name, ())] == []
+    pins = locked_image_pins(load_app(monkeypatch), "tts-router-qwen-modal")
     container = {
         "python_version": "3.12", "python_full_version": "3.12.10", "sys_platform": "linux",
         "platform_machine": "x86_64", "implementation_name": "cpython", "os_name": "posix",
@@ -432,7 +433,7 @@ def test_no_weights_file_stays_mapped_after_prepare(
 ) -> None:
     """The snapshot phase's load leaves no model file mapped (read from /proc/self/maps):
     the memory snapshot holds the weights themselves, not views of the Volume's files."""
-    if kit.file_mappings() is None:
+    if file_mappings() is None:
         pytest.skip("no /proc/self/maps on this platform")
     from tts_router_qwen_modal.fixtures import build_tiny_model
     from tts_router_qwen_modal.loading import load_pretrained
@@ -440,18 +441,18 @@ def test_no_weights_file_stays_mapped_after_prepare(
     model_dir = build_tiny_model(tmp_path / "model", early_eos=True)  # mapped by nothing else
     plain = load_pretrained(str(model_dir), "cpu", "float32", "sdpa")
     # The check can fail: a plain CPU load keeps both weight files mapped.
-    assert {Path(p).name for p in kit.mapped_files(model_dir)} == {"model.safetensors"}
-    assert len(kit.mapped_files(model_dir)) == 2
+    assert {Path(p).name for p in mapped_files(model_dir)} == {"model.safetensors"}
+    assert len(mapped_files(model_dir)) == 2
     del plain
     gc.collect()
-    assert kit.mapped_files(model_dir) == set()
+    assert mapped_files(model_dir) == set()
 
     module = load_app(monkeypatch, TTS_ROUTER_GPU=gpu, TTS_ROUTER_MODAL_MODEL=str(model_dir))
     service, methods = local_service(module.QwenService)
     methods["prepare"]()  # @modal.enter(snap=True): the weights into CPU memory
     loader = service.web_app.state.loader
     assert loader.preloaded == (str(model_dir),)  # the model is preloaded...
-    assert kit.mapped_files(model_dir) == set()  # ...and nothing of its files is mapped
+    assert mapped_files(model_dir) == set()  # ...and nothing of its files is mapped
     methods["start"]()  # after the restore: the preloaded model is used
     assert loader.moved == (1 if gpu == "T4" else 0)  # A10G plans bf16, this CPU float32
     assert service.web_app.state.engines[0].loaded
