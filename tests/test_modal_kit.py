@@ -96,6 +96,7 @@ def test_environment_overrides_and_round_trips() -> None:
         {"TTS_ROUTER_MODAL_SCALEDOWN": "1"},
         {"TTS_ROUTER_MODAL_MIN_CONTAINERS": "3"},
         {"TTS_ROUTER_MODAL_APP": "Bad Name"},
+        {"TTS_ROUTER_MODAL_VOLUME": " "},  # was a KeyError when its variables were written
     ],
 )
 def test_bad_settings_are_configuration_errors(env: dict[str, str]) -> None:

@@ -166,6 +166,11 @@ class ModalSettings:
             raise ConfigurationError(
                 f"Modal app name {self.app_name!r} must be lowercase letters, digits and dashes"
             )
+        if not self.volume:
+            raise ConfigurationError(
+                f"{ENV_PREFIX}MODAL_VOLUME is empty: name the Modal Volume for the weights, "
+                "or unset it for the provider's default"
+            )
         if self.cpu <= 0 or self.memory_mib <= 0:
             raise ConfigurationError("the CPU and memory reservations must be positive")
         if not 2 <= self.scaledown_window_s <= 3600:
