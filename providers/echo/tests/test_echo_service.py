@@ -7,7 +7,6 @@ import hashlib
 import io
 import os
 import socket
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
+from core_support.tone_service import Service, b64
 from echo_support import (
     CROSSFADE_SAMPLES,
     PASS_SAMPLES,
@@ -38,12 +38,10 @@ LONG_TEXT = "First of all, hello. Then a second sentence here. And finally a thi
 def client(tiny_dir: Path) -> Iterator[httpx.Client]:
     """An HTTP client to the service, once its model has loaded."""
     app = create_service_app(tiny_dir, **SERVICE_OPTIONS)
-    with serve_in_thread(app) as base_url, httpx.Client(base_url=base_url, timeout=120) as http:
-        deadline = time.monotonic() + 120
-        while http.get("/health").json()["status"] != "ok":
-            assert time.monotonic() < deadline, "the model did not load"
-            time.sleep(0.1)
-        yield http
+    with serve_in_thread(app) as url:
+        service = Service(app, None, url, timeout=120)
+        with service.client:
+            yield service.wait_ready(within=120).client
 
 
 def _wav(response: httpx.Response) -> tuple[np.ndarray, int]:
@@ -56,10 +54,6 @@ def _wav(response: httpx.Response) -> tuple[np.ndarray, int]:
 def _error(response: httpx.Response, status: int, code: str) -> None:
     assert response.status_code == status, response.text
     assert response.json()["error"]["code"] == code
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def _upload(client: httpx.Client, data: bytes) -> str:
@@ -103,7 +97,7 @@ def test_clone_inline_with_transcript_warns(client: httpx.Client, reference_wav:
     body = {
         "text": "Inline.",
         "language": "English",
-        "audio_base64": _b64(reference_wav),
+        "audio_base64": b64(reference_wav),
         "transcript": "ignored words",
     }
     response = client.post("/clone", json=body)
@@ -115,7 +109,7 @@ def test_clone_inline_with_transcript_warns(client: httpx.Client, reference_wav:
 def test_long_text_comes_back_as_ordered_passes(client: httpx.Client, reference_wav: bytes) -> None:
     passes = len(plan_passes(LONG_TEXT, TEST_PASS_CHARS))
     assert passes >= 3
-    body = {"text": LONG_TEXT, "language": "en", "audio_base64": _b64(reference_wav)}
+    body = {"text": LONG_TEXT, "language": "en", "audio_base64": b64(reference_wav)}
     samples, _ = _wav(client.post("/clone", json=body))
     assert len(samples) == passes * PASS_SAMPLES - (passes - 1) * CROSSFADE_SAMPLES
 
@@ -159,10 +153,10 @@ def test_design_is_an_unsupported_operation(client: httpx.Client) -> None:
         # router) send the language they resolved.
         ({"language": None}, 400, "unsupported_language"),
         ({"audio_base64": "not base64!"}, 400, "invalid_base64"),
-        ({"audio_base64": _b64(b"RIFF not really a wav")}, 415, "audio_unreadable"),
-        ({"audio_base64": _b64(encode_wav(np.zeros(44_100), 44_100))}, 400, "audio_silent"),
+        ({"audio_base64": b64(b"RIFF not really a wav")}, 415, "audio_unreadable"),
+        ({"audio_base64": b64(encode_wav(np.zeros(44_100), 44_100))}, 400, "audio_silent"),
         (
-            {"audio_base64": _b64(make_reference_wav(0.4, sample_rate=44_100))},
+            {"audio_base64": b64(make_reference_wav(0.4, sample_rate=44_100))},
             400,
             "audio_too_short",
         ),
@@ -174,7 +168,7 @@ def test_design_is_an_unsupported_operation(client: httpx.Client) -> None:
 def test_bad_clone_input_gets_typed_errors(
     client: httpx.Client, reference_wav: bytes, change: dict[str, Any], status: int, code: str
 ) -> None:
-    body: dict[str, Any] = {"text": "Fine.", "language": "en", "audio_base64": _b64(reference_wav)}
+    body: dict[str, Any] = {"text": "Fine.", "language": "en", "audio_base64": b64(reference_wav)}
     body.update(change)
     body = {k: v for k, v in body.items() if v is not None}
     _error(client.post("/clone", json=body), status, code)

@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from core_support.tone_service import Service
+from core_support.tone_service import Service, b64
 from qwen_test_support import TRUNCATING_MAX_NEW_TOKENS, engine_options
 from tts_router_qwen_modal.cli import build_parser, main
 from tts_router_qwen_modal.fixtures import (
@@ -40,7 +40,7 @@ def ref_wav(seconds: float = REF_SECONDS, rate: int = 24_000, amplitude: float =
 
 REF = ref_wav()
 VOICE = hashlib.sha256(REF).hexdigest()
-REF_B64 = base64.b64encode(REF).decode()
+REF_B64 = b64(REF)
 
 
 @pytest.fixture(scope="module")
@@ -165,68 +165,23 @@ def test_design_without_a_design_model(truncating: Service) -> None:
     assert code(response) == (400, "unsupported_operation")
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
+def _clone(body: dict[str, Any], expected: tuple[int, str]) -> tuple[Any, ...]:
+    return ("post", "/clone", {"json": {"text": "Hi.", **body}}, expected)
 
 
 @pytest.mark.parametrize(
     ("method", "path", "kwargs", "expected"),
     [
-        (
-            "post",
-            "/clone",
-            {"json": {"text": "Hi.", "audio_base64": "A" * 3_000_000}},
-            (413, "body_too_large"),
-        ),
-        (
-            "post",
-            "/clone",
-            {"json": {"text": "Hi.", "audio_base64": "@@not-base64@@"}},
-            (400, "invalid_base64"),
-        ),
-        (
-            "post",
-            "/clone",
-            {"json": {"text": "Hi.", "audio_base64": _b64(b"GIF89a not audio")}},
-            (415, "audio_unreadable"),
-        ),
-        (
-            "post",
-            "/clone",
-            {"json": {"text": "Hi.", "audio_base64": _b64(ref_wav(0.4))}},
-            (400, "audio_too_short"),
-        ),
-        (
-            "post",
-            "/clone",
-            {"json": {"text": "Hi.", "audio_base64": _b64(ref_wav(61, 8_000))}},
-            (400, "audio_too_long"),
-        ),
-        (
-            "post",
-            "/clone",
-            {"json": {"text": "Hi.", "audio_base64": _b64(ref_wav(amplitude=1e-5))}},
-            (400, "audio_silent"),
-        ),
-        (
-            "post",
-            "/clone",
-            {"json": {"text": "Hi.", "language": "tlh", "audio_base64": REF_B64}},
-            (400, "unsupported_language"),
-        ),
-        (
-            "post",
-            "/clone",
-            {"json": {"text": "Hi.", "language": "nl", "audio_base64": REF_B64}},
-            (400, "unsupported_language"),
-        ),
-        ("post", "/clone", {"json": {"text": " ", "audio_base64": REF_B64}}, (400, "empty_text")),
-        (
-            "post",
-            "/clone",
-            {"json": {"text": "Hi.", "voice_id": "f" * 64}},
-            (404, "voice_not_found"),
-        ),
+        _clone({"audio_base64": "A" * 3_000_000}, (413, "body_too_large")),
+        _clone({"audio_base64": "@@not-base64@@"}, (400, "invalid_base64")),
+        _clone({"audio_base64": b64(b"GIF89a not audio")}, (415, "audio_unreadable")),
+        _clone({"audio_base64": b64(ref_wav(0.4))}, (400, "audio_too_short")),
+        _clone({"audio_base64": b64(ref_wav(61, 8_000))}, (400, "audio_too_long")),
+        _clone({"audio_base64": b64(ref_wav(amplitude=1e-5))}, (400, "audio_silent")),
+        _clone({"language": "tlh", "audio_base64": REF_B64}, (400, "unsupported_language")),
+        _clone({"language": "nl", "audio_base64": REF_B64}, (400, "unsupported_language")),
+        _clone({"text": " ", "audio_base64": REF_B64}, (400, "empty_text")),
+        _clone({"voice_id": "f" * 64}, (404, "voice_not_found")),
         ("put", f"/voices/{'0' * 64}", {"content": REF}, (400, "hash_mismatch")),
         ("post", "/design", {"json": {"text": "", "instruct": "warm"}}, (400, "empty_text")),
     ],

@@ -216,7 +216,7 @@ class QwenEngine:
                 generate = partial(model.generate_voice_design, instruct=["A calm, clear voice."])
             else:
                 return
-            with self._sampling(model, [(0, text, {})]):
+            with self._sampling(model, [_Chunk(0, 0, text, 0, {})]):
                 generate(text=[text], language=[language], max_new_tokens=frames)
         except Exception as exc:
             logger.warning("warm-up failed (%s); the first request pays set-up", type(exc).__name__)
@@ -261,41 +261,33 @@ class QwenEngine:
             model = self._require("base", "clone")
             started = time.perf_counter()
             prompts: list[Any] = []
-            modes: list[CloneMode] = []
             prompt_seconds: list[float] = []
             chunks: list[_Chunk] = []
             failed: dict[int, TTSRouterError] = {}
             for i, job in enumerate(jobs):
                 t0 = time.perf_counter()
+                prompt = None
                 try:
-                    mode: CloneMode = "icl" if job.transcript else "x_vector"
-                    prompt = self._prompt(model, job, mode)
+                    prompt = self._prompt(model, job)
                     chunks += self._chunks(i, job)
                 except Exception as exc:
                     failed[i] = _typed(exc)
-                    prompt, mode = None, "x_vector"
                 prompts.append(prompt)
-                modes.append(mode)
                 prompt_seconds.append(time.perf_counter() - t0)
-
-            def generate(batch: list[_Chunk], options: dict[str, Any]) -> Any:
-                return model.generate_voice_clone(
-                    text=[c.text for c in batch],
-                    language=[self._names[jobs[c.job].language] for c in batch],
-                    voice_clone_prompt=[prompts[c.job] for c in batch],
-                    max_new_tokens=self.config.max_new_tokens,
-                    **options,
-                )
-
-            self._run(chunks, generate)
+            self._run(
+                chunks,
+                model.generate_voice_clone,
+                language=[self._names.get(job.language) for job in jobs],
+                voice_clone_prompt=prompts,
+            )
             return [
                 failed.get(i)
                 or self._assemble(
                     [c for c in chunks if c.job == i],
-                    modes[i],
+                    _clone_mode(job),
                     {"prompt": prompt_seconds[i], "engine_total": time.perf_counter() - started},
                 )
-                for i in range(len(jobs))
+                for i, job in enumerate(jobs)
             ]
 
     def design(self, job: DesignJob) -> EngineResult:
@@ -305,17 +297,12 @@ class QwenEngine:
             require_speakable(job.instruct, field="instruct")
             started = time.perf_counter()
             chunks = self._chunks(0, job)
-
-            def generate(batch: list[_Chunk], options: dict[str, Any]) -> Any:
-                return model.generate_voice_design(
-                    text=[c.text for c in batch],
-                    instruct=[job.instruct] * len(batch),
-                    language=[self._names[job.language]] * len(batch),
-                    max_new_tokens=self.config.max_new_tokens,
-                    **options,
-                )
-
-            self._run(chunks, generate)
+            self._run(
+                chunks,
+                model.generate_voice_design,
+                instruct=[job.instruct],
+                language=[self._names[job.language]],
+            )
             result = self._assemble(
                 chunks, "design", {"engine_total": time.perf_counter() - started}
             )
@@ -346,8 +333,9 @@ class QwenEngine:
             )
         return self._model
 
-    def _prompt(self, model: Any, job: CloneJob, mode: CloneMode) -> Any:
+    def _prompt(self, model: Any, job: CloneJob) -> Any:
         """The voice prompt for ``job``'s reference, from the cache or built once."""
+        mode = _clone_mode(job)
         transcript_id = (
             hashlib.sha256(job.transcript.encode()).hexdigest() if job.transcript else ""
         )
@@ -381,10 +369,11 @@ class QwenEngine:
         return [_Chunk(index, i, piece, job.seed, options) for i, piece in enumerate(pieces)]
 
     def _run(
-        self, chunks: list[_Chunk], generate: Callable[[list[_Chunk], dict[str, Any]], Any]
+        self, chunks: list[_Chunk], generate: Callable[..., Any], **per_job: Sequence[Any]
     ) -> None:
-        """Generate every chunk in calls of at most ``max_batch_items``, then hand cached
-        memory back if there were at least ``release_memory_rows`` of them.
+        """Generate every chunk with ``generate`` (a ``generate_voice_*`` method: each row's
+        ``per_job`` arguments are its job's) in calls of at most ``max_batch_items``, then
+        hand cached memory back if there were at least ``release_memory_rows`` of them.
 
         With per-row sampling every chunk can share a call: its seed and options travel with
         its row. Otherwise (a model this engine cannot hook, an option only a whole call can
@@ -402,15 +391,7 @@ class QwenEngine:
         size = self.config.max_batch_items
         for key, group in groups.items():
             for start in range(0, len(group), size):
-                batch = group[start : start + size]
-                if key is None:
-                    rows = [(c.seed, c.text, c.options) for c in batch]
-                    self._generate_batch(batch, {}, generate, self._sampling(self._model, rows))
-                else:
-                    seed, options = key
-                    if seed is not None:
-                        self._torch.manual_seed(seed)
-                    self._generate_batch(batch, dict(options), generate, nullcontext())
+                self._generate_batch(group[start : start + size], key, generate, per_job)
         threshold = self.config.release_memory_rows
         if threshold > 0 and len(chunks) >= threshold:
             started = time.perf_counter()
@@ -418,29 +399,41 @@ class QwenEngine:
             self.memory_releases += 1
             logger.debug("released memory in %.3fs", time.perf_counter() - started)
 
-    def _sampling(
-        self, model: Any, rows: Sequence[tuple[int | None, str, Mapping[str, float | int]]]
-    ) -> AbstractContextManager[Any]:
-        """Per-row sampling for one call: row ``i`` is (seed, chunk text, options)."""
+    def _sampling(self, model: Any, rows: Sequence[_Chunk]) -> AbstractContextManager[Any]:
+        """Per-row sampling for one call: each row draws with its chunk's seed and options."""
         if not self._per_row:
             return nullcontext()
         from .sampling import RowSampling, per_row_sampling, row_seed
 
         return per_row_sampling(
-            model, [RowSampling(row_seed(seed, text), options) for seed, text, options in rows]
+            model, [RowSampling(row_seed(c.seed, c.text), c.options) for c in rows]
         )
 
     def _generate_batch(
         self,
         batch: list[_Chunk],
-        options: dict[str, Any],
-        generate: Callable[[list[_Chunk], dict[str, Any]], Any],
-        sampling: AbstractContextManager[Any],
+        key: tuple[Any, ...] | None,
+        generate: Callable[..., Any],
+        per_job: Mapping[str, Sequence[Any]],
     ) -> None:
+        """One generate call: per-row sampling if ``key`` is None, else with the call's
+        ``key``: (seed, options)."""
+        if key is None:
+            sampling, options = self._sampling(self._model, batch), {}
+        else:
+            seed, items = key
+            sampling, options = nullcontext(), dict(items)
+            if seed is not None:
+                self._torch.manual_seed(seed)
         started = time.perf_counter()
         try:
             with sampling:
-                wavs, sample_rate = generate(batch, options)
+                wavs, sample_rate = generate(
+                    text=[c.text for c in batch],
+                    **{name: [values[c.job] for c in batch] for name, values in per_job.items()},
+                    max_new_tokens=self.config.max_new_tokens,
+                    **options,
+                )
             self.generate_calls += 1
         except Exception as exc:
             error = _typed(exc)
@@ -525,6 +518,10 @@ def _language_names(supported: Sequence[str]) -> dict[str, str]:
             continue  # dialect names and the like: not in the router's table
         names[code] = "Auto" if code == AUTO else language_name(code)
     return names
+
+
+def _clone_mode(job: CloneJob) -> CloneMode:
+    return "icl" if job.transcript else "x_vector"
 
 
 def _prompt_nbytes(item: Any) -> int:

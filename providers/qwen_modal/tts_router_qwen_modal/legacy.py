@@ -34,7 +34,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
 
@@ -141,23 +141,6 @@ class _App:
     languages: LegacyEndpoint | None  # the design app has no languages endpoint
 
 
-@dataclass
-class _Clients:
-    """One ServiceClient per origin (a per-function app has one origin per function)."""
-
-    provider: str
-    config: ServiceConfig
-    transport: httpx.AsyncBaseTransport | None
-    by_base: dict[str, ServiceClient] = field(default_factory=dict)
-
-    def __call__(self, endpoint: LegacyEndpoint) -> ServiceClient:
-        client = self.by_base.get(endpoint.base)
-        if client is None:
-            client = self.config.client(endpoint.base, self.provider, self.transport)
-            self.by_base[endpoint.base] = client
-        return client
-
-
 class LegacyQwenProvider(Provider):
     """Qwen3-TTS through the earlier per-function Modal apps (see the module)."""
 
@@ -187,7 +170,8 @@ class LegacyQwenProvider(Provider):
                     endpoint(function="health"),
                     endpoint(function="languages") if operation == "clone" else None,
                 )
-        self._clients = _Clients(self.id, ServiceConfig(auth=auth), transport)
+        self._config, self._transport = ServiceConfig(auth=auth), transport
+        self._by_base: dict[str, ServiceClient] = {}
         self._languages: tuple[str, ...] | None = None
         self._model: dict[Operation, str] = {}
         self.notice = notice
@@ -233,16 +217,16 @@ class LegacyQwenProvider(Provider):
     @property
     def available(self) -> bool:
         """False while the circuit of a configured app's main endpoint is open."""
-        return all(self._clients(app.work).available for app in self._apps.values())
+        return all(self._client(app.work).available for app in self._apps.values())
 
     async def health(self) -> Health:
         """Each app's health endpoint, and the clone app's languages (remembered)."""
         details, ok = [], True
         for operation, app in self._apps.items():
             try:
-                info = await self._clients(app.health).get_json(app.health.path)
+                info = await self._client(app.health).get_json(app.health.path)
                 names = (
-                    await self._clients(app.languages).get_json(app.languages.path)
+                    await self._client(app.languages).get_json(app.languages.path)
                     if app.languages
                     else None
                 )
@@ -268,8 +252,15 @@ class LegacyQwenProvider(Provider):
 
     async def aclose(self) -> None:
         """Close every client."""
-        for client in self._clients.by_base.values():
+        for client in self._by_base.values():
             await client.aclose()
+
+    def _client(self, endpoint: LegacyEndpoint) -> ServiceClient:
+        """One ServiceClient per origin (a per-function app has one origin per function)."""
+        if endpoint.base not in self._by_base:
+            client = self._config.client(endpoint.base, self.id, self._transport)
+            self._by_base[endpoint.base] = client
+        return self._by_base[endpoint.base]
 
     # -- one chunk ---------------------------------------------------------------------------
 
@@ -285,7 +276,7 @@ class LegacyQwenProvider(Provider):
             "ref_text": request.reference.transcript or "",
             "max_new_tokens": MAX_NEW_TOKENS,
         }
-        client = self._clients(app.work)
+        client = self._client(app.work)
         response = await client.post_audio(app.work.path, body, request_id=request.request_id)
         warnings = [
             f"the earlier Qwen app keeps no voices: the reference was sent again with this "
@@ -304,7 +295,7 @@ class LegacyQwenProvider(Provider):
                 provider=self.id,
             )
         body = {"text": text, "language": _name(language), "instruct": request.instruct}
-        client = self._clients(app.work)
+        client = self._client(app.work)
         response = await client.post_audio(app.work.path, body, request_id=request.request_id)
         return self._speech(response, "design", request.seed, [])
 

@@ -135,8 +135,7 @@ def per_row_sampling(model: Any, rows: Sequence[RowSampling]) -> Iterator[None]:
     def talker_hook(*args: Any, **kwargs: Any) -> Any:
         defaults = _call_options(talker, kwargs)
         sampler = RowSampler(rows, defaults, stream=_TALKER_STREAM, clock=clock)
-        kwargs.update(_NEUTRAL)
-        kwargs["logits_processor"] = LogitsProcessorList([sampler])
+        kwargs.update(_NEUTRAL, logits_processor=LogitsProcessorList([sampler]))
         return talker_generate(*args, **kwargs)
 
     samplers: dict[tuple[Any, ...], RowSampler] = {}
@@ -150,8 +149,7 @@ def per_row_sampling(model: Any, rows: Sequence[RowSampling]) -> Iterator[None]:
             samplers[key] = RowSampler(
                 sub_rows, defaults, stream=_PREDICTOR_STREAM, clock=clock, steps=steps
             )
-        kwargs.update(_NEUTRAL)
-        kwargs["logits_processor"] = LogitsProcessorList([samplers[key]])
+        kwargs.update(_NEUTRAL, logits_processor=LogitsProcessorList([samplers[key]]))
         return predictor_generate(*args, **kwargs)
 
     # (module, its generate, whether that was an instance attribute to put back)
