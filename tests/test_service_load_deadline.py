@@ -33,21 +33,23 @@ def gated_service(make_service: Any) -> tuple[Service, LatencyEngine, threading.
     return service, engine, gate
 
 
-async def fill_queue(client: httpx.AsyncClient, engine: LatencyEngine, jobs: int) -> list[Any]:
-    """Queue ``jobs`` one-chunk jobs without a deadline; the first holds the engine."""
+async def fill_queue(
+    client: httpx.AsyncClient, service: Service, engine: LatencyEngine, jobs: int
+) -> list[Any]:
+    """Queue ``jobs`` one-chunk jobs, no deadline: the first holds the engine, the rest wait."""
     tasks = [
         asyncio.ensure_future(client.post("/clone", json=body(f"Queued {i}."))) for i in range(jobs)
     ]
     assert await asyncio.to_thread(engine.entered.wait, 10)
+    while service.app.state.worker._queue.pending < jobs - 1:
+        await asyncio.sleep(0.01)
     return tasks
 
 
 async def test_a_job_the_queue_cannot_finish_in_time_is_refused_at_once(make_service: Any) -> None:
     service, engine, gate = gated_service(make_service)
     async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:
-        queued = await fill_queue(client, engine, 5)
-        while service.app.state.worker._queue.pending < 4:  # the other four are waiting
-            await asyncio.sleep(0.01)
+        queued = await fill_queue(client, service, engine, 5)
         started = time.monotonic()
         refused = await client.post(
             "/clone", json=body("In a hurry."), headers={"X-TTS-Deadline": "0.5"}
@@ -93,9 +95,7 @@ async def test_the_client_sends_its_deadline_and_falls_through_at_once(make_serv
         service.url, provider="tone", retry=RetryOptions(deadline=0.6, initial_backoff=0.05)
     )
     async with httpx.AsyncClient(base_url=service.url, timeout=30) as raw:
-        queued = await fill_queue(raw, engine, 5)
-        while service.app.state.worker._queue.pending < 4:
-            await asyncio.sleep(0.01)
+        queued = await fill_queue(raw, service, engine, 5)
         started = time.monotonic()
         with pytest.raises(ProviderUnavailableError) as info:
             await client.clone(CloneBody(text="In a hurry.", audio_base64=REF))

@@ -15,11 +15,13 @@ from core_support.latency_service import engine_log, free_port, spawn
 from core_support.scripted_service import scripted_service
 from core_support.tone_service import REF_B64 as REF
 from core_support.tone_service import Service, error_code
+from core_support.tone_service import inline_body as body
 
 from tts_router.client_options import RetryOptions, Timeouts
 from tts_router.http import ServiceClient
 from tts_router.protocol import CloneBody
 
+RESPOND_ASYNC = {"Prefer": "respond-async, wait=0"}  # a 202 at once: the job runs on
 SIX_CHUNKS = " ".join(f"Long job sentence {i}." for i in range(6))  # 6 chunks of 20 chars
 
 
@@ -52,11 +54,7 @@ def test_a_finished_result_is_fetched_again_until_it_expires(make_service: Any) 
     service: Service = make_service(
         LatencyEngine(per_call=0.3), idempotency_ttl_s=1.0, batch_window_s=0
     )
-    accepted = service.client.post(
-        "/clone",
-        json={"text": "Fetch me.", "audio_base64": REF},
-        headers={"Prefer": "respond-async, wait=0"},
-    )
+    accepted = service.client.post("/clone", json=body("Fetch me."), headers=RESPOND_ASYNC)
     assert accepted.status_code == 202
     location = accepted.headers["location"]
     assert (
@@ -87,7 +85,7 @@ async def test_a_running_job_is_never_evicted_so_a_retry_never_runs_it_twice(
         def post(i: int) -> Any:
             return client.post(
                 "/clone",
-                json={"text": f"Job {i}.", "audio_base64": REF},
+                json=body(f"Job {i}."),
                 headers={"Idempotency-Key": f"key-{i}"},
             )
 
@@ -114,9 +112,7 @@ def test_finished_results_are_bounded_by_bytes(make_service: Any) -> None:
     locations = []
     for i in range(3):  # each answer: a WAV of about 8 kB
         accepted = service.client.post(
-            "/clone",
-            json={"text": f"Kept or not {i}.", "audio_base64": REF},
-            headers={"Prefer": "respond-async, wait=0"},
+            "/clone", json=body(f"Kept or not {i}."), headers=RESPOND_ASYNC
         )
         assert accepted.status_code == 202
         locations.append(accepted.headers["location"])
@@ -157,11 +153,7 @@ async def test_a_cancelled_job_says_so_and_a_client_polling_it_sends_it_again(
     engine = LatencyEngine(gate=gate)
     service, script = scripted_service(make_service, engine, batch_window_s=0)
     async with httpx.AsyncClient(base_url=service.url, timeout=30) as raw:
-        accepted = await raw.post(
-            "/clone",
-            json={"text": "Cancel me.", "audio_base64": REF},
-            headers={"Prefer": "respond-async, wait=0"},
-        )
+        accepted = await raw.post("/clone", json=body("Cancel me."), headers=RESPOND_ASYNC)
         location = accepted.headers["location"]
         assert (await raw.delete(location)).status_code == 204
         polled = await raw.get(location)

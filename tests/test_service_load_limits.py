@@ -146,26 +146,17 @@ def test_half_sent_requests_cannot_exhaust_descriptors() -> None:
 def test_serve_flags_reach_the_app_and_the_server() -> None:
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
-    args = parser.parse_args(
-        [
-            "--max-connections",
-            "10",
-            "--header-timeout",
-            "2",
-            "--body-timeout",
-            "3",
-            "--max-body-mb",
-            "1",
-            "--voices-dir",
-            "/tmp/voices",
-            "--voices-memory-mb",
-            "8",
-            "--voices-dir-max-mb",
-            "100",
-            "--max-queue",
-            "5",
-        ]
-    )
+    flags = {
+        "--max-connections": "10",
+        "--header-timeout": "2",
+        "--body-timeout": "3",
+        "--max-body-mb": "1",
+        "--voices-dir": "/tmp/voices",
+        "--voices-memory-mb": "8",
+        "--voices-dir-max-mb": "100",
+        "--max-queue": "5",
+    }
+    args = parser.parse_args([word for flag in flags.items() for word in flag])
     options = app_options(args)
     assert options == {
         "max_body_bytes": 1024 * 1024,

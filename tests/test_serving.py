@@ -299,11 +299,10 @@ async def test_concurrent_clones_are_batched_on_one_thread(make_service: Any) ->
 
 async def test_overload_is_503_with_retry_after(make_service: Any) -> None:
     service = make_service(ToneEngine(delay=0.5), max_queue=1, retry_after_s=2)
-    body = HI
     async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:
-        first = asyncio.ensure_future(client.post("/clone", json=body))
+        first = asyncio.ensure_future(client.post("/clone", json=HI))
         await asyncio.sleep(0.2)
-        second = await client.post("/clone", json=body)
+        second = await client.post("/clone", json=HI)
         assert (second.status_code, error_code(second)) == (503, "overloaded")
         assert second.headers["retry-after"] == "2"
         assert (await first).status_code == 200

@@ -38,7 +38,7 @@ from .responses import Stored, error_response
 if TYPE_CHECKING:
     from starlette.types import Receive
 
-__all__ = ["Job", "JobTable", "Produce", "disconnected", "fingerprint", "wait_for"]
+__all__ = ["Job", "JobTable", "Produce", "fingerprint", "until_ready", "wait_for"]
 
 logger = logging.getLogger("tts_router.serving")
 
@@ -160,13 +160,18 @@ class JobTable:
             job.task.cancel()
             self.stats.cancelled_jobs += 1
 
-    def attach(self, job: Job) -> None:
-        """A request waits for the job."""
+    def attach(self, job: Job, receive: Receive) -> asyncio.Future[None]:
+        """A request waits for the job; the future returned resolves if its client leaves."""
         job.waiters += 1
+        return asyncio.ensure_future(disconnected(receive))
 
-    def detach(self, job: Job, how: Leave) -> None:
-        """A request stopped waiting: the job finished, its client went away (``gone``), or it
-        was answered 202 (``answered``: the caller will poll)."""
+    def detach(self, job: Job, watcher: asyncio.Future[None], how: Leave | None = None) -> None:
+        """A request stopped waiting: its whole answer was sent (``done``), its client went
+        away (``gone``), or it was answered 202 (``answered``: the caller will poll). By
+        default ``gone`` if ``watcher`` (from :meth:`attach`) saw the client leave, else
+        ``answered``."""
+        how = how or ("gone" if watcher.done() else "answered")
+        watcher.cancel()
         job.waiters -= 1
         if job.done or job.waiters > 0 or how == "done":
             return
@@ -200,14 +205,11 @@ class JobTable:
             over = len(self._finished) > self._max_entries or self._finished_bytes > self._max_bytes
             if not over and (oldest.finished_at or 0.0) >= cutoff:
                 break
-            self._forget(oldest)
-
-    def _forget(self, job: Job) -> None:
-        self._finished.pop(job.id, None)
-        self._finished_bytes -= job.size
-        self._jobs.pop(job.id, None)
-        if job.key is not None and self._keys.get(job.key) is job:
-            del self._keys[job.key]
+            self._finished.popitem(last=False)
+            self._finished_bytes -= oldest.size
+            del self._jobs[oldest.id]
+            if oldest.key is not None and self._keys.get(oldest.key) is oldest:
+                del self._keys[oldest.key]
 
 
 async def _settle(produce: Produce) -> Stored:
@@ -227,21 +229,29 @@ async def wait_for(
     """The job's answer if it is ready within ``hold`` seconds (None: however long it takes)
     while the client stays connected; else None (still running: answer 202, or nobody to
     answer). The request counts as one of the job's waiters meanwhile."""
-    table.attach(job)
-    watcher = asyncio.ensure_future(disconnected(receive))
-    how: Leave = "answered"
+    watcher = table.attach(job, receive)
     try:
-        done, _ = await asyncio.wait(
-            {job.task, watcher}, timeout=hold, return_when=asyncio.FIRST_COMPLETED
-        )
-        if job.done:
-            how = "done"
-        elif watcher in done:
-            how = "gone"
+        await until_ready(job, watcher, hold)
     finally:
-        watcher.cancel()
-        table.detach(job, how)
+        table.detach(job, watcher)
     return job.answer() if job.done else None
+
+
+async def until_ready(
+    job: Job, watcher: asyncio.Future[None], hold: float | None, feed: ChunkFeed | None = None
+) -> None:
+    """Return once ``job`` is done (with ``feed``: or has its first chunk there), its client
+    has left (``watcher`` is done) or ``hold`` seconds have passed (None: no limit)."""
+    loop = asyncio.get_running_loop()
+    until = None if hold is None else loop.time() + hold
+    while not (job.done or (feed is not None and feed.get(0) is not None)):
+        left = None if until is None else until - loop.time()
+        if (left is not None and left <= 0) or watcher.done():
+            return
+        waits: set[asyncio.Future[Any]] = {job.task, watcher}
+        if feed is not None:
+            waits.add(feed.changed())
+        await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
 
 
 async def disconnected(receive: Receive) -> None:

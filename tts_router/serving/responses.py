@@ -7,7 +7,6 @@ cache can keep them and the ASGI guard can send them without FastAPI.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import math
 import time
 from collections.abc import Mapping
@@ -78,10 +77,16 @@ def audio_response(result: EngineResult) -> Stored:
     """200 ``audio/wav`` with the ``X-TTS-*`` headers that say how it was made."""
     started = time.perf_counter()
     wav = encode_result(result)
-    encoded = dataclasses.replace(
-        result, timings={**result.timings, "encode": time.perf_counter() - started}
-    )
-    return Stored(200, wav, "audio/wav", _audio_headers(encoded))
+    headers = {
+        HEADER_MODE: result.mode,
+        HEADER_MODEL: result.model,
+        HEADER_AUDIO_SECONDS: f"{result.duration:.3f}",
+        HEADER_TIMINGS: encode_timings({**result.timings, "encode": time.perf_counter() - started}),
+    }
+    if result.warnings:
+        # Header values must be latin-1; warnings are ours (never input), but be strict.
+        headers[HEADER_WARNINGS] = "; ".join(result.warnings).encode("ascii", "replace").decode()
+    return Stored(200, wav, "audio/wav", headers)
 
 
 def batch_item(result: EngineResult | TTSRouterError) -> BatchItemResult:
@@ -105,18 +110,3 @@ def encode_result(result: EngineResult) -> bytes:
     """Encode an engine's samples as WAV after the same output checks every provider gets."""
     checked = validate_output_samples(result.samples, result.sample_rate)
     return encode_wav(checked.samples, result.sample_rate)
-
-
-def _audio_headers(result: EngineResult) -> dict[str, str]:
-    headers = {
-        HEADER_MODE: result.mode,
-        HEADER_MODEL: result.model,
-        HEADER_AUDIO_SECONDS: f"{result.duration:.3f}",
-    }
-    if result.timings:
-        headers[HEADER_TIMINGS] = encode_timings(result.timings)
-    if result.warnings:
-        # Header values must be latin-1; warnings are ours (never input), but be strict.
-        text = "; ".join(result.warnings).encode("ascii", "replace").decode()
-        headers[HEADER_WARNINGS] = text
-    return headers

@@ -14,7 +14,6 @@ How long the queue will take comes from engine call times measured as the servic
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -48,10 +47,6 @@ class Unit:
 
     def __post_init__(self) -> None:
         self.pending.extend(range(len(self.chunks)))
-
-    def chunk_job(self, index: int) -> CloneJob | DesignJob:
-        """The job the engine gets for one chunk: the same job with that chunk as its text."""
-        return dataclasses.replace(self.job, text=self.chunks[index])
 
     @property
     def finished(self) -> bool:

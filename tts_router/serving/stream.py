@@ -36,7 +36,7 @@ from ..protocol import (
 from .contract import EngineResult
 from .errors import internal_error
 from .feed import ChunkFeed
-from .jobs import Job, JobTable, Leave, disconnected
+from .jobs import Job, JobTable, until_ready
 from .request_limits import ClientGone
 from .responses import Stored, accepted_response, encode_result
 
@@ -57,14 +57,13 @@ class FrameStream(StreamingResponse):
         headers: dict[str, str],
     ) -> None:
         super().__init__(frames, media_type=STREAM_MEDIA_TYPE, headers=headers)
-        self._frames = frames
         self._on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         complete = False
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            async for frame in self._frames:
+            async for frame in self.body_iterator:
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             complete = True
@@ -72,7 +71,7 @@ class FrameStream(StreamingResponse):
             pass
         finally:
             with contextlib.suppress(Exception):
-                await self._frames.aclose()  # type: ignore[attr-defined]
+                await self.body_iterator.aclose()  # type: ignore[attr-defined]
             self._on_close(complete)
 
 
@@ -83,73 +82,52 @@ async def stream_job(
     chunk is ready (or the job is done), else what a whole answer would be (its error, or a
     202 after ``hold`` seconds)."""
     feed = job.feed
-    table.attach(job)
-    watcher = asyncio.ensure_future(disconnected(receive))
-    how: Leave = "answered"
+    watcher = table.attach(job, receive)
     handed_over = False
     try:
-        loop = asyncio.get_running_loop()
-        until = None if hold is None else loop.time() + hold
-        while not (job.done or (feed is not None and feed.get(0) is not None)):
-            left = None if until is None else until - loop.time()
-            if (left is not None and left <= 0) or watcher.done():
-                break
-            waits: set[asyncio.Future[Any]] = {job.task, watcher}
-            if feed is not None:
-                waits.add(feed.changed())
-            await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
-        if watcher.done():
-            how = "gone"
-            return accepted_response(job.id)  # nobody hears it
-        if feed is not None and feed.get(0) is not None:
+        await until_ready(job, watcher, hold, feed)
+        first = feed.get(0) if feed is not None else None
+        if watcher.done() or not (job.done or first is not None):
+            return accepted_response(job.id)  # still running: its URL (or nobody hears it)
+        if feed is not None and first is not None:
             frames = chunk_frames(job, feed, watcher)
-        elif job.done:
+            headers = {HEADER_MODE: first.mode, HEADER_MODEL: first.model}
+        else:
             stored = job.answer()
-            how = "done"
             if stored.status >= 300:
                 return stored  # it failed before any audio: the usual answer
-            frames = _whole(stored, job.text_length)
-        else:
-            return accepted_response(job.id)  # still running: its URL
-
-        def close(complete: bool) -> None:
-            watcher.cancel()
-            table.detach(job, "done" if complete else "gone")
-
+            frames, headers = _whole(stored, job.text_length), {}
         handed_over = True
-        first = feed.get(0) if feed is not None else None
-        headers = {HEADER_MODE: first.mode, HEADER_MODEL: first.model} if first else {}
-        return FrameStream(frames, close, headers)
+        return FrameStream(
+            frames,
+            lambda complete: table.detach(job, watcher, "done" if complete else "gone"),
+            headers,
+        )
     finally:
         if not handed_over:
-            watcher.cancel()
-            table.detach(job, how)
+            table.detach(job, watcher)
 
 
 async def chunk_frames(
     job: Job, feed: ChunkFeed, watcher: asyncio.Future[None]
 ) -> AsyncIterator[bytes]:
     """The feed's chunks in order as they come; an error frame if the job fails first."""
-    index = 0
-    while not watcher.done():
-        result, spans = feed.get(index), feed.spans
-        if result is not None and spans is not None:
-            try:
-                frame = _chunk_frame(index, spans, result)
-            except TTSRouterError as exc:
-                yield _error_frame(exc, index)
+    spans = feed.spans or []  # planned when the job was queued, before any chunk came
+    for index in range(len(spans)):
+        while (result := feed.get(index)) is None or watcher.done():
+            if watcher.done():
+                raise ClientGone
+            if job.done:
+                yield _error_frame(_failure(job.answer(), index), index)
                 return
-            yield frame
-            if index == len(spans) - 1:
-                return
-            index += 1
-            continue
-        if job.done:
-            yield _error_frame(_failure(job.answer(), index), index)
+            waits: set[asyncio.Future[Any]] = {feed.changed(), job.task, watcher}
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            frame = _chunk_frame(index, spans, result)
+        except TTSRouterError as exc:
+            yield _error_frame(exc, index)
             return
-        waits: set[asyncio.Future[Any]] = {feed.changed(), job.task, watcher}
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    raise ClientGone
+        yield frame
 
 
 async def _whole(stored: Stored, text_length: int) -> AsyncIterator[bytes]:

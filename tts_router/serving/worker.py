@@ -37,8 +37,9 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, Literal, TypeVar
 
 from ..errors import TTSRouterError, ValidationError
@@ -141,10 +142,8 @@ class EngineWorker:
         self._running: tuple[Kind, int, float] | None = None  # kind, size, started
         self._calls = itertools.count(1)
         self._admitted = 0
-        self._wakeup = asyncio.Event()
         self._arrived = asyncio.Event()
         self._arrivals = 0  # jobs queued so far (the merge window counts those coming back)
-        self._answered = 0  # jobs whose answer the current batch completed
         self._task: asyncio.Task[None] | None = None
         self.load_state: LoadState = "loading"
 
@@ -192,10 +191,9 @@ class EngineWorker:
         prepared: list[Unit | TTSRouterError] = []
         for job in jobs:
             try:
-                unit = job if isinstance(job, TTSRouterError) else self._unit("clone", job, None)
+                prepared.append(job if isinstance(job, TTSRouterError) else self._unit(job))
             except TTSRouterError as exc:
-                unit = exc
-            prepared.append(unit)
+                prepared.append(exc)
         units = [p for p in prepared if isinstance(p, Unit)]
         done = iter(await self._submit(units, deadline) if units else [])
         return [p if isinstance(p, TTSRouterError) else next(done) for p in prepared]
@@ -209,19 +207,19 @@ class EngineWorker:
     ) -> EngineResult:
         """Queue one job (its chunks interleave with other work) and wait for it; ``feed``
         streams its chunks."""
-        kind: Kind = "design" if isinstance(job, DesignJob) else "clone"
-        (result,) = await self._submit([self._unit(kind, job, feed)], deadline)
+        (result,) = await self._submit([self._unit(job, feed)], deadline)
         if isinstance(result, TTSRouterError):
             raise result
         return result
 
-    def _unit(self, kind: Kind, job: CloneJob | DesignJob, feed: ChunkFeed | None) -> Unit:
-        loop = asyncio.get_running_loop()
+    def _unit(self, job: CloneJob | DesignJob, feed: ChunkFeed | None = None) -> Unit:
+        kind: Kind = "design" if isinstance(job, DesignJob) else "clone"
         chunks = self._split(job)
         if feed is not None:
             chunks = short_first(chunks)
             feed.plan(job.text, chunks)
-        return Unit(kind, job, chunks, loop.create_future(), time.perf_counter(), feed=feed)
+        future = asyncio.get_running_loop().create_future()
+        return Unit(kind, job, chunks, future, time.perf_counter(), feed=feed)
 
     def _split(self, job: CloneJob | DesignJob) -> list[str]:
         if not isinstance(self.engine, ChunkingEngine):
@@ -235,32 +233,26 @@ class EngineWorker:
         return chunks
 
     async def _submit(self, units: list[Unit], deadline: float | None) -> list[Outcome]:
-        with self._admission(len(units)):
-            self._admit_by_deadline(units, deadline)
-            for unit in units:
-                self._queue.add(unit)
-            self._arrivals += len(units)
-            self._arrived.set()
-            self._wakeup.set()
-            try:
-                return list(await asyncio.gather(*(unit.future for unit in units)))
-            except asyncio.CancelledError:
-                for unit in units:
-                    self._cancel(unit)
-                raise
-
-    @contextlib.contextmanager
-    def _admission(self, count: int) -> Iterator[None]:
-        """Hold ``count`` places in the queue while the block runs, or refuse at once."""
-        if self._admitted + count > self._max_queue:
+        """Queue ``units`` (they hold places in the queue until answered) and wait for them,
+        or refuse them at once."""
+        if self._admitted + len(units) > self._max_queue:
             raise ServiceError(
                 "overloaded", "the service is busy; retry shortly", retry_after=self._retry_after
             )
-        self._admitted += count
+        self._admit_by_deadline(units, deadline)
+        self._admitted += len(units)
+        for unit in units:
+            self._queue.add(unit)
+        self._arrivals += len(units)
+        self._arrived.set()
         try:
-            yield
+            return list(await asyncio.gather(*(unit.future for unit in units)))
+        except asyncio.CancelledError:
+            for unit in units:
+                self._cancel(unit)
+            raise
         finally:
-            self._admitted -= count
+            self._admitted -= len(units)
 
     def _admit_by_deadline(self, units: list[Unit], deadline: float | None) -> None:
         """Refuse at once what cannot be done within ``deadline`` seconds (when measurable)."""
@@ -273,22 +265,24 @@ class EngineWorker:
         if alone is None:
             return  # nothing measured yet: no honest estimate to refuse on
         if alone > deadline:
-            self._stats.deadline_refusals += 1
-            raise ServiceError(
+            refusal = ServiceError(
                 "deadline_too_short",
                 f"this job alone needs about {alone:.1f} s of generation and the caller "
                 f"allows {deadline:.1f} s; allow more time or send shorter text",
             )
-        ahead = self._queue.ahead(max(len(unit.chunks) for unit in units))
-        estimate = self._times[kind].finish_in(ahead + own, batch, self._running_left())
-        if estimate is not None and estimate > deadline:
-            self._stats.deadline_refusals += 1
-            raise ServiceError(
+        else:
+            ahead = self._queue.ahead(max(len(unit.chunks) for unit in units))
+            estimate = self._times[kind].finish_in(ahead + own, batch, self._running_left())
+            if estimate is None or estimate <= deadline:
+                return
+            refusal = ServiceError(
                 "deadline_unmeetable",
                 f"the queue needs about {estimate:.1f} s to finish this job and the caller "
                 f"allows {deadline:.1f} s; retry after Retry-After or use another provider",
                 retry_after=estimate - deadline,
             )
+        self._stats.deadline_refusals += 1
+        raise refusal
 
     def _running_left(self) -> float:
         if self._running is None:
@@ -314,24 +308,28 @@ class EngineWorker:
 
     async def _batch_loop(self) -> None:
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
+            await self._arrived.wait()
+            self._arrived.clear()
             if self._window > 0:
                 await asyncio.sleep(self._window)  # let requests arriving together join
             while batch := self._queue.take(self._max_batch):
                 call = next(self._calls)
-                self._mark_started(batch)
-                self._answered = 0
+                now = time.perf_counter()
+                for item in batch:
+                    if item.unit.started_at is None:
+                        item.unit.started_at = now
+                        self._stats.engine_jobs += 1
+                answered = 0  # jobs whose answer this batch completed
                 started = time.monotonic()
                 try:
                     outcomes = await self._call(batch[0].unit.kind, batch)
                     for item, outcome in zip(batch, outcomes, strict=True):
-                        self._deliver(item, outcome, call)
+                        answered += self._deliver(item, outcome, call)
                 except Exception as exc:  # a bug here must not stop the loop for everyone
                     failed = _engine_failed("batch", exc)
                     for item in batch:
-                        self._deliver(item, failed, call)
-                await self._merge(self._answered, time.monotonic() - started)
+                        answered += self._deliver(item, failed, call)
+                await self._merge(answered, time.monotonic() - started)
 
     async def _merge(self, answered: int, batch_seconds: float) -> None:
         """Wait for the ``answered`` clients to come back, while no batch is full (see
@@ -366,16 +364,10 @@ class EngineWorker:
         full, half = times.measured(big), times.predict(big // 2)
         return full is None or half is None or full < MERGE_PAYS * 2 * half
 
-    def _mark_started(self, batch: list[Item]) -> None:
-        now = time.perf_counter()
-        for item in batch:
-            if item.unit.started_at is None:
-                item.unit.started_at = now
-                self._stats.engine_jobs += 1
-
     async def _call(self, kind: Kind, batch: list[Item]) -> list[Outcome]:
         """One engine call for ``batch``; a failed batch of several is retried item by item."""
-        jobs = [item.unit.chunk_job(item.index) for item in batch]
+        # A chunk goes to the engine as its job with that chunk as the text.
+        jobs = [replace(item.unit.job, text=item.unit.chunks[item.index]) for item in batch]
         self._stats.engine_calls += 1
         self._stats.engine_items += len(jobs)
         self._stats.largest_batch = max(self._stats.largest_batch, len(jobs))
@@ -415,20 +407,21 @@ class EngineWorker:
         (outcome,) = await self._call(kind, [item])
         return outcome
 
-    def _deliver(self, item: Item, outcome: Outcome, call: int) -> None:
+    def _deliver(self, item: Item, outcome: Outcome, call: int) -> bool:
+        """Hand a chunk's outcome to its job; whether that completed the job's answer."""
         unit = item.unit
         if unit.finished:
-            return
+            return False
         if isinstance(outcome, TTSRouterError):
             self._queue.remove(unit)  # one chunk failed: the rest cannot make a whole answer
             unit.future.set_result(outcome)
-            self._answered += 1
-            return
+            return True
         unit.results[item.index] = (outcome, call)
         if unit.feed is not None:
             unit.feed.add(item.index, outcome)
-        if len(unit.results) == len(unit.chunks):
-            self._answered += 1
-            queued = (unit.started_at or unit.queued_at) - unit.queued_at
-            ordered = [unit.results[index] for index in range(len(unit.chunks))]
-            unit.future.set_result(assemble(ordered, queued))
+        if len(unit.results) < len(unit.chunks):
+            return False
+        queued = (unit.started_at or unit.queued_at) - unit.queued_at
+        ordered = [unit.results[index] for index in range(len(unit.chunks))]
+        unit.future.set_result(assemble(ordered, queued))
+        return True
