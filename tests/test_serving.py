@@ -433,3 +433,26 @@ def test_protocol_headers_for_deadlines_and_long_jobs() -> None:
     assert parse_deadline("inf") is None and parse_deadline("soon") is None
     assert loggable_path("/jobs/abcdefghijklmnopqrstuvwxyz") == "/jobs/abcdefgh…"
     assert loggable_path("/clone") == "/clone"
+
+
+async def test_stopping_during_the_model_load_ends_the_load_task_too() -> None:
+    from tts_router.serving.counters import ServingStats
+    from tts_router.serving.worker import EngineWorker
+
+    gate = threading.Event()
+    worker = EngineWorker(
+        ToneEngine(load_gate=gate),
+        ServingStats(),
+        batch_window_s=0.01,
+        max_batch=4,
+        max_queue=4,
+        retry_after_s=1,
+    )
+    worker.start()
+    await asyncio.sleep(0.05)
+    assert worker.load_state == "loading"
+    tasks = asyncio.all_tasks() - {asyncio.current_task()}
+    await worker.stop()
+    gate.set()  # the engine thread finishes its load; nobody is left waiting on it
+    assert all(task.done() for task in tasks)  # no load task left pending on the loop
+    assert worker.load_state == "loading"

@@ -144,20 +144,21 @@ class EngineWorker:
         self._admitted = 0
         self._arrived = asyncio.Event()
         self._arrivals = 0  # jobs queued so far (the merge window counts those coming back)
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: tuple[asyncio.Task[None], ...] = ()
         self.load_state: LoadState = "loading"
 
     def start(self) -> None:
         """Start the batching loop and the model load (call from the running event loop)."""
-        self._task = asyncio.get_running_loop().create_task(self._batch_loop())
-        asyncio.get_running_loop().create_task(self._load())
+        loop = asyncio.get_running_loop()
+        # Both kept: the event loop holds tasks only weakly, and stop() ends both.
+        self._tasks = (loop.create_task(self._batch_loop()), loop.create_task(self._load()))
 
     async def stop(self) -> None:
-        """Stop batching and release the worker thread."""
-        if self._task is not None:
-            self._task.cancel()
+        """Stop batching (and a model load still under way) and release the worker thread."""
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def _load(self) -> None:
