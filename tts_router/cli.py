@@ -29,10 +29,10 @@ from .errors import NoProviderError, TTSRouterError, ValidationError
 from .extras import missing_modules, require_extra
 from .formats import FORMATS, STREAM_FORMATS, encode, encoded_rate, format_for_path
 from .models import CloneRequest, DesignRequest, VoiceReference
-from .plugins import ALLOW_LIST_VARIABLE, PluginRegistry, get_plugins
+from .plugins import ALLOW_LIST_VARIABLE, EntryPointInfo, PluginRegistry, get_plugins
 from .provider import Health, Provider
 from .provider_settings import ProviderSettings
-from .router import Router, probe
+from .router import Router, _reason, probe
 from .settings import Settings
 from .streaming import AudioChunk
 from .urls import mask_url
@@ -53,6 +53,7 @@ exit codes:
 AUTO = "auto"
 # How long doctor waits for one provider's health check.
 PROBE_TIMEOUT_S = 30.0
+_BAR_WIDTH = 24  # characters in the progress bar
 _PLUGIN_BUG_FIX = (
     "a bug in the plugin: update or report it, or leave its entry point out with "
     f"{ALLOW_LIST_VARIABLE}"
@@ -62,10 +63,6 @@ _PLUGIN_BUG_FIX = (
 _T = TypeVar("_T")
 
 
-class _FileError(OSError):
-    """An operating-system error on a file the user named; the message names it."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (see the module docstring)."""
     try:
@@ -73,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
     except BrokenPipeError:
-        _silence_stdout()
+        # Later writes (the interpreter's final flush) go nowhere instead of raising again.
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
 
 
@@ -92,7 +91,7 @@ def _run(argv: Sequence[str] | None) -> int:
     except TTSRouterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # a _FileError's message is already the whole line
+    except OSError as exc:  # one from _file has the whole line as its message
         print(f"error: {_os_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -100,9 +99,10 @@ def _run(argv: Sequence[str] | None) -> int:
         return 130
 
 
-def _os_error(exc: OSError) -> str:
+def _os_error(exc: OSError, action: str = "use", path: object = None) -> str:
     reason = exc.strerror or str(exc) or type(exc).__name__
-    return f"cannot use {exc.filename}: {reason}" if exc.filename else reason
+    path = path or exc.filename
+    return f"cannot {action} {path}: {reason}" if path else reason
 
 
 @contextlib.contextmanager
@@ -113,15 +113,7 @@ def _file(action: str, path: Path | str) -> Iterator[None]:
     except BrokenPipeError:
         raise
     except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        raise _FileError(f"cannot {action} {path}: {reason}") from None
-
-
-def _silence_stdout() -> None:
-    # Later writes (the interpreter's final flush) go nowhere instead of raising again.
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        raise OSError(_os_error(exc, action, path)) from None
 
 
 def _provider_arg(value: str) -> str:
@@ -177,7 +169,6 @@ def _parser() -> argparse.ArgumentParser:
             action="store_true",
             help="write audio to standard output as it is made (not flac)",
         )
-        cmd.set_defaults(operation=name)
 
     cmd = command(
         "serve",
@@ -198,13 +189,14 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("clone", "design"):
         sub = explain.add_parser(name)
         _request_flags(sub, name, explain_only=True)
-        sub.set_defaults(handler=_explain, operation=name)
+        sub.set_defaults(handler=_explain)
     return parser
 
 
 def _request_flags(
     cmd: argparse.ArgumentParser, operation: str, explain_only: bool = False
 ) -> None:
+    cmd.set_defaults(operation=operation)
     cmd.add_argument("--text", required=not explain_only, help="text to speak; '-' reads stdin")
     cmd.add_argument("--language", default="auto", help="code or name, e.g. en, de, Japanese")
     cmd.add_argument(
@@ -232,13 +224,11 @@ def _request_flags(
 def _requested(router: Router, args: argparse.Namespace) -> str | None:
     """The explicit choice (``--provider``, else ``TTS_PROVIDER``), checked; None for auto."""
     requested = None if args.provider in (None, "", AUTO) else args.provider
-    choice, source = (requested, "--provider") if requested else (router.settings.provider, None)
-    if choice and choice != AUTO:
-        problem = _unusable(router, choice)
-        if problem:
-            raise NoProviderError(
-                f"{source or 'TTS_PROVIDER'} names provider {choice!r}, which {problem}"
-            )
+    choice = requested or router.settings.provider
+    problem = _unusable(router, choice) if choice != AUTO else None
+    if problem:
+        source = "--provider" if requested else "TTS_PROVIDER"
+        raise NoProviderError(f"{source} names provider {choice!r}, which {problem}")
     return requested
 
 
@@ -276,8 +266,7 @@ def _allow_list_line(registry: PluginRegistry) -> str:
 def _providers(router: Router, args: argparse.Namespace) -> int:
     registry = get_plugins()
     for provider in router.providers.values():
-        version = registry.versions.get(provider.id) or provider.version
-        print(f"{provider.id} {version}")
+        print(f"{provider.id} {registry.versions.get(provider.id) or provider.version}")
         try:
             caps = provider.capabilities
             print(f"  operations: {', '.join(sorted(caps.operations))}")
@@ -287,22 +276,22 @@ def _providers(router: Router, args: argparse.Namespace) -> int:
                 print(f"  clone:      {', '.join(caps.clone_modes)}")
             if caps.license:
                 print(f"  licence:    {caps.license}")
+            status = _status(provider)
         except Exception as exc:  # never let one provider stop the listing
-            print(f"  status:     broken: {_reason(exc)}")
-            continue
-        print(f"  status:     {_status(provider)}")
+            status = f"broken: {_reason(exc)}"
+        print(f"  status:     {status}")
     for name, reason in router.broken.items():
         if name in router.providers:
             continue
         info = registry.entry_points.get(name)
         if info is not None and name not in registry.providers:
-            print(f"plugin {name} ({_distribution(info.distribution, info.version)})")
+            print(f"plugin {name} ({_distribution(info)})")
         else:
             print(f"{name} {registry.versions.get(name, '')}".rstrip())
         print(f"  status:     broken: {reason}")
     for info in registry.entry_points.values():
         if info.error is None and not info.provider_ids:
-            print(f"plugin {info.name} ({_distribution(info.distribution, info.version)})")
+            print(f"plugin {info.name} ({_distribution(info)})")
             print(f"  status:     {info.status}")
     if not router.providers and not router.broken:
         print("no providers installed (install tts-router-espeak for offline speech)")
@@ -327,13 +316,8 @@ def _status(provider: Provider) -> str:
     return "ready" if available else "unavailable: its circuit is open after repeated failures"
 
 
-def _reason(exc: BaseException) -> str:
-    first_line = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
-
-
-def _distribution(name: str, version: str) -> str:
-    return f"{name} {version}".strip() or "unknown distribution"
+def _distribution(info: EntryPointInfo) -> str:
+    return f"{info.distribution} {info.version}".strip() or "unknown distribution"
 
 
 def _print_default_note(router: Router) -> None:
@@ -350,7 +334,7 @@ def _print_default_note(router: Router) -> None:
 def _plugins(router: Router, args: argparse.Namespace) -> int:
     """Each entry point: distribution, provider ids, status. Exit 1 if any is not ok."""
     registry = get_plugins()
-    rows, failing = _plugin_rows(router, registry)
+    rows = _plugin_rows(router, registry)
     if rows:
         _print_plugin_table(rows)
     else:
@@ -358,38 +342,21 @@ def _plugins(router: Router, args: argparse.Namespace) -> int:
     if registry.allowed is not None:
         print(_allow_list_line(registry))
     for name in registry.unknown_allowed:
-        failing += 1
         print(f"{ALLOW_LIST_VARIABLE} names {name!r}, which is not an installed entry point")
-    return 1 if failing else 0
+    return 1 if registry.unknown_allowed or any(row[-1] != "ok" for row in rows) else 0
 
 
-def _plugin_rows(
-    router: Router, registry: PluginRegistry
-) -> tuple[list[tuple[str, str, str, str]], int]:
-    broken = router.broken
+def _plugin_rows(router: Router, registry: PluginRegistry) -> list[tuple[str, str, str, str]]:
+    """One row per entry point; an ok one whose providers broke is broken, naming them."""
+    statuses = ((pid, _status(provider)) for pid, provider in router.providers.items())
+    failing = {pid: s.removeprefix("broken: ") for pid, s in statuses if s.startswith("broken:")}
+    reasons = (router.broken, failing)
     rows = []
-    failing = 0
     for info in registry.entry_points.values():
-        status = info.status
-        if status == "ok":
-            bad = [f"{pid}: {broken[pid]}" for pid in info.provider_ids if pid in broken]
-            bad += [
-                f"{pid}: {_status(router.providers[pid]).removeprefix('broken: ')}"
-                for pid in info.provider_ids
-                if pid in router.providers and _status(router.providers[pid]).startswith("broken:")
-            ]
-            if bad:
-                status = "broken: " + "; ".join(bad)
-        failing += status != "ok"
-        rows.append(
-            (
-                info.name,
-                _distribution(info.distribution, info.version),
-                ", ".join(info.provider_ids) or "-",
-                status,
-            )
-        )
-    return rows, failing
+        bad = [f"{pid}: {why[pid]}" for why in reasons for pid in info.provider_ids if pid in why]
+        status = "broken: " + "; ".join(bad) if info.status == "ok" and bad else info.status
+        rows.append((info.name, _distribution(info), ", ".join(info.provider_ids) or "-", status))
+    return rows
 
 
 def _print_plugin_table(rows: Sequence[tuple[str, ...]], indent: str = "") -> None:
@@ -438,12 +405,9 @@ def _doctor(router: Router, args: argparse.Namespace) -> int:
     print("configuration (secrets masked):")
     print(json.dumps(settings.describe(), indent=2, sort_keys=True))
 
-    print()
-    if registry.allowed is None:
-        print(f"plugins: every installed entry point ({ALLOW_LIST_VARIABLE} is not set)")
-    else:
-        print(f"plugins: {_allow_list_line(registry)}")
-    rows, _ = _plugin_rows(router, registry)
+    every = f"every installed entry point ({ALLOW_LIST_VARIABLE} is not set)"
+    print(f"\nplugins: {every if registry.allowed is None else _allow_list_line(registry)}")
+    rows = _plugin_rows(router, registry)
     if rows:
         _print_plugin_table(rows, indent="  ")
 
@@ -456,29 +420,26 @@ def _doctor(router: Router, args: argparse.Namespace) -> int:
         p for p in router.providers.values() if not statuses[p.id].startswith(("not ", "broken"))
     ]
     healths = dict(zip((p.id for p in configured), _probe_all(router, configured), strict=True))
-    for provider_id, status in statuses.items():
-        health = healths.get(provider_id)
-        if health is None:
-            print(f"  {provider_id}: {status}")
-            if status.startswith("broken:"):
-                problems.append(_Problem(f"{provider_id} is {status}", _PLUGIN_BUG_FIX))
-            continue
-        detail = mask_url(health.detail)
-        if health.ok:
-            print(f"  {provider_id}: ok {detail}".rstrip())
-            continue
-        if detail.startswith("broken:"):  # its health check raised: a bug, not an outage
-            print(f"  {provider_id}: {detail}")
-            problems.append(_Problem(f"{provider_id} is {detail}", _PLUGIN_BUG_FIX))
-            continue
-        print(f"  {provider_id}: FAILING {detail}".rstrip())
-        problems.append(
-            _Problem(
-                f"{provider_id} is configured but failing: {detail or 'no detail'}",
-                "check that its service is running and reachable at that URL, and the "
-                "credentials (MODAL_KEY/MODAL_SECRET)",
-            )
-        )
+    for provider_id in router.providers:
+        status, health = statuses[provider_id], healths.get(provider_id)
+        if health is not None:
+            detail = mask_url(health.detail)
+            if health.ok:
+                status = f"ok {detail}".rstrip()
+            elif detail.startswith("broken:"):  # its health check raised: a bug, not an outage
+                status = detail
+            else:
+                status = f"FAILING {detail}".rstrip()
+                problems.append(
+                    _Problem(
+                        f"{provider_id} is configured but failing: {detail or 'no detail'}",
+                        "check that its service is running and reachable at that URL, and the "
+                        "credentials (MODAL_KEY/MODAL_SECRET)",
+                    )
+                )
+        print(f"  {provider_id}: {status}")
+        if status.startswith("broken:"):
+            problems.append(_Problem(f"{provider_id} is {status}", _PLUGIN_BUG_FIX))
     for name, reason in router.broken.items():
         print(f"  {name}: broken: {mask_url(reason)}")
     if not router.providers and not router.broken:
@@ -506,15 +467,14 @@ def _report_problems(problems: Sequence[_Problem]) -> int:
 
 def _configuration_problems(router: Router, registry: PluginRegistry) -> list[_Problem]:
     settings = router.settings
-    problems: list[_Problem] = []
-    for name in registry.unknown_allowed:
-        problems.append(
-            _Problem(
-                f"{ALLOW_LIST_VARIABLE} names {name!r}, which is not an installed entry point",
-                "installed entry points: "
-                + (", ".join(sorted({*registry.entry_points, *registry.filtered})) or "none"),
-            )
+    entry_points = ", ".join(sorted({*registry.entry_points, *registry.filtered})) or "none"
+    problems = [
+        _Problem(
+            f"{ALLOW_LIST_VARIABLE} names {name!r}, which is not an installed entry point",
+            f"installed entry points: {entry_points}",
         )
+        for name in registry.unknown_allowed
+    ]
     if settings.loudness is not None and missing_modules(["pyloudnorm"]):
         problems.append(
             _Problem(
@@ -522,11 +482,10 @@ def _configuration_problems(router: Router, registry: PluginRegistry) -> list[_P
                 "pip install 'tts-router-core[loudness]', or unset it",
             )
         )
-    if settings.provider != AUTO:
-        problems.extend(_choice_problems(router, registry, settings.provider, "TTS_PROVIDER"))
+    choices = [(settings.provider, "TTS_PROVIDER")] if settings.provider != AUTO else []
     for index, rule in enumerate(settings.rules):
-        where = f"[[rules]] #{index + 1} (provider = {rule.provider!r})"
-        problems.extend(_choice_problems(router, registry, rule.provider, where))
+        choices.append((rule.provider, f"[[rules]] #{index + 1} (provider = {rule.provider!r})"))
+    problems += filter(None, (_choice_problem(router, registry, *choice) for choice in choices))
     sections = {name: _section_problems(router, registry, name) for name in settings.providers}
     problems.extend(problem for found in sections.values() for problem in found)
     # A section's unknown keys also break its provider: listed once, with their fix.
@@ -558,28 +517,30 @@ def _section_problems(router: Router, registry: PluginRegistry, section: str) ->
     keys = dict(settings.providers[section])
     if section in settings.instances():
         keys.pop("type")
-    unknown = model.unknown_keys(keys, name=section, source=settings.source)
-    return [_Problem(what, fix) for what, fix in unknown]
+    return [
+        _Problem(what, fix)
+        for what, fix in model.unknown_keys(keys, name=section, source=settings.source)
+    ]
 
 
 def _broken_problems(
     router: Router, registry: PluginRegistry, reported: set[str]
 ) -> list[_Problem]:
-    problems = []
-    for name, reason in router.broken.items():
-        if name in reported:
-            continue
-        if reason.startswith("ConfigurationError"):
-            fix = "change the setting the reason names"
-        else:
-            fix = _PLUGIN_BUG_FIX
-        problems.append(_Problem(f"{name} is broken: {reason}", fix))
+    problems = [
+        _Problem(
+            f"{name} is broken: {reason}",
+            "change the setting the reason names"
+            if reason.startswith("ConfigurationError")
+            else _PLUGIN_BUG_FIX,
+        )
+        for name, reason in router.broken.items()
+        if name not in reported
+    ]
     for info in registry.entry_points.values():
         if info.error is None and not info.provider_ids:
             problems.append(
                 _Problem(
-                    f"plugin {info.name} ({_distribution(info.distribution, info.version)}) "
-                    f"{info.status}",
+                    f"plugin {info.name} ({_distribution(info)}) {info.status}",
                     "its register_providers hook must call register(YourProvider); or leave "
                     f"it out with {ALLOW_LIST_VARIABLE}",
                 )
@@ -587,45 +548,34 @@ def _broken_problems(
     return problems
 
 
-def _choice_problems(
+def _choice_problem(
     router: Router, registry: PluginRegistry, provider_id: str, where: str
-) -> list[_Problem]:
-    """Problems with a provider named by TTS_PROVIDER or a rule."""
+) -> _Problem | None:
+    """The problem with a provider named by TTS_PROVIDER or a rule, if any."""
     installed = ", ".join(sorted(router.providers)) or "none"
     if provider_id in router.providers:
         if where != "TTS_PROVIDER":
-            return []
+            return None
         problem = router.providers[provider_id].missing_configuration()
-        if not problem:
-            return []
-        return [
-            _Problem(
-                f"TTS_PROVIDER chooses {provider_id!r}, which is not configured; every request "
-                "would fail",
-                problem,
-            )
-        ]
+        chosen = f"TTS_PROVIDER chooses {provider_id!r}, which is not configured"
+        return _Problem(f"{chosen}; every request would fail", problem) if problem else None
     if provider_id in router.broken:
-        return [
-            _Problem(
-                f"{where} names {provider_id!r}, which is broken: {router.broken[provider_id]}",
-                f"fix it, or choose another provider (installed: {installed})",
-            )
-        ]
+        return _Problem(
+            f"{where} names {provider_id!r}, which is broken: {router.broken[provider_id]}",
+            f"fix it, or choose another provider (installed: {installed})",
+        )
     if provider_id in registry.filtered:
-        return [
-            _Problem(
-                f"{where} names {provider_id!r}, whose plugin is filtered by "
-                f"{ALLOW_LIST_VARIABLE}={_allow_list_text(registry)}",
-                f"add {provider_id} to {ALLOW_LIST_VARIABLE}, or unset it",
-            )
-        ]
+        return _Problem(
+            f"{where} names {provider_id!r}, whose plugin is filtered by "
+            f"{ALLOW_LIST_VARIABLE}={_allow_list_text(registry)}",
+            f"add {provider_id} to {ALLOW_LIST_VARIABLE}, or unset it",
+        )
     guess = difflib.get_close_matches(provider_id, list(router.providers), n=1)
     fix = f"did you mean {guess[0]!r}? " if guess else ""
     fix += f"installed: {installed}; install the plugin that provides it"
     if where == "TTS_PROVIDER":
         fix += ", or set TTS_PROVIDER=auto"
-    return [_Problem(f"{where} names {provider_id!r}, which is not installed", fix)]
+    return _Problem(f"{where} names {provider_id!r}, which is not installed", fix)
 
 
 def _probe_all(router: Router, providers: Sequence[Provider]) -> list[Health]:
@@ -638,23 +588,19 @@ def _probe_all(router: Router, providers: Sequence[Provider]) -> list[Health]:
             )
 
     async def every() -> list[Health]:
-        try:
-            return list(await asyncio.gather(*(one(p) for p in providers)))
-        finally:
-            await router.aclose()
+        return await asyncio.gather(*(one(p) for p in providers))
 
-    return asyncio.run(every()) if providers else []
+    return asyncio.run(_closing(router, every())) if providers else []
 
 
 # -- explain, clone, design -----------------------------------------------------------------------
 
 
 def _explain(router: Router, args: argparse.Namespace) -> int:
-    has_transcript = args.operation == "clone" and bool(args.transcript)
     decision = router.explain(
         args.operation,
         args.language,
-        has_transcript=has_transcript,
+        has_transcript=args.operation == "clone" and bool(args.transcript),
         provider=_requested(router, args),
         text=_read_text(args.text) if args.text else None,  # "auto": detected from the text
     )
@@ -743,7 +689,8 @@ def _stream_out(
 
 async def _write_stream(stream: AsyncIterator[AudioChunk], to_stdout: bool) -> list[AudioChunk]:
     out = sys.stdout.buffer
-    progress = _Progress() if sys.stderr.isatty() else None
+    started = time.monotonic()
+    progress = sys.stderr.isatty()
     chunks: list[AudioChunk] = []
     async for chunk in stream:
         if to_stdout:
@@ -757,8 +704,8 @@ async def _write_stream(stream: AsyncIterator[AudioChunk], to_stdout: bool) -> l
             out.write(chunk.data)
             out.flush()
         chunks.append(chunk)
-        if progress is not None:
-            progress.update(chunk)
+        if progress:
+            _show_progress(chunk, time.monotonic() - started)
     return chunks
 
 
@@ -774,29 +721,22 @@ def _report(
     print(f"wrote {path} ({seconds:.2f} s, {rate} Hz, {audio_format}) with {made}", file=out)
 
 
-class _Progress:
+def _show_progress(chunk: AudioChunk, elapsed: float) -> None:
     """A bar on standard error for a stream of more than one chunk: chunks done of all, and
     the time left at the pace so far."""
-
-    WIDTH = 24
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-
-    def update(self, chunk: AudioChunk) -> None:
-        if not chunk.total or chunk.total < 2:
-            return
-        done = chunk.sequence + 1
-        elapsed = time.monotonic() - self.started
-        left = elapsed / done * (chunk.total - done)
-        filled = round(self.WIDTH * done / chunk.total)
-        bar = "#" * filled + "-" * (self.WIDTH - filled)
-        print(
-            f"\r[{bar}] {done}/{chunk.total} chunks, {elapsed:.0f} s, about {left:.0f} s left ",
-            end="\n" if chunk.last else "",
-            file=sys.stderr,
-            flush=True,
-        )
+    total = chunk.total or 0
+    if total < 2:
+        return
+    done = chunk.sequence + 1
+    left = elapsed / done * (total - done)
+    filled = round(_BAR_WIDTH * done / total)
+    bar = "#" * filled + "-" * (_BAR_WIDTH - filled)
+    print(
+        f"\r[{bar}] {done}/{total} chunks, {elapsed:.0f} s, about {left:.0f} s left ",
+        end="\n" if chunk.last else "",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 async def _closing(router: Router, call: Awaitable[_T]) -> _T:
