@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tts_router import AudioValidationError, CloneRequest, Router, Settings, VoiceReference
 from tts_router import audio as audio_module
-from tts_router.audio import AudioLimits, decode_audio, sniff_container
+from tts_router.audio import REFERENCE_LIMITS, AudioLimits, decode_audio, sniff_container
 from tts_router.testing import FakeProvider
 
 
@@ -26,16 +26,26 @@ def _tone(seconds: float, rate: int, channels: int = 1, freq: float = 220.0) -> 
     return np.stack([mono, 0.5 * mono], axis=1) if channels == 2 else mono
 
 
+def _refusal(data: bytes, limits: AudioLimits = REFERENCE_LIMITS) -> AudioValidationError:
+    with pytest.raises(AudioValidationError) as info:
+        decode_audio(data, limits)
+    return info.value
+
+
 # libsndfile's lossless formats, next to PyAV's: (rates, frame) as in core_support.encode.
 _LOSSLESS = {"wav": ((8_000, 16_000, 22_050, 44_100, 48_000), 1), "flac": ((16_000, 48_000), 1)}
 
 
-def _encode_any(samples: np.ndarray, rate: int, kind: str) -> bytes:
-    if kind not in _LOSSLESS:
-        return encode(samples, rate, kind)
+def _sndfile(samples: np.ndarray, rate: int, fmt: str = "WAV", subtype: str = "PCM_16") -> bytes:
     buffer = io.BytesIO()
-    sf.write(buffer, samples, rate, format=kind.upper(), subtype="PCM_16")
+    sf.write(buffer, samples, rate, format=fmt, subtype=subtype)
     return buffer.getvalue()
+
+
+def _encode_any(samples: np.ndarray, rate: int, kind: str) -> bytes:
+    return (
+        _sndfile(samples, rate, kind.upper()) if kind in _LOSSLESS else encode(samples, rate, kind)
+    )
 
 
 def _frame(kind: str) -> int:
@@ -87,17 +97,9 @@ async def test_a_browser_recording_is_a_reference_like_any_other() -> None:
 
 def test_limits_hold_for_compressed_formats() -> None:
     long_webm = encode(_tone(6.0, 16_000), 16_000, "webm")
-    with pytest.raises(AudioValidationError) as info:
-        decode_audio(long_webm, AudioLimits(max_seconds=5.0))
-    assert info.value.code == "audio_too_long"
-    short_mp3 = encode(_tone(0.5, 24_000), 24_000, "mp3")
-    with pytest.raises(AudioValidationError) as info:
-        decode_audio(short_mp3)
-    assert info.value.code == "audio_too_short"
-    silent = encode(np.zeros(48_000 * 2), 48_000, "ogg")
-    with pytest.raises(AudioValidationError) as info:
-        decode_audio(silent)
-    assert info.value.code == "audio_silent"
+    assert _refusal(long_webm, AudioLimits(max_seconds=5.0)).code == "audio_too_long"
+    assert _refusal(encode(_tone(0.5, 24_000), 24_000, "mp3")).code == "audio_too_short"
+    assert _refusal(encode(np.zeros(48_000 * 2), 48_000, "ogg")).code == "audio_silent"
 
 
 def test_a_codec_outside_the_allow_list_is_refused() -> None:
@@ -112,9 +114,8 @@ def test_a_codec_outside_the_allow_list_is_refused() -> None:
         frame.sample_rate = 16_000
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             container.mux(packet)
-    with pytest.raises(AudioValidationError) as info:
-        decode_audio(buffer.getvalue())
-    assert info.value.code == "audio_format_not_allowed" and "pcm_s16le" in info.value.message
+    refusal = _refusal(buffer.getvalue())
+    assert refusal.code == "audio_format_not_allowed" and "pcm_s16le" in refusal.message
 
 
 def test_without_pyav_webm_names_the_extra_and_mp3_still_decodes(
@@ -123,10 +124,8 @@ def test_without_pyav_webm_names_the_extra_and_mp3_still_decodes(
     webm = encode(_tone(1.5, 48_000), 48_000, "webm")
     mp3 = encode(_tone(1.5, 24_000), 24_000, "mp3")
     monkeypatch.setattr(audio_module, "formats_available", lambda: False)
-    with pytest.raises(AudioValidationError) as info:
-        decode_audio(webm)
-    assert info.value.code == "audio_decoder_missing"
-    assert "tts-router-core[formats]" in info.value.message
+    refusal = _refusal(webm)
+    assert refusal.code == "audio_decoder_missing" and "tts-router-core[formats]" in refusal.message
     assert decode_audio(mp3).duration == pytest.approx(1.5, abs=1152 / 24_000)  # libsndfile
 
 
@@ -160,9 +159,7 @@ def test_the_validator_is_total_on_corrupted_recordings(
 def test_high_rates_are_decimated_with_the_duration_kept() -> None:
     for rate, wanted in ((192_000, 48_000), (96_000, 48_000), (88_200, 44_100)):
         samples = _tone(2.5, rate) + 0.3 * _tone(2.5, rate, freq=30_000.0)
-        buffer = io.BytesIO()
-        sf.write(buffer, samples, rate, format="WAV", subtype="FLOAT")
-        decoded = decode_audio(buffer.getvalue())
+        decoded = decode_audio(_sndfile(samples, rate, subtype="FLOAT"))
         assert decoded.sample_rate == wanted
         assert decoded.duration == pytest.approx(2.5, abs=1 / wanted)
         # The 30 kHz tone is above the new Nyquist: filtered out, not folded back as an alias.
@@ -170,19 +167,13 @@ def test_high_rates_are_decimated_with_the_duration_kept() -> None:
         middle = slice(1_000, -1_000)
         error = decoded.samples[middle] - expected[middle]
         assert float(np.sqrt(np.mean(error**2))) < 1e-3
-    kept = decode_audio(_wav(_tone(1.5, 96_000), 96_000), AudioLimits(max_decoded_rate=None))
+    kept = decode_audio(_sndfile(_tone(1.5, 96_000), 96_000), AudioLimits(max_decoded_rate=None))
     assert kept.sample_rate == 96_000
-
-
-def _wav(samples: np.ndarray, rate: int, subtype: str = "PCM_16") -> bytes:
-    buffer = io.BytesIO()
-    sf.write(buffer, samples, rate, format="WAV", subtype=subtype)
-    return buffer.getvalue()
 
 
 def test_decoding_an_11_mb_upload_needs_about_its_size_in_memory() -> None:
     # Issue 15's upload: 59 s at 192 kHz, 8-bit. The earlier decoder peaked at 17x its size.
-    upload = _wav(_tone(59.0, 192_000), 192_000, subtype="PCM_U8")
+    upload = _sndfile(_tone(59.0, 192_000), 192_000, subtype="PCM_U8")
     tracemalloc.start()
     try:
         decoded = decode_audio(upload)

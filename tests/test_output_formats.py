@@ -11,7 +11,7 @@ import numpy as np
 import pyloudnorm
 import pytest
 
-from tts_router import DesignRequest, Router, Settings
+from tts_router import DesignRequest, Router, Settings, SpeechResult
 from tts_router.errors import ProviderUnavailableError, ValidationError
 from tts_router.formats import FORMATS, MEDIA_TYPES, STREAM_FORMATS, StreamEncoder
 from tts_router.provider import Capabilities, Provider, Speech
@@ -63,6 +63,10 @@ def _decoded_seconds(data: bytes, audio_format: str, rate: int) -> float:
 
 def _lufs(samples: np.ndarray, rate: int) -> float:
     return float(pyloudnorm.Meter(rate).integrated_loudness(samples.astype(np.float64)))
+
+
+def _pcm(result: SpeechResult) -> np.ndarray:
+    return np.frombuffer(result.audio, "<i2").astype(np.float32) / 32767
 
 
 @pytest.mark.parametrize("audio_format", FORMATS)
@@ -119,11 +123,10 @@ async def test_loudness_is_the_target_whichever_provider_answers() -> None:
     loud = await _Noise(level=0.5).design(_request(loudness=-20.0, format="pcm"))
     quiet = await _Quiet(level=0.02).design(_request(loudness=-20.0, format="pcm"))
     for result in (loud, quiet):
-        samples = np.frombuffer(result.audio, "<i2").astype(np.float32) / 32767
-        assert _lufs(samples, result.sample_rate) == pytest.approx(-20.0, abs=0.5)
+        assert _lufs(_pcm(result), result.sample_rate) == pytest.approx(-20.0, abs=0.5)
     # Without a target each keeps its own level, 28 dB apart.
     raw = [await p.design(_request(format="pcm")) for p in (_Noise(level=0.5), _Quiet(level=0.02))]
-    levels = [_lufs(np.frombuffer(r.audio, "<i2") / 32767, r.sample_rate) for r in raw]
+    levels = [_lufs(_pcm(r), r.sample_rate) for r in raw]
     assert levels[0] - levels[1] == pytest.approx(28, abs=1)
 
 
@@ -140,19 +143,16 @@ async def test_loudness_after_a_fallback_matches_the_provider_that_failed() -> N
 
 async def test_loudness_never_clips() -> None:
     result = await _Noise(level=0.9).design(_request(loudness=-5.0, format="pcm"))
-    samples = np.frombuffer(result.audio, "<i2").astype(np.float32) / 32767
-    assert np.max(np.abs(samples)) < 0.99
+    assert np.max(np.abs(_pcm(result))) < 0.99
 
 
 async def test_the_router_s_loudness_setting_applies_to_requests_that_set_none() -> None:
     settings = Settings.load({"TTS_ROUTER_LOUDNESS": "-20"})
     router = Router(providers=[_Quiet(level=0.02)], settings=settings)
     result = await router.design(_request(format="pcm"))
-    samples = np.frombuffer(result.audio, "<i2").astype(np.float32) / 32767
-    assert _lufs(samples, result.sample_rate) == pytest.approx(-20.0, abs=0.5)
+    assert _lufs(_pcm(result), result.sample_rate) == pytest.approx(-20.0, abs=0.5)
     own = await router.design(_request(format="pcm", loudness=-30.0))  # the request's wins
-    samples = np.frombuffer(own.audio, "<i2").astype(np.float32) / 32767
-    assert _lufs(samples, own.sample_rate) == pytest.approx(-30.0, abs=0.5)
+    assert _lufs(_pcm(own), own.sample_rate) == pytest.approx(-30.0, abs=0.5)
 
 
 def test_a_loudness_setting_out_of_range_names_the_variable() -> None:

@@ -135,34 +135,30 @@ def _router(*providers: FakeProvider, **settings: object) -> Router:
     return Router(providers=providers, settings=Settings.model_validate(settings))
 
 
-async def test_router_falls_back_only_on_retryable_failure_and_says_so() -> None:
+def _pair(failure: Exception) -> tuple[FakeProvider, FakeProvider]:
+    """A primary that fails with ``failure``, and a backup that can clone too."""
     primary = FakeProvider(
-        provider_id="primary",
-        failures=[ProviderUnavailableError("down")],
-        caps=fake_capabilities(clone_modes=("icl",)),
+        provider_id="primary", failures=[failure], caps=fake_capabilities(clone_modes=("icl",))
     )
-    backup = FakeProvider(provider_id="backup", caps=fake_capabilities(clone_modes=("audio",)))
-    result = await _router(primary, backup).clone(_clone())
+    return primary, FakeProvider(
+        provider_id="backup", caps=fake_capabilities(clone_modes=("audio",))
+    )
+
+
+async def test_router_falls_back_only_on_retryable_failure_and_says_so() -> None:
+    result = await _router(*_pair(ProviderUnavailableError("down"))).clone(_clone())
     assert result.provider == "backup" and result.fallback_from == ("primary",)
     assert any("fell back to backup" in w for w in result.warnings)
 
 
 async def test_router_falls_back_on_auth_errors_but_never_on_bad_input() -> None:
     # Refused credentials are this provider's problem, not the request's: another may succeed.
-    def pair(failure: Exception) -> tuple[FakeProvider, FakeProvider]:
-        primary = FakeProvider(
-            provider_id="primary", failures=[failure], caps=fake_capabilities(clone_modes=("icl",))
-        )
-        return primary, FakeProvider(
-            provider_id="backup", caps=fake_capabilities(clone_modes=("audio",))
-        )
-
-    primary, backup = pair(AuthenticationError("the service refused the credentials"))
+    primary, backup = _pair(AuthenticationError("the service refused the credentials"))
     result = await _router(primary, backup).clone(_clone())
     assert result.provider == "backup" and result.fallback_from == ("primary",)
     assert any("authentication_failed" in w for w in result.warnings)
 
-    primary, backup = pair(ValidationError("bad option", code="invalid_options"))
+    primary, backup = _pair(ValidationError("bad option", code="invalid_options"))
     with pytest.raises(ValidationError) as info:
         await _router(primary, backup).clone(_clone())
     assert info.value.code == "invalid_options" and backup.calls == []

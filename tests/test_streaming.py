@@ -52,9 +52,12 @@ class _Paced(Provider):
         return Speech(model="paced", mode="design", samples=samples, sample_rate=RATE)
 
 
+def _request(text: str = TEXT) -> DesignRequest:
+    return DesignRequest(text=text, instruct="calm", language="en")
+
+
 async def _collect(provider: Provider, text: str = TEXT) -> list[AudioChunk]:
-    request = DesignRequest(text=text, instruct="calm", language="en")
-    return [chunk async for chunk in provider.stream_design(request)]
+    return [chunk async for chunk in provider.stream_design(_request(text))]
 
 
 async def test_chunks_arrive_in_order_cover_the_text_and_the_first_is_short() -> None:
@@ -65,17 +68,16 @@ async def test_chunks_arrive_in_order_cover_the_text_and_the_first_is_short() ->
     assert first_end - first_start <= FIRST_CHUNK_CHARS
     spoken = "".join(TEXT[start:end] for start, end in (c.text_span for c in chunks))
     assert spoken.replace(" ", "") == TEXT.replace(" ", "")  # every character, once, in order
-    whole = await _Paced().design(DesignRequest(text=TEXT, instruct="calm", language="en"))
+    whole = await _Paced().design(_request())
     streamed = sum(c.duration for c in chunks)
     assert streamed == pytest.approx(whole.duration, abs=0.05)  # crossfades only
 
 
 async def test_first_audio_comes_long_before_the_whole() -> None:
     provider = _Paced()
-    request = DesignRequest(text=TEXT * 3, instruct="calm", language="en")
     started = time.perf_counter()
     first = None
-    async for _chunk in provider.stream_design(request):
+    async for _chunk in provider.stream_design(_request(TEXT * 3)):
         first = first or time.perf_counter() - started
     whole = time.perf_counter() - started
     print(f"first audio after {first:.3f} s, whole stream {whole:.3f} s: {first / whole:.3f}x")
@@ -91,9 +93,8 @@ async def test_a_failure_before_the_first_chunk_is_the_provider_s_own() -> None:
 async def test_a_failure_midway_says_how_much_was_delivered() -> None:
     provider = _Paced(fail_at=2)
     delivered: list[AudioChunk] = []
-    request = DesignRequest(text=TEXT, instruct="calm", language="en")
     with pytest.raises(StreamInterruptedError) as info:
-        async for chunk in provider.stream_design(request):
+        async for chunk in provider.stream_design(_request()):
             delivered.append(chunk)
     assert info.value.delivered == len(delivered) == 2
     assert info.value.seconds == pytest.approx(sum(c.duration for c in delivered))
@@ -137,7 +138,7 @@ async def test_the_router_falls_back_only_before_the_first_chunk() -> None:
 
     down = _Paced(fail_at=0)
     router = Router(providers=[down, _Backup()], settings=Settings.load({}))
-    request = DesignRequest(text=TEXT, instruct="calm", language="en", provider=None)
+    request = _request()
     chunks = [c async for c in router.stream_design(request)]
     assert {c.provider for c in chunks} == {"backup"}
     assert any("fell back to backup" in w for w in chunks[0].warnings)

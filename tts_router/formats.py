@@ -64,18 +64,8 @@ _SNDFILE: dict[str, tuple[str, str]] = {
 _OPUS_RATES = frozenset({8_000, 12_000, 16_000, 24_000, 48_000})
 # MPEG-1/2 layer III rates libsndfile's LAME accepts.
 _MP3_RATES = frozenset({8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000})
-
-
-_SUFFIXES: dict[str, AudioFormat] = {
-    ".wav": "wav",
-    ".flac": "flac",
-    ".mp3": "mp3",
-    ".ogg": "opus",
-    ".opus": "opus",
-    ".aac": "aac",
-    ".pcm": "pcm",
-    ".raw": "pcm",
-}
+# A file name's suffix: each format's own, and .ogg (Opus) and .raw (PCM).
+_SUFFIXES: dict[str, AudioFormat] = {".ogg": "opus", ".raw": "pcm", **{f".{f}": f for f in FORMATS}}
 
 
 def format_for_path(path: str) -> AudioFormat:
@@ -145,7 +135,7 @@ class StreamEncoder:
             )
         self.format: AudioFormat = fmt
         self.sample_rate = encoded_rate(fmt, sample_rate)
-        self._started = False
+        self._header = streaming_wav_header(self.sample_rate) if fmt == "wav" else b""
         self._av = (
             _AvStream(fmt, self.sample_rate, f"streaming {fmt}") if fmt in _AV_STREAMS else None
         )
@@ -164,10 +154,7 @@ class StreamEncoder:
         array = resample(array, sample_rate, self.sample_rate)
         if self._av is not None:
             return self._av.encode(array)
-        header = (
-            b"" if self._started or self.format == "pcm" else streaming_wav_header(self.sample_rate)
-        )
-        self._started = True
+        header, self._header = self._header, b""
         return header + _encode(array, self.sample_rate, "pcm")
 
     def finish(self) -> bytes:

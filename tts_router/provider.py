@@ -102,9 +102,8 @@ class Capabilities(BaseModel):
     @field_validator("languages")
     @classmethod
     def _canonical_languages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        wrong = [code for code in value if code not in LANGUAGES]
-        if wrong:
-            hints = [_canonical_hint(code) for code in wrong]
+        hints = [_canonical_hint(code) for code in value if code not in LANGUAGES]
+        if hints:
             raise ValueError(
                 "not canonical language codes: " + ", ".join(hints) + " (see tts_router.languages)"
             )
@@ -613,12 +612,8 @@ def _check_text(text: str, provider_id: str) -> None:
 def _unexpected(exc: BaseException, provider_id: str) -> ProviderError:
     # The log has the traceback's lines, not the exception's message: engines quote what they
     # reject.
-    logger.error(
-        "provider %s failed unexpectedly (%s)\n%s",
-        provider_id,
-        type(exc).__name__,
-        "".join(traceback.format_tb(exc.__traceback__)),
-    )
+    trace = "".join(traceback.format_tb(exc.__traceback__))
+    logger.error("provider %s failed unexpectedly (%s)\n%s", provider_id, type(exc).__name__, trace)
     return ProviderError(
         f"the provider failed unexpectedly ({type(exc).__name__}); see its logs",
         code="internal_error",

@@ -78,12 +78,7 @@ class Candidate:
         except Exception as exc:
             logger.warning("provider %s: available raised %s", provider.id, type(exc).__name__)
             healthy = False
-        return cls(
-            id=provider.id,
-            capabilities=provider.capabilities,
-            problem=provider.missing_configuration(),
-            healthy=healthy,
-        )
+        return cls(provider.id, provider.capabilities, provider.missing_configuration(), healthy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,7 +377,10 @@ class Router(Provider):
             Capabilities.model_validate(caps.model_dump())
             provider.missing_configuration()
         except PydanticValidationError as exc:
-            self._broken[provider.id] = "invalid capabilities: " + _fields(exc)
+            self._broken[provider.id] = "invalid capabilities: " + "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'capabilities'}: {err['msg']}"
+                for err in exc.errors()
+            )
             return False
         except Exception as exc:
             self._broken[provider.id] = _reason(exc)
@@ -508,17 +506,19 @@ class Router(Provider):
             yield chunk
 
     async def _route(self, operation: Operation, request: _Request) -> tuple[Decision, _Request]:
-        """The decision for ``request``, and the request as the providers receive it."""
+        """The decision for ``request``, and the request as the providers receive it: in the
+        detected language (a confident detection) and at the router's loudness if it sets none."""
         self._check_text(request.text)
         code, detection = await self._detect(request.language, request.text)
         has_transcript = isinstance(request, CloneRequest) and request.reference.has_transcript
         decision = self._decide(
             operation, code, detection, has_transcript=has_transcript, provider=request.provider
         )
-        routed = _with_language(request, decision)
-        if routed.loudness is None and self.settings.loudness is not None:
-            routed = routed.model_copy(update={"loudness": self.settings.loudness})
-        return decision, routed
+        if decision.detection is not None and decision.detection.confident:
+            request = request.model_copy(update={"language": decision.language})
+        if request.loudness is None and self.settings.loudness is not None:
+            request = request.model_copy(update={"loudness": self.settings.loudness})
+        return decision, request
 
     async def aclose(self) -> None:
         """Close every provider that was built."""
@@ -599,13 +599,6 @@ _Request = TypeVar("_Request", CloneRequest, DesignRequest)
 _T = TypeVar("_T")
 
 
-def _with_language(request: _Request, decision: Decision) -> _Request:
-    """The request as providers receive it: with the detected language, when one was."""
-    if decision.detection is None or not decision.detection.confident:
-        return request
-    return request.model_copy(update={"language": decision.language})
-
-
 async def probe(provider: Provider) -> Health:
     """``provider.health()`` that never raises: a broken provider is ``ok=False``, with why."""
     try:
@@ -646,10 +639,3 @@ def _reason(exc: BaseException) -> str:
     # A plugin's own exception text is not user input (nothing was requested yet): show it.
     message = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
-def _fields(exc: PydanticValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'capabilities'}: {err['msg']}"
-        for err in exc.errors()
-    )

@@ -115,12 +115,9 @@ def chunk_spans(
 
 def _pieces(text: str, boundary: re.Pattern[str]) -> list[str]:
     """Cut ``text`` after each ``boundary`` match; the pieces concatenate back to ``text``."""
-    pieces, start = [], 0
-    for match in boundary.finditer(text):
-        pieces.append(text[start : match.end()])
-        start = match.end()
-    pieces.append(text[start:])
-    return [p for p in pieces if p]
+    ends = [match.end() for match in boundary.finditer(text)]
+    pieces = (text[start:end] for start, end in zip([0, *ends], [*ends, len(text)], strict=True))
+    return [piece for piece in pieces if piece]
 
 
 def _fit(piece: str, max_chars: int) -> list[str]:
