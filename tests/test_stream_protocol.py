@@ -171,14 +171,10 @@ async def test_chunks_finishing_out_of_order_are_sent_in_order() -> None:
     feed.add(0, _tone_result(0.1))
     release.set()
     await asyncio.wait_for(reader, 5)
-    headers = [header for header, _ in received]
-    assert [h.sequence for h in headers if isinstance(h, StreamChunk)] == [0, 1, 2]
-    assert [h.text_span for h in headers if isinstance(h, StreamChunk)] == [
-        (0, 4),
-        (5, 9),
-        (10, 16),
-    ]
-    assert [h.last for h in headers if isinstance(h, StreamChunk)] == [False, False, True]
+    headers = [header for header, _ in received if isinstance(header, StreamChunk)]
+    assert [h.sequence for h in headers] == [0, 1, 2]
+    assert [h.text_span for h in headers] == [(0, 4), (5, 9), (10, 16)]
+    assert [h.last for h in headers] == [False, False, True]
     seconds = [decode_audio(payload, OUTPUT_LIMITS).duration for _, payload in received]
     assert seconds == pytest.approx([0.1, 0.2, 0.3], abs=0.001)
     await job.task

@@ -146,6 +146,7 @@ class _Job:
     idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     request_id: str | None = None
     retry: RetryOptions | None = None  # None: the client's options
+    allow: frozenset[int] = frozenset()  # error statuses returned as answers, not raised
     hops: int = 0
     resubmits: int = 0
     attempts: int = 0
@@ -246,7 +247,7 @@ class ServiceClient:
             if voice_id in self._known_voices and not force:
                 return
             path = f"voices/{voice_id}"
-            head = await self._run(_Job("HEAD", path), allow={404})
+            head = await self._run(_Job("HEAD", path, allow=frozenset({404})))
             if head.status_code == 404 or force:
                 await self._run(_Job("PUT", path, content=audio))
             self._known_voices.add(voice_id)
@@ -368,15 +369,20 @@ class ServiceClient:
             **_described(response.headers),
         )
 
-    async def _run(
-        self, job: _Job, *, allow: frozenset[int] | set[int] = frozenset(), expect_wav: bool = False
-    ) -> httpx.Response:
+    async def _run(self, job: _Job, *, expect_wav: bool = False) -> httpx.Response:
         """Run one job with its whole retry budget; the circuit is asked once, before it."""
         if not self.circuit.allow():
-            raise self._circuit_open(job)
+            cause = self.circuit.last_cause or "repeated failures"
+            raise ProviderUnavailableError(
+                f"{self.where} is failing ({cause}); not tried again for up to "
+                f"{self.circuit.reset_after:g} s (circuit open)",
+                provider=self.provider,
+                code="circuit_open",
+                request_id=job.request_id,
+            )
         error: TTSRouterError
         try:
-            response = await self._retrying(job, allow, expect_wav)
+            response = await self._retrying(job, expect_wav)
         except TTSRouterError as exc:
             error = exc
         else:
@@ -393,9 +399,7 @@ class ServiceClient:
             error.message += f" ({job.attempts} attempts over {elapsed:.1f} s)"
         raise detached(error)
 
-    async def _retrying(
-        self, job: _Job, allow: frozenset[int] | set[int], expect_wav: bool
-    ) -> httpx.Response:
+    async def _retrying(self, job: _Job, expect_wav: bool) -> httpx.Response:
         options = self._options(job)
         retrying = AsyncRetrying(
             stop=lambda state: job.failures >= options.max_attempts,
@@ -407,7 +411,7 @@ class ServiceClient:
             with attempt:
                 job.attempts += 1
                 try:
-                    return await self._attempt(job, allow, expect_wav)
+                    return await self._attempt(job, expect_wav)
                 except TTSRouterError as exc:
                     if not _back_pressure(exc):
                         job.failures += 1
@@ -417,11 +421,12 @@ class ServiceClient:
     def _wait(self, state: RetryCallState, job: _Job) -> float:
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
+        options = self._options(job)
         if retry_after is not None:
-            delay = min(float(retry_after), self._options(job).max_retry_after)
+            delay = min(float(retry_after), options.max_retry_after)
         else:  # full jitter: uniform in [0, min(cap, base * 2^n)]
-            ceiling = self._options(job).initial_backoff * 2 ** (job.failures - 1)
-            delay = random.uniform(0, min(self._options(job).max_backoff, ceiling))
+            ceiling = options.initial_backoff * 2 ** (job.failures - 1)
+            delay = random.uniform(0, min(options.max_backoff, ceiling))
         if exc is not None and delay >= self._remaining(job):
             raise exc  # the deadline would pass while waiting: the last failure is the answer
         return delay
@@ -445,19 +450,7 @@ class ServiceClient:
             request_id=job.request_id,
         )
 
-    def _circuit_open(self, job: _Job) -> ProviderUnavailableError:
-        cause = self.circuit.last_cause or "repeated failures"
-        return ProviderUnavailableError(
-            f"{self.where} is failing ({cause}); not tried again for up to "
-            f"{self.circuit.reset_after:g} s (circuit open)",
-            provider=self.provider,
-            code="circuit_open",
-            request_id=job.request_id,
-        )
-
-    async def _attempt(
-        self, job: _Job, allow: frozenset[int] | set[int], expect_wav: bool
-    ) -> httpx.Response:
+    async def _attempt(self, job: _Job, expect_wav: bool) -> httpx.Response:
         error: TTSRouterError
         job.health = "answered"
         try:
@@ -482,8 +475,8 @@ class ServiceClient:
         else:
             status = response.status_code
             logger.debug("%s %s -> %d (hop %d)", job.method, _path(job.url), status, job.hops)
-            if status < 300 or status in allow:
-                if expect_wav and status < 300 and not job.stream:
+            if status < 300 or status in job.allow:
+                if expect_wav and status < 300:
                     job.audio = self._require_wav(response, job)
                 return response
             error = self._error_for(response, job.request_id)
@@ -537,11 +530,8 @@ class ServiceClient:
 
     def _same_origin(self, response: httpx.Response, location: str, job: _Job) -> httpx.URL:
         target = response.url.join(location)
-        if (target.scheme, target.host, target.port) != (
-            self.base_url.scheme,
-            self.base_url.host,
-            self.base_url.port,
-        ):
+        base = self.base_url
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
             raise ProviderError(
                 f"{self.where} redirected to another host; refusing to follow (credentials "
                 "must not leave the service's origin)",
@@ -576,10 +566,9 @@ class ServiceClient:
         return True
 
     def _headers(self, job: _Job) -> dict[str, str]:
-        remaining = max(self._remaining(job), 0.0)
         headers = {
             HEADER_IDEMPOTENCY_KEY: job.idempotency_key,
-            HEADER_DEADLINE: f"{remaining:.3f}",
+            HEADER_DEADLINE: f"{max(self._remaining(job), 0.0):.3f}",
         }
         if job.method == "POST" or job.at_job_url:
             # Answer before our read timeout: a job still running then comes back as a 202.
@@ -626,7 +615,7 @@ class ServiceClient:
             stream=True,
             text_length=len(body.text),
         )
-        await self._run(job, expect_wav=True)
+        await self._run(job)  # a stream's chunks are checked as they come (see _open)
         return job
 
     async def _open(self, response: httpx.Response, job: _Job) -> None:
@@ -768,7 +757,7 @@ def _transport_failure(exc: httpx.TransportError) -> str:
         return "the connection closed before a whole response"
     if isinstance(exc, httpx.ReadError):
         return "the connection broke while reading the response"
-    return f"{type(exc).__name__}"
+    return type(exc).__name__
 
 
 def _media_type(response: httpx.Response) -> str:
