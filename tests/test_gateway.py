@@ -77,6 +77,11 @@ def _decode(data: bytes, fmt: str, rate: int) -> float:
     return len(samples) / sample_rate
 
 
+def _design(client: openai.OpenAI, model: str = "auto", **extra: Any) -> Any:
+    """``client`` designs a voice saying "Hi." (``extra`` adds or overrides fields)."""
+    return client.audio.speech.create(**{"model": model, "input": "Hi.", **DESIGN, **extra})
+
+
 def test_design_through_the_openai_client_in_every_format(gateway: Gateway) -> None:
     client = gateway.client()
     durations = {}
@@ -125,15 +130,10 @@ def test_errors_come_in_openai_s_shape_with_the_library_s_codes(gateway: Gateway
         client.audio.speech.create(model="auto", voice="alloy", input="Hi.")
     assert missing.value.code == "voice_not_found"
     with pytest.raises(openai.BadRequestError) as bad:
-        client.audio.speech.create(model="auto", input="Hi.", speed=2.0, **DESIGN)  # type: ignore[arg-type]
+        _design(client, speed=2.0)
     assert bad.value.code == "unsupported_option"
     with pytest.raises(openai.BadRequestError) as fmt:
-        client.audio.speech.create(
-            model="auto",
-            input="Hi.",
-            response_format="wma",
-            **DESIGN,  # type: ignore[arg-type]
-        )
+        _design(client, response_format="wma")
     assert fmt.value.code == "unsupported_format"
     with gateway.http() as http:
         models = http.get("/v1/models").json()["data"]
@@ -145,7 +145,7 @@ def test_no_key_no_work(gateway: Gateway) -> None:
     for key in ("", "sk-wrong"):
         client = gateway.client(key=key or "x", max_retries=0)
         with pytest.raises(openai.AuthenticationError) as info:
-            client.audio.speech.create(model="auto", input="Hi.", **DESIGN)  # type: ignore[arg-type]
+            _design(client)
         assert info.value.code == "invalid_api_key"
     with httpx.Client(base_url=gateway.url) as anonymous:
         assert anonymous.get("/v1/models").status_code == 401
@@ -178,21 +178,11 @@ class _Slow(Provider):
 def test_past_the_per_key_limit_is_429_with_retry_after(tmp_path: Path) -> None:
     slow = _Slow()
     with _serving(tmp_path, slow, max_in_flight_per_key=1) as gateway:
-        first = threading.Thread(
-            target=lambda: gateway.client().audio.speech.create(
-                model="slow",
-                input="Hi.",
-                **DESIGN,  # type: ignore[arg-type]
-            )
-        )
+        first = threading.Thread(target=lambda: _design(gateway.client(), "slow"))
         first.start()
         assert slow.started.wait(10)
         with pytest.raises(openai.RateLimitError) as info:
-            gateway.client(max_retries=0).audio.speech.create(
-                model="slow",
-                input="Hi.",
-                **DESIGN,  # type: ignore[arg-type]
-            )
+            _design(gateway.client(max_retries=0), "slow")
         assert info.value.code == "concurrency_limit"
         assert info.value.response.headers["retry-after"] == "1"
         slow.release.set()
@@ -243,7 +233,7 @@ def test_logs_hold_no_text_and_keys_are_hashed_at_rest(
     gateway: Gateway, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    gateway.client().audio.speech.create(model="auto", input=SECRET_TEXT, **DESIGN)  # type: ignore[arg-type]
+    _design(gateway.client(), input=SECRET_TEXT)
 
     def logged() -> bool:  # the line is written after the last byte is sent: allow a moment
         access = [r.getMessage() for r in caplog.records if r.name == "tts_router.gateway"]

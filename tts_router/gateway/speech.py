@@ -29,7 +29,6 @@ __all__ = ["OPENAI_MODEL_NAMES", "SpeechBody", "stream_speech", "synthesise"]
 
 # OpenAI's model names: clients send one; here they all mean "let the router choose".
 OPENAI_MODEL_NAMES = frozenset({"tts-1", "tts-1-hd", "gpt-4o-mini-tts"})
-DESIGN_VOICE = "design"
 
 
 class SpeechBody(BaseModel):
@@ -54,7 +53,7 @@ class SpeechBody(BaseModel):
         """The library voice named, or None for voice design."""
         voice = self.voice.get("id") if isinstance(self.voice, dict) else self.voice
         voice = (voice or "").strip()
-        return None if voice in ("", DESIGN_VOICE) else voice
+        return None if voice in ("", "design") else voice
 
     @property
     def provider(self) -> str | None:

@@ -99,7 +99,7 @@ def create_app(
     ``idempotency_ttl_s`` after they finish, within ``idempotency_entries`` and
     ``result_max_bytes``; a job nobody waits for is cancelled ``abandon_grace_s`` after its
     last client left (``poll_lease_s`` after a 202).
-    ``app.state`` holds ``stats`` (:class:`~.stats.ServingStats`), ``voices``, ``jobs``,
+    ``app.state`` holds ``stats`` (:class:`~.counters.ServingStats`), ``voices``, ``jobs``,
     ``worker`` and ``handlers``.
     """
     from fastapi import FastAPI

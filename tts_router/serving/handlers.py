@@ -79,8 +79,6 @@ class Handlers:
             }
         )
 
-    # -- voices ---------------------------------------------------------------------------
-
     async def put_voice(self, voice_id: str, data: bytes) -> VoiceInfo:
         """Check the hash, validate the audio, keep it in the store."""
         if not is_voice_id(voice_id):
@@ -97,8 +95,6 @@ class Handlers:
     async def has_voice(self, voice_id: str) -> bool:
         """Whether the store holds ``voice_id`` (HEAD /voices)."""
         return is_voice_id(voice_id) and await self.voices.contains(voice_id)
-
-    # -- clone ----------------------------------------------------------------------------
 
     async def clone_job(self, body: CloneBody) -> CloneJob:
         """Validate one clone request into a job; nothing here touches the model."""
@@ -149,8 +145,6 @@ class Handlers:
         results = [batch_item(r) for r in await self.worker.clone(prepared, deadline=deadline)]
         payload = CloneBatchResult(model=self.engine.health().model, results=results)
         return json_response(payload.model_dump_json().encode())
-
-    # -- design ---------------------------------------------------------------------------
 
     async def design(
         self, body: DesignBody, deadline: float | None = None, feed: ChunkFeed | None = None

@@ -187,8 +187,7 @@ class _Exchange(httpx.AsyncByteStream):
         self._body: bytes | None = body
         self._gone = asyncio.Event()  # the client left or has the whole response; service side
         self._request = request
-        timeout = request.extensions.get("timeout", {})
-        self._read_timeout: float | None = timeout.get("read")
+        self._read_timeout: float | None = request.extensions.get("timeout", {}).get("read")
         url = request.url
         self.scope: dict[str, Any] = {
             "type": "http",

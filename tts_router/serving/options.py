@@ -39,9 +39,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     _flag(group, "--header-timeout", _DEFAULTS.header_timeout_s, "seconds a request head may take")
     _flag(group, "--body-timeout", 30.0, "seconds a request body may stall between bytes")
     _flag(group, "--keep-alive", _DEFAULTS.keep_alive_s, "seconds an idle connection stays open")
-    group.add_argument(
-        "--max-header-bytes", type=int, default=DEFAULT_MAX_HEADER_BYTES, help="request head size"
-    )
+    _flag(group, "--max-header-bytes", DEFAULT_MAX_HEADER_BYTES, "request head size", int)
     _flag(group, "--max-body-mb", DEFAULT_MAX_BODY_BYTES / _MIB, "request body size in MiB")
     _flag(group, "--max-queue", 64, "jobs admitted at once; beyond: 503", int)
     batching = parser.add_argument_group("batching")
