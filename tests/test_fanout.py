@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-from core_support.scripted_service import scripted_service
+from core_support.scripted import scripted_service
 from core_support.tone_service import Service, ToneEngine, reference_wav, sha
 
 from tts_router import CloneRequest, DesignRequest, VoiceReference, decode_audio

@@ -17,8 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 from core_support.latency_service import free_port
-from core_support.scripted import Reply
-from core_support.scripted_service import scripted_service
+from core_support.scripted import Reply, scripted_service
 from core_support.tone_service import RATE, Service, ToneEngine, ToneRemote, reference_wav, sha
 
 from tts_router import (

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from core_support.latency_engine import LatencyEngine
 from core_support.latency_service import engine_log, free_port, spawn
-from core_support.scripted_service import scripted_service
+from core_support.scripted import scripted_service
 from core_support.tone_service import REF_B64 as REF
 from core_support.tone_service import Service, error_code
 from core_support.tone_service import inline_body as body

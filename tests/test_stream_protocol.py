@@ -18,8 +18,7 @@ from core_support.faultproxy import FaultProxy
 from core_support.host_thread import reset
 from core_support.latency_engine import POISON, LatencyEngine
 from core_support.latency_service import free_port
-from core_support.scripted import Reply
-from core_support.scripted_service import scripted_service
+from core_support.scripted import Reply, scripted_service
 from core_support.tone_service import RATE, Service, b64, reference_wav, sha
 
 from tts_router import CloneRequest, DesignRequest, Router, Settings, VoiceReference

@@ -130,3 +130,15 @@ async def _send(send: Any, status: int, headers: dict[str, str], body: bytes) ->
 
 def _text(value: bytes | None) -> str | None:
     return value.decode() if value is not None else None
+
+
+def scripted_service(make_service: Any, engine: Any = None, **options: Any) -> tuple[Any, Script]:
+    """``make_service(engine, **options)`` (a real tone service) behind a new script: the
+    service and its script."""
+    scripts: list[Script] = []
+
+    def wrap(app: Any) -> Script:
+        scripts.append(Script(app))
+        return scripts[0]
+
+    return make_service(engine, wrap=wrap, **options), scripts[0]
